@@ -1,0 +1,154 @@
+"""The ``spectral-atlas`` console script.
+
+``ingest``, ``demo`` and ``info`` call :mod:`data_access`. An error the user
+can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
+exit status 1, with no traceback; usage errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("spectral_atlas")
+
+
+def _channel(text: str) -> int | str:
+    if text == "mean":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a channel index nor 'mean'") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spectral-atlas",
+        description="Explore long audio recordings as multiscale spectrograms.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", help="compute the spectrogram of audio files into a store")
+    ingest.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, directories or glob patterns")
+    ingest.add_argument("-o", "--output", required=True, metavar="STORE", help="store to write (.zarr or .nc)")
+    ingest.add_argument("--n-fft", type=int, default=4096, help="FFT length in samples (default: 4096)")
+    ingest.add_argument("--hop-length", type=int, help="samples between frames (default: n_fft / 2)")
+    ingest.add_argument("--win-length", type=int, help="window length, <= n_fft (default: n_fft)")
+    ingest.add_argument("--window", default="hann", help="scipy.signal.get_window name (default: hann)")
+    ingest.add_argument("--channel", type=_channel, default=0, help="channel index or 'mean' (default: 0)")
+    ingest.add_argument("--start-time", help="UTC start of the first file (ISO 8601), if not in headers or names")
+    ingest.add_argument("--time-pattern", help="strftime pattern of the start time in the file names")
+    ingest.add_argument("--format", choices=("zarr", "netcdf"), default="zarr", help="store format (default: zarr)")
+    ingest.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
+    ingest.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    demo = sub.add_parser("demo", help="generate the demo deployment and ingest it into DIR/demo.zarr")
+    demo.add_argument("directory", type=Path, metavar="DIR")
+    demo.add_argument("--hours", type=float, default=2.0, help="length of the deployment (default: 2)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--overwrite", action="store_true", help="replace an existing demo store")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    info = sub.add_parser("info", help="describe a store")
+    info.add_argument("store", metavar="STORE")
+    info.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return parser
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from data_access import StftConfig, ingest, open_timeline
+
+    config = StftConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length, window=args.window)
+    timeline = open_timeline(
+        args.inputs, start_time=args.start_time, time_pattern=args.time_pattern, channel=args.channel
+    )
+    path = ingest(
+        timeline,
+        args.output,
+        config,
+        format=args.format,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+        progress=False if args.no_progress else None,
+    )
+    log.info("wrote %s", path)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from data_access.demo import make_demo
+
+    path = make_demo(
+        args.directory,
+        hours=args.hours,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=False if args.no_progress else None,
+    )
+    log.info("wrote %s", path)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from data_access import open_store, store_info
+
+    info = store_info(open_store(args.store))
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return 0
+
+
+def format_info(info: dict) -> str:
+    """The text ``spectral-atlas info`` prints for a :func:`~data_access.store_info` summary."""
+    stft = info["stft"]
+    lines = [
+        f"time span   {info['start_time']} .. {info['end_time']}",
+        f"duration    {info['duration_seconds']:.3f} s ({info['duration_seconds'] / 3600:.2f} h)",
+        f"sample rate {info['sample_rate']:g} Hz, channel {info['channel']}",
+        f"STFT        n_fft={stft['n_fft']} hop_length={stft['hop_length']} "
+        f"win_length={stft['win_length']} window={stft['window']}",
+        f"levels      {len(info['levels'])} (mean of power)",
+    ]
+    for level in info["levels"]:
+        lines.append(
+            f"  {level['level']:>2}  {level['n_frames']:>10} frames  {level['seconds_per_frame']:10.4f} s/frame"
+        )
+    lines.append(f"sources     {len(info['sources'])}")
+    for src in info["sources"]:
+        lines.append(
+            f"  {Path(src['path']).name}  {src['start_time']}  {src['n_samples']} samples"
+            f"  (start from {src['start_time_from']})"
+        )
+    return "\n".join(lines)
+
+
+_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="spectral-atlas: %(levelname)s: %(message)s",
+    )
+    from data_access import AtlasError
+
+    try:
+        return _COMMANDS[args.command](args)
+    except AtlasError as err:
+        print(f"spectral-atlas: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("spectral-atlas: interrupted; nothing was changed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Spectral Atlas data access: audio files to a multiscale spectrogram store.
+
+The flow is ``sources -> stft -> store``; each step is a small function-first
+API, re-exported here::
+
+    from data_access import open_timeline, StftConfig, ingest, open_store
+
+    timeline = open_timeline(["deploy/*.flac"])
+    ingest(timeline, "deploy.zarr", StftConfig(n_fft=4096, hop_length=2048))
+    tree = open_store("deploy.zarr")          # xarray.DataTree, groups "0".."N"
+
+Conventions
+-----------
+- Times are numpy ``datetime64[ns]`` in UTC; frame ``i`` is stamped at its
+  centre, ``start_time + (i * hop_length + n_fft / 2) / sample_rate``.
+- Frame ``i`` covers samples ``[i * hop_length, i * hop_length + n_fft)``
+  (librosa's ``center=False``); gaps are NaN samples and give NaN frames.
+- Stored power is raw ``|STFT|**2`` as float32, re full scale (PCM audio) or
+  raw counts (MiniSEED); dB and calibration are display transforms.
+- Level ``k`` of the pyramid is the mean of power over ``2**k`` frames.
+- This package never imports Panel, HoloViews or param.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("spectral-atlas")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
+from data_access.ingest import ingest
+from data_access.sources import AudioSource, Timeline, open_source, open_timeline
+from data_access.stft import StftConfig, power_spectrogram
+from data_access.store import open_store, store_info
+
+__all__ = [
+    "AtlasError",
+    "AudioSource",
+    "FormatError",
+    "ParameterError",
+    "SourceNotFoundError",
+    "StftConfig",
+    "StoreExistsError",
+    "Timeline",
+    "ingest",
+    "open_source",
+    "open_store",
+    "open_timeline",
+    "power_spectrogram",
+    "store_info",
+]

@@ -1,0 +1,178 @@
+"""The multiscale pyramid: each level halves the time axis by the mean of power.
+
+Level ``k`` column ``j`` is the mean of the valid (non-NaN) full-resolution
+frames ``j * 2**k .. (j + 1) * 2**k - 1``. Each level keeps ``frame_count``, the
+number of valid frames behind every column, so a level is built exactly from
+the one below it (a count-weighted mean of pairs) even where gaps leave some
+frames NaN. The mean of power commutes with sums over frequency, so a band's
+energy read from any level is exact for that level's resolution.
+
+:class:`PyramidBuilder` builds levels ``1..N`` while level 0 streams past in
+time order, holding at most about one chunk per level: memory grows with the
+logarithm of the recording's length, never with the length itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from data_access.store import TIME_CHUNK, VECTOR_CHUNK
+
+#: The coarsest level has at most this many columns: the whole recording on one screen.
+TOP_FRAMES = 2048
+
+
+def level_lengths(n_frames: int, *, top: int = TOP_FRAMES) -> list[int]:
+    """Columns of each level, from ``n_frames`` at level 0 down to ``<= top``."""
+    lengths = [n_frames]
+    while lengths[-1] > top:
+        lengths.append(-(-lengths[-1] // 2))
+    return lengths
+
+
+def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average pairs of consecutive columns, weighted by their frame counts.
+
+    Parameters
+    ----------
+    power : ndarray, float32, shape (n_freq, n)
+        Columns along the last axis; NaN where a column has no valid frame.
+    counts : ndarray, int, shape (n,)
+        Valid full-resolution frames behind each column.
+
+    Returns
+    -------
+    power : ndarray, float32, shape (n_freq, ceil(n / 2))
+    counts : ndarray, int32, shape (ceil(n / 2),)
+        An odd last column stands alone.
+    """
+    counts = np.asarray(counts, dtype=np.int32)
+    if len(counts) % 2:
+        power = np.concatenate([power, np.zeros((len(power), 1), np.float32)], axis=1)
+        counts = np.append(counts, np.int32(0))
+    c0, c1 = counts[0::2], counts[1::2]
+    pair_counts = c0 + c1
+    if np.array_equal(c0, c1):  # the usual case, no gap inside: a plain mean of pairs
+        return (power[:, 0::2] + power[:, 1::2]) * np.float32(0.5), pair_counts
+    # Weighted by counts in float64; a column with no frame adds nothing.
+    sums = np.where(counts > 0, power, 0.0) * counts.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = ((sums[:, 0::2] + sums[:, 1::2]) / pair_counts).astype(np.float32)
+    return mean, pair_counts
+
+
+class _Buffer:
+    """Columns of one level waiting to fill a chunk."""
+
+    def __init__(self) -> None:
+        self.power: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
+        self.start = 0  # first column of the level not yet written
+        self.length = 0
+
+    def push(self, power: np.ndarray, counts: np.ndarray) -> None:
+        self.power.append(power)
+        self.counts.append(counts)
+        self.length += len(counts)
+
+    def take(self, n: int) -> tuple[int, np.ndarray, np.ndarray]:
+        power = np.concatenate(self.power, axis=1) if len(self.power) > 1 else self.power[0]
+        counts = np.concatenate(self.counts) if len(self.counts) > 1 else self.counts[0]
+        self.power, self.counts = ([power[:, n:]], [counts[n:]]) if n < len(counts) else ([], [])
+        start, self.start, self.length = self.start, self.start + n, self.length - n
+        return start, np.ascontiguousarray(power[:, :n]), counts[:n]
+
+
+class PyramidBuilder:
+    """Builds levels ``1..N`` from level-1 columns pushed in time order.
+
+    Parameters
+    ----------
+    lengths : list of int
+        Columns per level, from :func:`level_lengths`.
+    write_power : callable
+        ``write_power(level, start, power)`` with ``power`` of shape
+        ``(n_freq, n)``; called
+        with whole ``chunk`` blocks except at a level's end.
+    write_counts : callable
+        ``write_counts(level, start, counts)``; called for every level including 0.
+    chunk : int, default: TIME_CHUNK
+        Columns per write along time (even, so pairs never straddle writes).
+    """
+
+    def __init__(
+        self,
+        lengths: list[int],
+        write_power: Callable[[int, int, np.ndarray], None],
+        write_counts: Callable[[int, int, np.ndarray], None],
+        *,
+        chunk: int = TIME_CHUNK,
+    ) -> None:
+        if chunk < 2 or chunk % 2:
+            raise ValueError(f"chunk={chunk} must be an even number of columns")
+        self.chunk = chunk
+        self.lengths = lengths
+        self.write_power = write_power
+        self.write_counts = write_counts
+        self._power = [_Buffer() for _ in lengths]
+        self._counts = [_CountBuffer() for _ in lengths]
+
+    def push_level0_counts(self, counts: np.ndarray) -> None:
+        """Frame counts (0 or 1) of the next level-0 columns."""
+        self._push_counts(0, counts)
+
+    def push(self, level: int, power: np.ndarray, counts: np.ndarray) -> None:
+        """The next columns of ``level`` (>= 1), shape ``(n_freq, n)``."""
+        buf = self._power[level]
+        buf.push(power, counts)
+        while buf.length >= self.chunk:
+            self._emit(level, *buf.take(self.chunk))
+
+    def finish(self) -> None:
+        """Write what is left at every level, finest first."""
+        for level in range(1, len(self.lengths)):
+            buf = self._power[level]
+            if buf.length:
+                self._emit(level, *buf.take(buf.length))
+        for level, cbuf in enumerate(self._counts):
+            cbuf.flush(lambda start, c, level=level: self.write_counts(level, start, c))
+        for level, n in enumerate(self.lengths):
+            written = self._power[level].start if level else None
+            if written is not None and written != n:
+                raise RuntimeError(f"pyramid level {level} got {written} of {n} columns")
+
+    def _emit(self, level: int, start: int, power: np.ndarray, counts: np.ndarray) -> None:
+        self.write_power(level, start, power)
+        self._push_counts(level, counts)
+        if level + 1 < len(self.lengths):
+            self.push(level + 1, *halve(power, counts))
+
+    def _push_counts(self, level: int, counts: np.ndarray) -> None:
+        self._counts[level].push(counts, lambda start, c: self.write_counts(level, start, c))
+
+
+class _CountBuffer:
+    """Frame counts of one level, written in whole ``VECTOR_CHUNK`` pieces."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+        self.length = 0
+        self.start = 0
+
+    def push(self, counts: np.ndarray, write: Callable[[int, np.ndarray], None]) -> None:
+        self.parts.append(np.asarray(counts, dtype=np.int32))
+        self.length += len(counts)
+        if self.length >= VECTOR_CHUNK:
+            joined = np.concatenate(self.parts)
+            whole = len(joined) // VECTOR_CHUNK * VECTOR_CHUNK
+            write(self.start, joined[:whole])
+            self.start += whole
+            self.parts, self.length = [joined[whole:]], len(joined) - whole
+
+    def flush(self, write: Callable[[int, np.ndarray], None]) -> None:
+        if self.length:
+            write(self.start, np.concatenate(self.parts))
+            self.start += self.length
+            self.parts, self.length = [], 0

@@ -1,0 +1,279 @@
+"""The multiscale spectrogram store: an xarray DataTree in Zarr or NetCDF.
+
+Layout (every group a CF-style dataset)::
+
+    /                  attrs: sample_rate, n_fft, hop_length, win_length, window,
+                       channel, start_time, n_frames, n_levels, sources (JSON), ...
+    /0/power           (freq, time) float32: |STFT|**2 at full resolution
+    /0/frame_count     (time) int32: valid full-resolution frames behind each column
+    /0/time, /0/freq   frame centres (datetime64[ns], UTC) and bin centres (Hz)
+    /1 ... /N          the same, each halving the time axis by the mean of power
+
+Arrays are written with zarr directly, chunk by chunk, into a hidden
+``.partial`` directory that is renamed into place only when complete, so an
+existing store is never touched by a failed or interrupted ingest. NetCDF is
+written by converting that finished Zarr tree with xarray, streaming chunk by
+chunk through dask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from data_access.errors import FormatError, SourceNotFoundError, StoreExistsError
+
+log = logging.getLogger(__name__)
+
+StoreFormat = Literal["zarr", "netcdf"]
+
+#: Frames per chunk along time, at every level. A 1200-pixel view reads a level
+#: with 1200..2400 frames, so it touches two to four chunks along time.
+TIME_CHUNK = 1024
+#: Bytes aimed at per power chunk; the frequency axis is split to stay near it.
+CHUNK_BYTES = 4 * 2**20
+#: Elements per chunk of the one-dimensional arrays (time, frame_count).
+VECTOR_CHUNK = 2**16
+
+# Uncompressed: float32 power of real sound is nearly incompressible (lz4 with
+# shuffle saves about 10%) and every codec costs time on each read and write.
+_COMPRESSORS = None
+_TIME_ENCODING = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
+
+
+def freq_chunk(n_freq: int, time_chunk: int = TIME_CHUNK) -> int:
+    """Bins per chunk along frequency for a spectrum of ``n_freq`` bins."""
+    parts = max(1, round(n_freq * time_chunk * 4 / CHUNK_BYTES))
+    return -(-n_freq // parts)
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    """Shape of one pyramid level.
+
+    Attributes
+    ----------
+    level : int
+        0 is full resolution; level ``k`` averages ``2**k`` frames per column.
+    n_frames : int
+        Columns along time.
+    """
+
+    level: int
+    n_frames: int
+
+    @property
+    def frames_per_column(self) -> int:
+        return 2**self.level
+
+
+class StoreWriter:
+    """Creates a store's arrays and writes regions of them.
+
+    Writes of different ``power`` time chunks never overlap, so several
+    processes may write one level at once without locks.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.root = zarr.open_group(self.path, mode="r+")
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        freq: np.ndarray,
+        levels: list[LevelSpec],
+        time_fn: Callable[[int, int, int], np.ndarray],
+        attrs: dict[str, object],
+        power_attrs: dict[str, str],
+        time_chunk: int = TIME_CHUNK,
+    ) -> StoreWriter:
+        """Create an empty store at ``path`` with every level's arrays and coordinates.
+
+        Parameters
+        ----------
+        freq : ndarray, shape (n_freq,)
+            Bin centres in Hz.
+        levels : list of LevelSpec
+        time_fn : callable
+            ``time_fn(level, start, stop)`` -> datetime64[ns] centres of columns.
+        attrs : dict
+            Root attributes (JSON-serialisable values).
+        power_attrs : dict
+            Attributes of every ``power`` array (CF units, long_name).
+        time_chunk : int, default: TIME_CHUNK
+            Columns per chunk along time, at every level.
+        """
+        root = zarr.open_group(Path(path), mode="w-", attributes=attrs)
+        n_freq = len(freq)
+        for spec in levels:
+            group = root.create_group(
+                str(spec.level),
+                attributes={
+                    "level": spec.level,
+                    "frames_per_column": spec.frames_per_column,
+                    "n_frames": spec.n_frames,
+                },
+            )
+            group.create_array(
+                "power",
+                shape=(n_freq, spec.n_frames),
+                chunks=(freq_chunk(n_freq, time_chunk), time_chunk),
+                dtype="float32",
+                fill_value=np.nan,
+                compressors=_COMPRESSORS,
+                dimension_names=("freq", "time"),
+                attributes=power_attrs,
+            )
+            group.create_array(
+                "frame_count",
+                shape=(spec.n_frames,),
+                chunks=(VECTOR_CHUNK,),
+                dtype="int32",
+                fill_value=0,
+                dimension_names=("time",),
+                attributes={
+                    "long_name": "valid full-resolution frames averaged into each column",
+                    "units": "1",
+                    "coordinates": "time",
+                },
+            )
+            fa = group.create_array(
+                "freq",
+                shape=(n_freq,),
+                dtype="float64",
+                dimension_names=("freq",),
+                attributes={"units": "Hz", "long_name": "frequency", "standard_name": "sound_frequency"},
+            )
+            fa[:] = freq
+            ta = group.create_array(
+                "time",
+                shape=(spec.n_frames,),
+                chunks=(VECTOR_CHUNK,),
+                dtype="int64",
+                dimension_names=("time",),
+                attributes={"long_name": "time at the centre of each column (UTC)", "standard_name": "time", **_TIME_ENCODING},
+            )
+            for start in range(0, spec.n_frames, VECTOR_CHUNK):
+                stop = min(start + VECTOR_CHUNK, spec.n_frames)
+                ta[start:stop] = time_fn(spec.level, start, stop).astype("datetime64[ns]").astype("int64")
+        return cls(path)
+
+    def write_power(self, level: int, start: int, power: np.ndarray) -> None:
+        """Write columns ``start..`` of a level from a C-contiguous block ``(n_freq, n)``."""
+        self.root[f"{level}/power"][:, start : start + power.shape[1]] = power
+
+    def write_counts(self, level: int, start: int, counts: np.ndarray) -> None:
+        """Write ``frame_count`` of columns ``start..start + len(counts) - 1``."""
+        self.root[f"{level}/frame_count"][start : start + len(counts)] = counts
+
+    def update_attrs(self, attrs: dict[str, object]) -> None:
+        self.root.attrs.update(attrs)
+
+    def close(self) -> None:
+        """Consolidate the metadata so readers open the tree with one request."""
+        with warnings.catch_warnings():
+            # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
+            warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            zarr.consolidate_metadata(self.path)
+
+
+def partial_path(path: Path) -> Path:
+    """Where a store is built before it is moved to ``path``."""
+    return path.with_name(f".{path.name}.partial")
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``; say so before any work."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise StoreExistsError(f"{str(path)!r} already exists; pass --overwrite to replace it")
+    if not path.parent.exists():
+        raise SourceNotFoundError(f"directory {str(path.parent)!r} for the output does not exist")
+    return path
+
+
+def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
+    """Move a finished Zarr build at ``tmp`` to ``path`` (as NetCDF if asked),
+    replacing what was there only now that the new store is complete."""
+    if format == "netcdf":
+        built = tmp.with_name(tmp.name + ".nc")
+        tree = xr.open_datatree(tmp, engine="zarr", chunks={}, consolidated=True)
+        tree.to_netcdf(built, engine="h5netcdf", invalid_netcdf=False)
+        tree.close()
+        shutil.rmtree(tmp)
+        tmp = built
+    if path.exists():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    os.replace(tmp, path)
+    return path
+
+
+def open_store(path: str | os.PathLike) -> xr.DataTree:
+    """Open a store lazily as an :class:`xarray.DataTree`.
+
+    Parameters
+    ----------
+    path : path-like
+        A Zarr directory or a NetCDF file written by :func:`data_access.ingest`.
+
+    Returns
+    -------
+    DataTree
+        Groups ``"0"..."N"``, each with ``power(freq, time)`` backed by dask.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceNotFoundError(f"no store at {str(path)!r}")
+    try:
+        if path.is_dir():
+            tree = xr.open_datatree(path, engine="zarr", chunks={}, consolidated=True)
+        else:
+            tree = xr.open_datatree(path, engine="h5netcdf", chunks={})
+    except Exception as err:  # the backends raise many types for "not this format"
+        raise FormatError(f"{str(path)!r} is not a Spectral Atlas store: {err}") from None
+    if "0" not in tree.children or "n_fft" not in tree.attrs:
+        raise FormatError(f"{str(path)!r} is not a Spectral Atlas store (no level '0' or no STFT attributes)")
+    return tree
+
+
+def store_info(tree: xr.DataTree) -> dict[str, object]:
+    """A JSON-friendly summary of an open store."""
+    attrs = dict(tree.attrs)
+    levels = []
+    for name in sorted(tree.children, key=int):
+        ds = tree[name].ds
+        levels.append(
+            {
+                "level": int(name),
+                "n_frames": int(ds.sizes["time"]),
+                "seconds_per_frame": attrs["hop_length"] * 2 ** int(name) / attrs["sample_rate"],
+                "chunks": list(ds["power"].encoding.get("chunks") or ds["power"].encoding.get("preferred_chunks", {}).values()),
+            }
+        )
+    sources = json.loads(attrs.get("sources", "[]"))
+    return {
+        "start_time": attrs["start_time"],
+        "end_time": attrs["end_time"],
+        "duration_seconds": attrs["duration_seconds"],
+        "sample_rate": attrs["sample_rate"],
+        "stft": {k: attrs[k] for k in ("n_fft", "hop_length", "win_length", "window")},
+        "channel": attrs["channel"],
+        "n_frames": attrs["n_frames"],
+        "levels": levels,
+        "sources": sources,
+        "software": attrs.get("software"),
+    }

@@ -1,0 +1,66 @@
+"""Shared fixtures: signals are generated here and written as real audio files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SR = 8000  # small rates keep the tests fast; the maths does not care
+
+_figures: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def report():
+    """Record a measured figure; they are listed at the end of the run."""
+
+    def add(name: str, value: str) -> None:
+        _figures.append((name, value))
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _figures:
+        terminalreporter.section("measured figures")
+        for name, value in _figures:
+            terminalreporter.write_line(f"{name}: {value}")
+
+
+def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def chirp(f0: float, f1: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndarray:
+    """Linear sweep; instantaneous frequency f0 + (f1 - f0) * t / seconds."""
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds)))).astype(np.float32)
+
+
+def noise(seconds: float, sr: int = SR, amp: float = 0.1, seed: int = 0) -> np.ndarray:
+    return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+@pytest.fixture
+def write_audio(tmp_path):
+    """``write_audio(name, samples, sr=SR, subtype="FLOAT")`` writes a real audio file."""
+
+    def write(name: str, samples: np.ndarray, sr: int = SR, subtype: str = "FLOAT") -> Path:
+        path = tmp_path / name
+        sf.write(path, samples, sr, subtype=subtype if path.suffix == ".wav" else None)
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """The installed ``spectral-atlas`` console script (falls back to the module)."""
+    script = Path(sys.executable).parent / "spectral-atlas"
+    return [str(script)] if script.exists() and os.access(script, os.X_OK) else [sys.executable, "-m", "dashboard.cli"]
