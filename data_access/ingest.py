@@ -84,7 +84,7 @@ def ingest(
         run on; by default a local thread pool.
     progress : bool, optional
         Show a progress bar; by default only on a terminal.
-    time_chunk : int, default: 1024
+    time_chunk : int, default: 512
         Frames per chunk along time (even): the unit of work of one task and of
         one write at every level.
 

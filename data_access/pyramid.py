@@ -63,26 +63,15 @@ def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return mean, pair_counts
 
 
-class _Buffer:
-    """Columns of one level waiting to fill a chunk."""
+class _Level:
+    """One level's columns waiting to fill a chunk, in a buffer allocated once."""
 
-    def __init__(self) -> None:
-        self.power: list[np.ndarray] = []
-        self.counts: list[np.ndarray] = []
-        self.start = 0  # first column of the level not yet written
-        self.length = 0
-
-    def push(self, power: np.ndarray, counts: np.ndarray) -> None:
-        self.power.append(power)
-        self.counts.append(counts)
-        self.length += len(counts)
-
-    def take(self, n: int) -> tuple[int, np.ndarray, np.ndarray]:
-        power = np.concatenate(self.power, axis=1) if len(self.power) > 1 else self.power[0]
-        counts = np.concatenate(self.counts) if len(self.counts) > 1 else self.counts[0]
-        self.power, self.counts = ([power[:, n:]], [counts[n:]]) if n < len(counts) else ([], [])
-        start, self.start, self.length = self.start, self.start + n, self.length - n
-        return start, np.ascontiguousarray(power[:, :n]), counts[:n]
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self.power: np.ndarray | None = None  # (n_freq, chunk), allocated at the first push
+        self.counts = np.zeros(chunk, dtype=np.int32)
+        self.fill = 0  # columns in the buffer
+        self.start = 0  # level column of the buffer's first column
 
 
 class PyramidBuilder:
@@ -116,7 +105,7 @@ class PyramidBuilder:
         self.lengths = lengths
         self.write_power = write_power
         self.write_counts = write_counts
-        self._power = [_Buffer() for _ in lengths]
+        self._levels = [_Level(chunk) for _ in lengths]
         self._counts = [_CountBuffer() for _ in lengths]
 
     def push_level0_counts(self, counts: np.ndarray) -> None:
@@ -125,27 +114,41 @@ class PyramidBuilder:
 
     def push(self, level: int, power: np.ndarray, counts: np.ndarray) -> None:
         """The next columns of ``level`` (>= 1), shape ``(n_freq, n)``."""
-        buf = self._power[level]
-        buf.push(power, counts)
-        while buf.length >= self.chunk:
-            self._emit(level, *buf.take(self.chunk))
+        buf = self._levels[level]
+        if buf.power is None:
+            buf.power = np.empty((power.shape[0], self.chunk), dtype=np.float32)
+        done = 0
+        while done < len(counts):
+            take = min(self.chunk - buf.fill, len(counts) - done)
+            buf.power[:, buf.fill : buf.fill + take] = power[:, done : done + take]
+            buf.counts[buf.fill : buf.fill + take] = counts[done : done + take]
+            buf.fill += take
+            done += take
+            if buf.fill == self.chunk:
+                self._emit(level)
 
     def finish(self) -> None:
         """Write what is left at every level, finest first."""
         for level in range(1, len(self.lengths)):
-            buf = self._power[level]
-            if buf.length:
-                self._emit(level, *buf.take(buf.length))
+            if self._levels[level].fill:
+                self._emit(level)
         for level, cbuf in enumerate(self._counts):
             cbuf.flush(lambda start, c, level=level: self.write_counts(level, start, c))
-        for level, n in enumerate(self.lengths):
-            written = self._power[level].start if level else None
-            if written is not None and written != n:
-                raise RuntimeError(f"pyramid level {level} got {written} of {n} columns")
+        for level in range(1, len(self.lengths)):
+            if self._levels[level].start != self.lengths[level]:
+                raise RuntimeError(f"pyramid level {level} got {self._levels[level].start} of {self.lengths[level]} columns")
 
-    def _emit(self, level: int, start: int, power: np.ndarray, counts: np.ndarray) -> None:
-        self.write_power(level, start, power)
+    def _emit(self, level: int) -> None:
+        """Write the buffered columns of ``level`` and pass them on, halved, to the next."""
+        buf = self._levels[level]
+        n = buf.fill
+        # A partial (last) chunk is copied so the writer gets contiguous memory.
+        power = buf.power if n == self.chunk else np.ascontiguousarray(buf.power[:, :n])
+        counts = buf.counts[:n].copy()
+        self.write_power(level, buf.start, power)
         self._push_counts(level, counts)
+        buf.start += n
+        buf.fill = 0
         if level + 1 < len(self.lengths):
             self.push(level + 1, *halve(power, counts))
 

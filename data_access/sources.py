@@ -279,9 +279,14 @@ class SoundFileSource(AudioSource):
         )
 
     def _read(self, start: int, stop: int) -> np.ndarray:
-        with sf.SoundFile(self.path) as f:
-            f.seek(start)
-            data = f.read(stop - start, dtype="float32", always_2d=True)
+        try:
+            with sf.SoundFile(self.path) as f:
+                f.seek(start)
+                data = f.read(stop - start, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:  # changed or damaged since it was opened
+            raise FormatError(
+                f"cannot read samples {start}..{stop} of {self.path.name!r}: {_libsndfile_reason(err)}"
+            ) from None
         if len(data) < stop - start:  # a lossy codec's last frame can fall short
             data = np.vstack([data, np.full((stop - start - len(data), self.channels), np.nan, np.float32)])
         return data

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 StoreFormat = Literal["zarr", "netcdf"]
 
 #: Frames per chunk along time, at every level. A 1200-pixel view reads a level
-#: with 1200..2400 frames, so it touches two to four chunks along time.
-TIME_CHUNK = 1024
+#: with 1200..2400 frames, so it touches three to six chunks along time. It is
+#: also the unit of work of an ingest task and of the pyramid's buffers, so it
+#: sets the ingest's peak memory (a 4 MiB chunk at n_fft 4096).
+TIME_CHUNK = 512
 #: Bytes aimed at per power chunk; the frequency axis is split to stay near it.
 CHUNK_BYTES = 4 * 2**20
 #: Elements per chunk of the one-dimensional arrays (time, frame_count).
@@ -252,7 +254,8 @@ def open_store(path: str | os.PathLike) -> xr.DataTree:
 
 def store_info(tree: xr.DataTree) -> dict[str, object]:
     """A JSON-friendly summary of an open store."""
-    attrs = dict(tree.attrs)
+    # NetCDF gives attributes back as numpy scalars; Zarr as plain Python.
+    attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in tree.attrs.items()}
     levels = []
     for name in sorted(tree.children, key=int):
         ds = tree[name].ds

@@ -1,0 +1,82 @@
+"""The multiscale pyramid: each level is the exact mean of level 0 over its frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SR, chirp, noise
+from data_access import StftConfig, ingest, open_store, open_timeline
+from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, level_lengths
+
+
+def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: NaN-aware mean of level-0 columns in groups of 2**k (float64), and valid counts."""
+    step = 2**k
+    padded = np.pad(level0.astype(np.float64), ((0, 0), (0, -level0.shape[1] % step)), constant_values=np.nan)
+    groups = padded.reshape(len(level0), -1, step)
+    valid = np.isfinite(groups)
+    counts = valid[0].sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.where(valid, groups, 0.0).sum(axis=2) / counts, counts
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1, [1]), (2048, [2048]), (2049, [2049, 1025]), (10_000, [10_000, 5000, 2500, 1250])])
+def test_level_lengths(n, expected):
+    assert level_lengths(n) == expected
+    assert level_lengths(n)[-1] <= TOP_FRAMES
+
+
+def test_halve_by_hand():
+    power = np.array([[1.0, 3.0, np.nan, 5.0, 7.0]], np.float32)
+    counts = np.array([1, 1, 0, 1, 1])
+    mean, pair_counts = halve(power, counts)
+    np.testing.assert_array_equal(mean, [[2.0, 5.0, 7.0]])
+    np.testing.assert_array_equal(pair_counts, [2, 1, 1])
+    # weighted: columns that already average 3 and 1 frames
+    mean, pair_counts = halve(np.array([[2.0, 10.0]], np.float32), np.array([3, 1]))
+    np.testing.assert_allclose(mean, [[4.0]])
+    assert pair_counts.tolist() == [4]
+
+
+@pytest.mark.parametrize("time_chunk", [8, 64])
+def test_every_level_is_the_mean_of_level0_over_its_frames(write_audio, tmp_path, time_chunk):
+    """Through a real ingest with a gap between files and an odd number of frames."""
+    config = StftConfig(n_fft=128, hop_length=64)
+    a = noise(20.0, seed=1) + chirp(100, 3900, 20.0)
+    b = noise(13.3, seed=2)
+    paths = [write_audio("p_20260301_120000.wav", a), write_audio("p_20260301_120021.wav", b)]
+    store = ingest(open_timeline(paths), tmp_path / "p.zarr", config, time_chunk=time_chunk, progress=False)
+    tree = open_store(store)
+    level0 = tree["0"].power.values
+    assert np.isnan(level0).any(axis=0).sum() > 0  # the 0.7 s gap
+    assert len(tree.children) == len(level_lengths(level0.shape[1]))
+    for k in range(1, len(tree.children)):
+        expected, counts = nanmean_over(level0, k)
+        got = tree[str(k)]
+        np.testing.assert_array_equal(got.frame_count.values, counts)
+        np.testing.assert_allclose(got.power.values, expected, rtol=2e-6, equal_nan=True)
+        # time of a column is the mean of its frames' centres
+        t0 = tree["0"].time.values
+        first = t0[0] + (t0[1] - t0[0]) * ((2**k - 1) / 2)
+        assert got.time.values[0] == first
+
+
+def test_builder_writes_whole_chunks_and_bounded_buffers():
+    lengths = level_lengths(5000, top=100)
+    writes: dict[int, list[tuple[int, int]]] = {}
+
+    def write_power(level, start, power):
+        writes.setdefault(level, []).append((start, power.shape[1]))
+
+    builder = PyramidBuilder(lengths, write_power, lambda *a: None, chunk=16)
+    rng = np.random.default_rng(0)
+    level1 = rng.random((3, lengths[1])).astype(np.float32)
+    for i in range(0, lengths[1], 8):
+        builder.push(1, level1[:, i : i + 8], np.full(min(8, lengths[1] - i), 2))
+        assert all(buf.fill < 16 for buf in builder._levels[1:])
+    builder.finish()
+    for level, spans in writes.items():
+        assert [s for s, _ in spans] == list(np.cumsum([0] + [n for _, n in spans[:-1]]))
+        assert all(n == 16 for _, n in spans[:-1])
+        assert sum(n for _, n in spans) == lengths[level]
