@@ -145,9 +145,17 @@ def _run_blocks(
         # computed while the previous one feeds the pyramid.
         batch = 2 * workers
         pending = None
-        bar = tqdm(total=n_frames, unit="frame", unit_scale=True, disable=(None if progress is None else not progress), desc="ingest")
+        bar = tqdm(
+            total=n_frames,
+            unit="frame",
+            unit_scale=True,
+            disable=(None if progress is None else not progress),
+            desc="ingest",
+        )
         for b in range(0, len(blocks), batch):
-            results = dask.compute(*(task(timeline, config, level0, a, z) for a, z in blocks[b : b + batch]), scheduler=get)
+            results = dask.compute(
+                *(task(timeline, config, level0, a, z) for a, z in blocks[b : b + batch]), scheduler=get
+            )
             if pending is not None:
                 pending.result()
             pending = pyramid_thread.submit(_feed, builder, results, lengths)
@@ -195,7 +203,7 @@ def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels:
         "title": "Spectral Atlas multiscale spectrogram",
         "Conventions": "CF-1.10",
         "software": f"spectral-atlas {__version__}",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sample_rate": rate,
         **config.to_attrs(),
         "channel": str(timeline.channel),

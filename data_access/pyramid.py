@@ -136,7 +136,9 @@ class PyramidBuilder:
             cbuf.flush(lambda start, c, level=level: self.write_counts(level, start, c))
         for level in range(1, len(self.lengths)):
             if self._levels[level].start != self.lengths[level]:
-                raise RuntimeError(f"pyramid level {level} got {self._levels[level].start} of {self.lengths[level]} columns")
+                raise RuntimeError(
+                    f"pyramid level {level} got {self._levels[level].start} of {self.lengths[level]} columns"
+                )
 
     def _emit(self, level: int) -> None:
         """Write the buffered columns of ``level`` and pass them on, halved, to the next."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import glob
+import itertools
 import logging
 import os
 import re
@@ -191,7 +192,7 @@ def _resolve_start(
     if found is not None:
         return found, "filename"
     # A recorder sets mtime when it closes the file, so the start is a duration earlier.
-    end = to_datetime64(dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc))
+    end = to_datetime64(dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC))
     log.warning(
         "%s: no start time in the header or file name (tried %s); using its modification time "
         "minus its duration. Pass --start-time to set it.",
@@ -250,6 +251,7 @@ class SoundFileSource(AudioSource):
 
     @classmethod
     def open(cls, path: Path, start_time: np.datetime64 | None, time_patterns: Sequence[str]) -> SoundFileSource:
+        """Read the header, and find where a truncated file's data really ends."""
         try:
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError) as err:
@@ -261,7 +263,8 @@ class SoundFileSource(AudioSource):
         missing = max(declared - readable, 0)
         if missing:
             log.warning(
-                "%s is truncated: reading the %.3f s that are there, %.3f s (%d samples) promised by its header are missing",
+                "%s is truncated: reading the %.3f s that are there, "
+                "%.3f s (%d samples) promised by its header are missing",
                 path.name,
                 readable / info.samplerate,
                 missing / info.samplerate,
@@ -311,6 +314,7 @@ class MiniSeedSource(AudioSource):
 
     @classmethod
     def open(cls, path: Path, start_time: np.datetime64 | None, time_patterns: Sequence[str]) -> MiniSeedSource:
+        """Read the record headers only: traces, their times and sample counts."""
         import obspy
 
         try:
@@ -404,8 +408,11 @@ def open_source(
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files named by ``inputs``: files as given, directories searched recursively
-    for known audio suffixes, glob patterns expanded. Order is kept, duplicates dropped."""
+    """Expand ``inputs`` into files, keeping order and dropping duplicates.
+
+    Files are kept as given, directories are searched recursively for known
+    audio suffixes, glob patterns are expanded.
+    """
     found: list[Path] = []
     for item in inputs:
         text = os.fspath(item)
@@ -445,24 +452,28 @@ class Timeline:
 
     @property
     def sample_rate(self) -> float:
+        """Samples per second, shared by every source."""
         return self.sources[0].sample_rate
 
     @property
     def start_time(self) -> np.datetime64:
+        """Time of sample 0 of the timeline (the earliest source's first sample)."""
         return self.sources[0].start_time
 
     @property
     def n_samples(self) -> int:
-        return max(off + src.n_samples for off, src in zip(self.offsets, self.sources))
+        """Samples from the first source's start to the last source's end."""
+        return max(off + src.n_samples for off, src in zip(self.offsets, self.sources, strict=True))
 
     @property
     def duration(self) -> float:
+        """Length in seconds, gaps included."""
         return self.n_samples / self.sample_rate
 
     def gaps(self) -> list[tuple[int, int]]:
         """Sample ranges ``[start, stop)`` between files that no file covers."""
         gaps, covered = [], 0
-        for off, src in zip(self.offsets, self.sources):
+        for off, src in zip(self.offsets, self.sources, strict=True):
             if off > covered:
                 gaps.append((covered, off))
             covered = max(covered, off + src.n_samples)
@@ -481,7 +492,7 @@ class Timeline:
         first = max(bisect.bisect_right(self.offsets, start) - 1, 0)
         longest = max(src.n_samples for src in self.sources)
         first = bisect.bisect_left(self.offsets, start - longest, hi=first + 1)
-        for off, src in zip(self.offsets[first:], self.sources[first:]):
+        for off, src in zip(self.offsets[first:], self.sources[first:], strict=True):
             if off >= stop:
                 break
             lo, hi = max(start, off), min(stop, off + src.n_samples)
@@ -492,7 +503,7 @@ class Timeline:
 
     def describe(self) -> list[dict[str, object]]:
         """One record per source, with its offset on the timeline."""
-        return [{**src.describe(), "offset": int(off)} for off, src in zip(self.offsets, self.sources)]
+        return [{**src.describe(), "offset": int(off)} for off, src in zip(self.offsets, self.sources, strict=True)]
 
 
 def open_timeline(
@@ -537,14 +548,16 @@ def open_timeline(
     rates = {src.sample_rate for src in sources}
     if len(rates) > 1:
         by_rate = {rate: [s.path.name for s in sources if s.sample_rate == rate] for rate in sorted(rates)}
-        listing = "; ".join(f"{rate:g} Hz: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}" for rate, names in by_rate.items())
+        listing = "; ".join(
+            f"{rate:g} Hz: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}" for rate, names in by_rate.items()
+        )
         raise FormatError(f"input files have different sample rates ({listing})")
     _check_channel(channel, sources)
     sources.sort(key=lambda s: s.start_time)
     rate = sources[0].sample_rate
     t0 = sources[0].start_time
     offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
-    for (a_off, a), (b_off, b) in zip(zip(offsets, sources), zip(offsets[1:], sources[1:])):
+    for (a_off, a), (b_off, b) in itertools.pairwise(zip(offsets, sources, strict=True)):
         if b_off < a_off + a.n_samples:
             log.warning(
                 "%s overlaps %s by %.3f s; the later file's samples are used there",
@@ -562,4 +575,6 @@ def _check_channel(channel: Channel, sources: Sequence[AudioSource]) -> None:
         raise ParameterError(f"channel={channel!r} must be a channel index or 'mean'")
     for src in sources:
         if not 0 <= channel < src.channels:
-            raise ParameterError(f"channel={channel} is out of range: {src.path.name!r} has channels 0..{src.channels - 1}")
+            raise ParameterError(
+                f"channel={channel} is out of range: {src.path.name!r} has channels 0..{src.channels - 1}"
+            )

@@ -77,6 +77,7 @@ class LevelSpec:
 
     @property
     def frames_per_column(self) -> int:
+        """Full-resolution frames averaged into one column."""
         return 2**self.level
 
 
@@ -167,7 +168,11 @@ class StoreWriter:
                 chunks=(VECTOR_CHUNK,),
                 dtype="int64",
                 dimension_names=("time",),
-                attributes={"long_name": "time at the centre of each column (UTC)", "standard_name": "time", **_TIME_ENCODING},
+                attributes={
+                    "long_name": "time at the centre of each column (UTC)",
+                    "standard_name": "time",
+                    **_TIME_ENCODING,
+                },
             )
             for start in range(0, spec.n_frames, VECTOR_CHUNK):
                 stop = min(start + VECTOR_CHUNK, spec.n_frames)
@@ -181,9 +186,6 @@ class StoreWriter:
     def write_counts(self, level: int, start: int, counts: np.ndarray) -> None:
         """Write ``frame_count`` of columns ``start..start + len(counts) - 1``."""
         self.root[f"{level}/frame_count"][start : start + len(counts)] = counts
-
-    def update_attrs(self, attrs: dict[str, object]) -> None:
-        self.root.attrs.update(attrs)
 
     def close(self) -> None:
         """Consolidate the metadata so readers open the tree with one request."""
@@ -209,8 +211,10 @@ def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
 
 
 def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
-    """Move a finished Zarr build at ``tmp`` to ``path`` (as NetCDF if asked),
-    replacing what was there only now that the new store is complete."""
+    """Move a finished Zarr build at ``tmp`` to ``path``, as NetCDF if asked.
+
+    What was at ``path`` is replaced only now that the new store is complete.
+    """
     if format == "netcdf":
         built = tmp.with_name(tmp.name + ".nc")
         tree = xr.open_datatree(tmp, engine="zarr", chunks={}, consolidated=True)
@@ -264,7 +268,9 @@ def store_info(tree: xr.DataTree) -> dict[str, object]:
                 "level": int(name),
                 "n_frames": int(ds.sizes["time"]),
                 "seconds_per_frame": attrs["hop_length"] * 2 ** int(name) / attrs["sample_rate"],
-                "chunks": list(ds["power"].encoding.get("chunks") or ds["power"].encoding.get("preferred_chunks", {}).values()),
+                "chunks": list(
+                    ds["power"].encoding.get("chunks") or ds["power"].encoding.get("preferred_chunks", {}).values()
+                ),
             }
         )
     sources = json.loads(attrs.get("sources", "[]"))

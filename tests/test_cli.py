@@ -8,7 +8,6 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import SR, noise
 from test_store import digest
 
@@ -24,7 +23,9 @@ def wav(write_audio):
 
 def test_ingest_then_info(cli, wav, tmp_path):
     out = tmp_path / "s.zarr"
-    done = run(cli, "ingest", str(wav), "--output", str(out), "--n-fft", "512", "--hop-length", "256", "--window", "hamming")
+    done = run(
+        cli, "ingest", str(wav), "--output", str(out), "--n-fft", "512", "--hop-length", "256", "--window", "hamming"
+    )
     assert done.returncode == 0, done.stderr
     info = run(cli, "info", str(out), "--json")
     assert info.returncode == 0, info.stderr

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import SR, chirp, noise, tone
-from data_access import StftConfig, ingest, open_store, open_timeline, power_spectrogram
 from test_sources import T0, write_mseed
+
+from data_access import StftConfig, ingest, open_store, open_timeline, power_spectrogram
 
 CONFIG = StftConfig(n_fft=256, hop_length=100)
 

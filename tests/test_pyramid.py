@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import chirp, noise
 
-from conftest import SR, chirp, noise
 from data_access import StftConfig, ingest, open_store, open_timeline
 from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, level_lengths
 
@@ -21,7 +21,9 @@ def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return np.where(valid, groups, 0.0).sum(axis=2) / counts, counts
 
 
-@pytest.mark.parametrize(("n", "expected"), [(1, [1]), (2048, [2048]), (2049, [2049, 1025]), (10_000, [10_000, 5000, 2500, 1250])])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(1, [1]), (2048, [2048]), (2049, [2049, 1025]), (10_000, [10_000, 5000, 2500, 1250])]
+)
 def test_level_lengths(n, expected):
     assert level_lengths(n) == expected
     assert level_lengths(n)[-1] <= TOP_FRAMES

@@ -10,8 +10,8 @@ import numpy as np
 import obspy
 import pytest
 import soundfile as sf
-
 from conftest import SR, noise, tone
+
 from data_access import FormatError, ParameterError, SourceNotFoundError, open_source, open_timeline
 from data_access.sources import samples_to_timedelta, time_from_filename, to_datetime64
 
@@ -249,7 +249,10 @@ def test_glob_matching_nothing_is_an_error(tmp_path):
 
 
 def test_mixed_sample_rates_name_the_files(write_audio):
-    paths = [write_audio("a_20260301_120000.wav", noise(1.0)), write_audio("b_20260301_120001.wav", noise(1.0), sr=16000)]
+    paths = [
+        write_audio("a_20260301_120000.wav", noise(1.0)),
+        write_audio("b_20260301_120001.wav", noise(1.0), sr=16000),
+    ]
     with pytest.raises(FormatError, match=r"different sample rates \(8000 Hz: a_.*\.wav; 16000 Hz: b_.*\.wav\)"):
         open_timeline(paths)
 

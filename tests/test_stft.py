@@ -5,8 +5,8 @@ from __future__ import annotations
 import librosa
 import numpy as np
 import pytest
-
 from conftest import SR, chirp, noise, tone
+
 from data_access import ParameterError, StftConfig, open_timeline, power_spectrogram
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
 from conftest import SR, chirp, noise
+
 from data_access import (
     FormatError,
     SourceNotFoundError,
@@ -58,7 +58,13 @@ def test_round_trip(recording, tmp_path, fmt):
     np.testing.assert_allclose(level0.freq.values, np.arange(129) * SR / 256)
     assert level0.freq.attrs["units"] == "Hz" and level0.power.attrs["units"] == "1"
     attrs = tree.attrs
-    for key, value in {"n_fft": 256, "hop_length": 128, "win_length": 256, "window": "hamming", "sample_rate": SR}.items():
+    for key, value in {
+        "n_fft": 256,
+        "hop_length": 128,
+        "win_length": 256,
+        "window": "hamming",
+        "sample_rate": SR,
+    }.items():
         assert attrs[key] == value
     assert attrs["channel"] == "0" and attrs["software"].startswith("spectral-atlas ")
     sources = json.loads(attrs["sources"])
@@ -106,7 +112,11 @@ def test_overwrite_replaces(recording, write_audio, tmp_path):
     ("make", "error", "match"),
     [
         (lambda d: d / "none.zarr", SourceNotFoundError, r"no store at '.*none.zarr'"),
-        (lambda d: (d / "x.nc").write_text("nope") and d / "x.nc", FormatError, r"'.*x.nc' is not a Spectral Atlas store"),
+        (
+            lambda d: (d / "x.nc").write_text("nope") and d / "x.nc",
+            FormatError,
+            r"'.*x.nc' is not a Spectral Atlas store",
+        ),
         (lambda d: (d / "empty.zarr").mkdir() or d / "empty.zarr", FormatError, r"is not a Spectral Atlas store"),
     ],
 )
