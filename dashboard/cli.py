@@ -97,9 +97,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from data_access import open_store, store_info
+    from data_access import store_info
 
-    info = store_info(open_store(args.store))
+    info = store_info(args.store)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 
@@ -113,11 +113,12 @@ def format_info(info: dict) -> str:
         f"sample rate {info['sample_rate']:g} Hz, channel {info['channel']}",
         f"STFT        n_fft={stft['n_fft']} hop_length={stft['hop_length']} "
         f"win_length={stft['win_length']} window={stft['window']}",
-        f"levels      {len(info['levels'])} (mean of power)",
+        f"levels      {len(info['levels'])}",
     ]
     for level in info["levels"]:
         lines.append(
             f"  {level['level']:>2}  {level['n_frames']:>10} frames  {level['seconds_per_frame']:10.4f} s/frame"
+            f"  {' + '.join(level['pyramids'])} of power"
         )
     lines.append(f"sources     {len(info['sources'])}")
     for src in info["sources"]:

@@ -8,6 +8,9 @@ API, re-exported here::
     timeline = open_timeline(["deploy/*.flac"])
     ingest(timeline, "deploy.zarr", StftConfig(n_fft=4096, hop_length=2048))
     tree = open_store("deploy.zarr")          # xarray.DataTree, groups "0".."N"
+    atlas = open_atlas("deploy.zarr")         # O(pixels) reads
+    img = atlas.view(time=(t0, t1), freq=(0, 32_000), width=1200, height=600)
+    curves = atlas.band_energy({"whistles": (12_500, 25_000)}, time=(t0, t1), points=1200)
 
 Conventions
 -----------
@@ -30,11 +33,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 from data_access.ingest import ingest
+from data_access.query import Atlas, open_atlas
 from data_access.sources import AudioSource, Timeline, open_source, open_timeline
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import open_store, store_info
 
 __all__ = [
+    "Atlas",
     "AtlasError",
     "AudioSource",
     "FormatError",
@@ -44,6 +49,7 @@ __all__ = [
     "StoreExistsError",
     "Timeline",
     "ingest",
+    "open_atlas",
     "open_source",
     "open_store",
     "open_timeline",

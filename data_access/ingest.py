@@ -3,9 +3,9 @@
 Level 0 is cut into blocks of :data:`~data_access.store.TIME_CHUNK` frames,
 one dask task each: a task reads just the samples its frames cover, computes
 their power, writes its own chunk-aligned region of level 0 (regions never
-overlap, so workers need no locks) and hands back the block averaged to level
-1. The calling process builds the coarser levels from those pieces in time
-order, in a thread of its own so it overlaps with the FFTs. Peak memory is a
+overlap, so workers need no locks) and hands back the block reduced to level
+1 (mean and max of power). The calling process builds the coarser levels from
+those pieces in time order, in a thread of its own so it overlaps with the FFTs. Peak memory is a
 few blocks per worker plus about one chunk per level, whatever the length.
 """
 
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from data_access import __version__
 from data_access.errors import ParameterError
-from data_access.pyramid import PyramidBuilder, halve, level_lengths
+from data_access.pyramid import PyramidBuilder, halve, halve_max, level_lengths
 from data_access.sources import MiniSeedSource, Timeline, samples_to_timedelta
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import TIME_CHUNK, LevelSpec, StoreFormat, StoreWriter, check_output, commit, partial_path
@@ -52,7 +52,8 @@ def _compute_block(timeline: Timeline, config: StftConfig, level0: str, start: i
     power = power_spectrogram(samples, config)
     zarr.open_array(level0, mode="r+")[:, start:stop] = power
     counts = np.isfinite(power[0]).astype(np.int32)
-    return counts, *halve(power, counts)
+    mean, pair_counts = halve(power, counts)
+    return counts, mean, halve_max(power), pair_counts
 
 
 def ingest(
@@ -167,10 +168,10 @@ def _run_blocks(
 
 
 def _feed(builder: PyramidBuilder, results, lengths: list[int]) -> None:
-    for counts0, power1, counts1 in results:
+    for counts0, mean1, peak1, counts1 in results:
         builder.push_level0_counts(counts0)
         if len(lengths) > 1:
-            builder.push(1, power1, counts1)
+            builder.push(1, mean1, peak1, counts1)
 
 
 class _scheduler:

@@ -1,5 +1,9 @@
 """The multiscale pyramid: each level halves the time axis by the mean of power.
 
+Beside the mean, every level above 0 keeps the maximum of power over the same
+frames (``power_max``), so a 5 ms click still shows when a whole day is on one
+screen, where the mean would dilute it ten-thousandfold.
+
 Level ``k`` column ``j`` is the mean of the valid (non-NaN) full-resolution
 frames ``j * 2**k .. (j + 1) * 2**k - 1``. Each level keeps ``frame_count``, the
 number of valid frames behind every column, so a level is built exactly from
@@ -63,12 +67,30 @@ def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return mean, pair_counts
 
 
+def halve_max(peak: np.ndarray) -> np.ndarray:
+    """Maximum of pairs of consecutive columns, ignoring NaN.
+
+    Parameters
+    ----------
+    peak : ndarray, float32, shape (n_freq, n)
+
+    Returns
+    -------
+    peak : ndarray, float32, shape (n_freq, ceil(n / 2))
+        An odd last column stands alone; a pair of NaN columns stays NaN.
+    """
+    if peak.shape[1] % 2:
+        return np.concatenate([np.fmax(peak[:, 0:-1:2], peak[:, 1::2]), peak[:, -1:]], axis=1)
+    return np.fmax(peak[:, 0::2], peak[:, 1::2])
+
+
 class _Level:
-    """One level's columns waiting to fill a chunk, in a buffer allocated once."""
+    """One level's columns waiting to fill a chunk, in buffers allocated once."""
 
     def __init__(self, chunk: int) -> None:
         self.chunk = chunk
-        self.power: np.ndarray | None = None  # (n_freq, chunk), allocated at the first push
+        self.power: np.ndarray | None = None  # (n_freq, chunk) mean, allocated at the first push
+        self.peak: np.ndarray | None = None  # (n_freq, chunk) max
         self.counts = np.zeros(chunk, dtype=np.int32)
         self.fill = 0  # columns in the buffer
         self.start = 0  # level column of the buffer's first column
@@ -82,8 +104,8 @@ class PyramidBuilder:
     lengths : list of int
         Columns per level, from :func:`level_lengths`.
     write_power : callable
-        ``write_power(level, start, power)`` with ``power`` of shape
-        ``(n_freq, n)``; called
+        ``write_power(level, start, power, peak)`` with the mean and the max
+        of power, each of shape ``(n_freq, n)``; called
         with whole ``chunk`` blocks except at a level's end.
     write_counts : callable
         ``write_counts(level, start, counts)``; called for every level including 0.
@@ -94,7 +116,7 @@ class PyramidBuilder:
     def __init__(
         self,
         lengths: list[int],
-        write_power: Callable[[int, int, np.ndarray], None],
+        write_power: Callable[[int, int, np.ndarray, np.ndarray], None],
         write_counts: Callable[[int, int, np.ndarray], None],
         *,
         chunk: int = TIME_CHUNK,
@@ -112,15 +134,17 @@ class PyramidBuilder:
         """Frame counts (0 or 1) of the next level-0 columns."""
         self._push_counts(0, counts)
 
-    def push(self, level: int, power: np.ndarray, counts: np.ndarray) -> None:
-        """The next columns of ``level`` (>= 1), shape ``(n_freq, n)``."""
+    def push(self, level: int, power: np.ndarray, peak: np.ndarray, counts: np.ndarray) -> None:
+        """The next columns of ``level`` (>= 1): mean and max of power, shape ``(n_freq, n)``."""
         buf = self._levels[level]
         if buf.power is None:
             buf.power = np.empty((power.shape[0], self.chunk), dtype=np.float32)
+            buf.peak = np.empty_like(buf.power)
         done = 0
         while done < len(counts):
             take = min(self.chunk - buf.fill, len(counts) - done)
             buf.power[:, buf.fill : buf.fill + take] = power[:, done : done + take]
+            buf.peak[:, buf.fill : buf.fill + take] = peak[:, done : done + take]
             buf.counts[buf.fill : buf.fill + take] = counts[done : done + take]
             buf.fill += take
             done += take
@@ -146,13 +170,15 @@ class PyramidBuilder:
         n = buf.fill
         # A partial (last) chunk is copied so the writer gets contiguous memory.
         power = buf.power if n == self.chunk else np.ascontiguousarray(buf.power[:, :n])
+        peak = buf.peak if n == self.chunk else np.ascontiguousarray(buf.peak[:, :n])
         counts = buf.counts[:n].copy()
-        self.write_power(level, buf.start, power)
+        self.write_power(level, buf.start, power, peak)
         self._push_counts(level, counts)
         buf.start += n
         buf.fill = 0
         if level + 1 < len(self.lengths):
-            self.push(level + 1, *halve(power, counts))
+            mean, pair_counts = halve(power, counts)
+            self.push(level + 1, mean, halve_max(peak), pair_counts)
 
     def _push_counts(self, level: int, counts: np.ndarray) -> None:
         self._counts[level].push(counts, lambda start, c: self.write_counts(level, start, c))

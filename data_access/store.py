@@ -7,7 +7,8 @@ Layout (every group a CF-style dataset)::
     /0/power           (freq, time) float32: |STFT|**2 at full resolution
     /0/frame_count     (time) int32: valid full-resolution frames behind each column
     /0/time, /0/freq   frame centres (datetime64[ns], UTC) and bin centres (Hz)
-    /1 ... /N          the same, each halving the time axis by the mean of power
+    /1 ... /N          the same, each halving the time axis by the mean of power,
+    /k/power_max       and beside it the max of power over the same frames
 
 Arrays are written with zarr directly, chunk by chunk, into a hidden
 ``.partial`` directory that is renamed into place only when complete, so an
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,16 +133,18 @@ class StoreWriter:
                     "n_frames": spec.n_frames,
                 },
             )
-            group.create_array(
-                "power",
-                shape=(n_freq, spec.n_frames),
-                chunks=(freq_chunk(n_freq, time_chunk), time_chunk),
-                dtype="float32",
-                fill_value=np.nan,
-                compressors=_COMPRESSORS,
-                dimension_names=("freq", "time"),
-                attributes=power_attrs,
-            )
+            names = ("power", "power_max") if spec.level else ("power",)
+            for name in names:
+                group.create_array(
+                    name,
+                    shape=(n_freq, spec.n_frames),
+                    chunks=(freq_chunk(n_freq, time_chunk), time_chunk),
+                    dtype="float32",
+                    fill_value=np.nan,
+                    compressors=_COMPRESSORS,
+                    dimension_names=("freq", "time"),
+                    attributes=power_attrs if name == "power" else _max_attrs(power_attrs),
+                )
             group.create_array(
                 "frame_count",
                 shape=(spec.n_frames,),
@@ -179,9 +183,14 @@ class StoreWriter:
                 ta[start:stop] = time_fn(spec.level, start, stop).astype("datetime64[ns]").astype("int64")
         return cls(path)
 
-    def write_power(self, level: int, start: int, power: np.ndarray) -> None:
-        """Write columns ``start..`` of a level from a C-contiguous block ``(n_freq, n)``."""
+    def write_power(self, level: int, start: int, power: np.ndarray, peak: np.ndarray | None = None) -> None:
+        """Write columns ``start..`` of a level: mean (and, above level 0, max) of power.
+
+        Both blocks are C-contiguous, shape ``(n_freq, n)``.
+        """
         self.root[f"{level}/power"][:, start : start + power.shape[1]] = power
+        if peak is not None:
+            self.root[f"{level}/power_max"][:, start : start + peak.shape[1]] = peak
 
     def write_counts(self, level: int, start: int, counts: np.ndarray) -> None:
         """Write ``frame_count`` of columns ``start..start + len(counts) - 1``."""
@@ -193,6 +202,14 @@ class StoreWriter:
             # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
             warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
             zarr.consolidate_metadata(self.path)
+
+
+def _max_attrs(power_attrs: dict[str, str]) -> dict[str, str]:
+    return {
+        **power_attrs,
+        "long_name": power_attrs["long_name"].replace("spectral power", "maximum spectral power"),
+        "description": "the largest full-resolution power among the frames of each column",
+    }
 
 
 def partial_path(path: Path) -> Path:
@@ -256,25 +273,95 @@ def open_store(path: str | os.PathLike) -> xr.DataTree:
     return tree
 
 
-def store_info(tree: xr.DataTree) -> dict[str, object]:
-    """A JSON-friendly summary of an open store."""
-    # NetCDF gives attributes back as numpy scalars; Zarr as plain Python.
-    attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in tree.attrs.items()}
+class StoreReader:
+    """Attributes and numpy slices of a store's arrays, with no xarray and no index loading.
+
+    Zarr through zarr-python, NetCDF through h5py. Opening reads metadata only,
+    so a 30-day store opens as fast as a one-minute one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.is_zarr = path.is_dir()
+        try:
+            if self.is_zarr:
+                import zarr
+
+                self._root = zarr.open_group(path, mode="r")
+                attrs = dict(self._root.attrs)
+            else:
+                import h5py
+
+                self._root = h5py.File(path, "r")
+                attrs = {k: _plain(v) for k, v in self._root.attrs.items()}
+        except Exception as err:  # each backend has its own "not my format"
+            raise FormatError(f"{str(path)!r} is not a Spectral Atlas store: {err}") from None
+        if "n_fft" not in attrs or "0" not in self._root:
+            raise FormatError(f"{str(path)!r} is not a Spectral Atlas store (no level '0' or no STFT attributes)")
+        self.attrs = attrs
+        self._lock = threading.Lock()  # h5py is not thread-safe across reads
+
+    def shape(self, level: int, name: str) -> tuple[int, ...]:
+        """Shape of array ``name`` of a level."""
+        return tuple(self._root[f"{level}/{name}"].shape)
+
+    def array_attrs(self, level: int, name: str) -> dict:
+        """Attributes of array ``name`` of a level, as plain Python values."""
+        return {k: _plain(v) for k, v in self._root[f"{level}/{name}"].attrs.items()}
+
+    def time_chunk(self, level: int) -> int:
+        """Columns per stored chunk along time (512 for a contiguous NetCDF array)."""
+        chunks = self._root[f"{level}/power"].chunks
+        return int(chunks[1]) if chunks else TIME_CHUNK
+
+    def has(self, level: int, name: str) -> bool:
+        """Whether a level holds array ``name``."""
+        return f"{level}/{name}" in self._root if self.is_zarr else name in self._root[str(level)]
+
+    def read(self, level: int, name: str, index: tuple) -> np.ndarray:
+        """``array[index]`` of array ``name`` of a level, as numpy."""
+        with self._lock:
+            return np.asarray(self._root[f"{level}/{name}"][index])
+
+
+def _plain(value):
+    """A plain Python value from an attribute as h5py gives it (bytes, 1-element arrays)."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.item()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def store_info(path: str | os.PathLike) -> dict[str, object]:
+    """A JSON-friendly summary of a store, from its metadata alone.
+
+    Returns
+    -------
+    dict
+        Time span, STFT parameters, channel, and per level its columns,
+        seconds per column, chunking and the pyramids it holds
+        (``mean``, and ``max`` above level 0), plus the sources.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SourceNotFoundError(f"no store at {str(path)!r}")
+    reader = StoreReader(path)
+    attrs = reader.attrs
     levels = []
-    for name in sorted(tree.children, key=int):
-        ds = tree[name].ds
+    for k in range(int(attrs["n_levels"])):
         levels.append(
             {
-                "level": int(name),
-                "n_frames": int(ds.sizes["time"]),
-                "seconds_per_frame": attrs["hop_length"] * 2 ** int(name) / attrs["sample_rate"],
-                "chunks": list(
-                    ds["power"].encoding.get("chunks") or ds["power"].encoding.get("preferred_chunks", {}).values()
-                ),
+                "level": k,
+                "n_frames": reader.shape(k, "power")[1],
+                "seconds_per_frame": attrs["hop_length"] * 2**k / attrs["sample_rate"],
+                "time_chunk": reader.time_chunk(k),
+                "pyramids": ["mean", "max"] if reader.has(k, "power_max") else ["mean"],
             }
         )
-    sources = json.loads(attrs.get("sources", "[]"))
     return {
+        "path": str(path),
+        "format": "zarr" if reader.is_zarr else "netcdf",
         "start_time": attrs["start_time"],
         "end_time": attrs["end_time"],
         "duration_seconds": attrs["duration_seconds"],
@@ -282,7 +369,9 @@ def store_info(tree: xr.DataTree) -> dict[str, object]:
         "stft": {k: attrs[k] for k in ("n_fft", "hop_length", "win_length", "window")},
         "channel": attrs["channel"],
         "n_frames": attrs["n_frames"],
+        "units": reader.array_attrs(0, "power").get("units"),
         "levels": levels,
-        "sources": sources,
+        "sources": json.loads(attrs.get("sources", "[]")),
+        "gaps_seconds": json.loads(attrs.get("gaps_seconds", "[]")),
         "software": attrs.get("software"),
     }

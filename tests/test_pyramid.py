@@ -7,7 +7,7 @@ import pytest
 from conftest import chirp, noise
 
 from data_access import StftConfig, ingest, open_store, open_timeline
-from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, level_lengths
+from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, halve_max, level_lengths
 
 
 def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -21,12 +21,26 @@ def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return np.where(valid, groups, 0.0).sum(axis=2) / counts, counts
 
 
+def nanmax_over(level0: np.ndarray, k: int) -> np.ndarray:
+    """Reference: largest level-0 power in each group of 2**k columns, NaN where all are NaN."""
+    step = 2**k
+    padded = np.pad(level0, ((0, 0), (0, -level0.shape[1] % step)), constant_values=np.nan)
+    groups = padded.reshape(len(level0), -1, step)
+    valid = np.isfinite(groups)
+    return np.where(valid.any(axis=2), np.where(valid, groups, -np.inf).max(axis=2), np.nan)
+
+
 @pytest.mark.parametrize(
     ("n", "expected"), [(1, [1]), (2048, [2048]), (2049, [2049, 1025]), (10_000, [10_000, 5000, 2500, 1250])]
 )
 def test_level_lengths(n, expected):
     assert level_lengths(n) == expected
     assert level_lengths(n)[-1] <= TOP_FRAMES
+
+
+def test_halve_max_by_hand():
+    peak = np.array([[1.0, 3.0, np.nan, np.nan, 7.0]], np.float32)
+    np.testing.assert_array_equal(halve_max(peak), [[3.0, np.nan, 7.0]])
 
 
 def test_halve_by_hand():
@@ -58,6 +72,7 @@ def test_every_level_is_the_mean_of_level0_over_its_frames(write_audio, tmp_path
         got = tree[str(k)]
         np.testing.assert_array_equal(got.frame_count.values, counts)
         np.testing.assert_allclose(got.power.values, expected, rtol=2e-6, equal_nan=True)
+        np.testing.assert_array_equal(got.power_max.values, nanmax_over(level0, k))
         # time of a column is the mean of its frames' centres
         t0 = tree["0"].time.values
         first = t0[0] + (t0[1] - t0[0]) * ((2**k - 1) / 2)
@@ -68,14 +83,16 @@ def test_builder_writes_whole_chunks_and_bounded_buffers():
     lengths = level_lengths(5000, top=100)
     writes: dict[int, list[tuple[int, int]]] = {}
 
-    def write_power(level, start, power):
+    def write_power(level, start, power, peak):
+        assert peak.shape == power.shape
         writes.setdefault(level, []).append((start, power.shape[1]))
 
     builder = PyramidBuilder(lengths, write_power, lambda *a: None, chunk=16)
     rng = np.random.default_rng(0)
     level1 = rng.random((3, lengths[1])).astype(np.float32)
     for i in range(0, lengths[1], 8):
-        builder.push(1, level1[:, i : i + 8], np.full(min(8, lengths[1] - i), 2))
+        piece = level1[:, i : i + 8]
+        builder.push(1, piece, piece, np.full(piece.shape[1], 2))
         assert all(buf.fill < 16 for buf in builder._levels[1:])
     builder.finish()
     for level, spans in writes.items():

@@ -69,8 +69,10 @@ def test_round_trip(recording, tmp_path, fmt):
     assert attrs["channel"] == "0" and attrs["software"].startswith("spectral-atlas ")
     sources = json.loads(attrs["sources"])
     assert sources[0]["path"].endswith("r_20260301_120000.wav") and sources[0]["n_samples"] == recording.n_samples
-    info = store_info(tree)
+    info = store_info(path)
     assert [lv["n_frames"] for lv in info["levels"]] == [n_frames, 1409]
+    assert [lv["pyramids"] for lv in info["levels"]] == [["mean"], ["mean", "max"]]
+    assert info["format"] == fmt and info["units"] == "1"
 
 
 def test_zarr_and_netcdf_hold_the_same_tree(recording, tmp_path):

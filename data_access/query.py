@@ -1,0 +1,465 @@
+"""Viewport and band-energy reads in O(pixels), whatever the recording's length.
+
+:func:`open_atlas` opens a store without reading any of its data. Each read
+picks the coarsest pyramid level that still has at least one column per pixel
+(or per output point), reads just the time chunks that cover the window
+through a bounded, process-wide LRU cache of decoded chunks, and reduces them
+to the pixel grid. A view of a month costs what a view of a minute costs.
+
+The level's column ``j`` is placed by arithmetic on the regular frame grid
+(``start_time``, ``hop_length``, ``2**k``), never by loading a time coordinate,
+so opening a 30-day store reads a few kilobytes of metadata.
+
+Conventions
+-----------
+- ``view`` returns dB of power per bin (``10 log10 |X|^2``), re full scale for
+  PCM audio; the mean of power is taken before dB, never the mean of dB.
+- ``band_energy`` returns dB of *band power*: the one-sided sum of ``|X|^2``
+  over the band's bins, a bin straddling a band edge weighted by the fraction
+  of its width inside the band, divided by ``n_fft * sum(window**2)``. By
+  Parseval, the band 0..Nyquist then equals the window-weighted mean square of
+  the frame: a full-scale sine reads -3.01 dB re full scale.
+- Calibration (a sensitivity and gain, giving dB re 1 µPa) is a factor per bin
+  applied at read time (:attr:`Atlas.power_scale`); stored power is never rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from data_access.errors import ParameterError, SourceNotFoundError
+from data_access.sources import samples_to_timedelta, to_datetime64
+from data_access.stft import StftConfig
+from data_access.store import StoreReader
+
+Agg = Literal["mean", "max"]
+TimeLike = object
+
+#: Default size of the process-wide chunk cache; ``SPECTRAL_ATLAS_CACHE_MB`` overrides it.
+DEFAULT_CACHE_BYTES = int(float(os.environ.get("SPECTRAL_ATLAS_CACHE_MB", "512")) * 2**20)
+
+_SECOND = np.timedelta64(1_000_000_000, "ns")
+
+
+class ChunkCache:
+    """A thread-safe LRU of decoded chunks, bounded in bytes.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Chunks are evicted, least recently used first, to stay under this.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load) -> np.ndarray:
+        """The chunk under ``key``, calling ``load()`` to read it on a miss."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = load()
+        value.setflags(write=False)  # shared by every caller: nobody may change it
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = value
+                self.nbytes += value.nbytes
+            while self.nbytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= old.nbytes
+        return value
+
+    def resize(self, max_bytes: int) -> None:
+        """Change the bound, evicting at once if it shrank."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self.nbytes > self.max_bytes and self._items:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= old.nbytes
+
+    def clear(self) -> None:
+        """Forget every chunk (and the hit counts)."""
+        with self._lock:
+            self._items.clear()
+            self.nbytes = self.hits = self.misses = 0
+
+
+#: The process-wide cache every :class:`Atlas` reads through.
+CACHE = ChunkCache()
+
+
+def set_cache_size(megabytes: float) -> None:
+    """Bound the process-wide chunk cache to ``megabytes``."""
+    if not megabytes > 0:
+        raise ParameterError(f"cache size {megabytes!r} MB must be positive")
+    CACHE.resize(int(megabytes * 2**20))
+
+
+@dataclass(frozen=True)
+class Level:
+    """One pyramid level on the regular frame grid.
+
+    Attributes
+    ----------
+    level : int
+    n_columns : int
+    first : numpy.datetime64
+        Centre time of column 0.
+    step : float
+        Seconds between column centres (``2**level * hop / sample_rate``).
+    time_chunk : int
+        Columns per stored chunk along time.
+    """
+
+    level: int
+    n_columns: int
+    first: np.datetime64
+    step: float
+    time_chunk: int
+
+    def column_times(self, start: int, stop: int) -> np.ndarray:
+        """Centre times of columns ``start..stop-1``, datetime64[ns]."""
+        return self.first + _seconds(np.arange(start, stop) * self.step)
+
+
+def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
+    """Widen ``[lo, hi)`` to two items where ``n`` allows."""
+    if hi - lo >= 2 or n < 2:
+        return lo, hi
+    return (lo, lo + 2) if lo + 2 <= n else (n - 2, n)
+
+
+def _seconds(seconds: float | np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype("int64").astype("timedelta64[ns]")
+
+
+class Atlas:
+    """A spectrogram store opened for O(pixels) reads.
+
+    Use :func:`open_atlas`. Attributes describe the recording: ``time_range``
+    (first sample to end of last sample), ``freq_range`` (0 to Nyquist, Hz),
+    ``levels``, ``stft`` (:class:`StftConfig`), ``sample_rate``, ``sources``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise SourceNotFoundError(f"no store at {str(self.path)!r}")
+        self._reader = StoreReader(self.path)
+        attrs = self.attrs = self._reader.attrs
+        self.sample_rate = float(attrs["sample_rate"])
+        self.stft = StftConfig(
+            n_fft=int(attrs["n_fft"]),
+            hop_length=int(attrs["hop_length"]),
+            win_length=int(attrs["win_length"]),
+            window=str(attrs["window"]),
+        )
+        start = to_datetime64(attrs["start_time"])
+        self.time_range = (start, to_datetime64(attrs["end_time"]))
+        self.freq_range = (0.0, self.sample_rate / 2)
+        self.df = self.sample_rate / self.stft.n_fft
+        self.sources = json.loads(attrs.get("sources", "[]"))
+        counts = self._reader.array_attrs(0, "power").get("units") == "count2"
+        self.units = "dB re 1 count²" if counts else "dB re full scale"
+        hop, n_fft = self.stft.hop_length, self.stft.n_fft
+        self.levels = []
+        for k in range(int(attrs["n_levels"])):
+            centre0 = ((2**k - 1) / 2) * hop + n_fft / 2
+            self.levels.append(
+                Level(
+                    level=k,
+                    n_columns=self._reader.shape(k, "power")[1],
+                    first=start + samples_to_timedelta(centre0, self.sample_rate),
+                    step=2**k * hop / self.sample_rate,
+                    time_chunk=self._reader.time_chunk(k),
+                )
+            )
+        window = self.stft.window_array
+        self._band_norm = float(n_fft * np.sum(window**2))
+
+    def __repr__(self) -> str:
+        t0, t1 = self.time_range
+        return f"<Atlas {self.path.name}: {t0} .. {t1}, {len(self.levels)} levels, {self.sample_rate:g} Hz>"
+
+    # ------------------------------------------------------------------ choices
+    @property
+    def power_scale(self) -> np.ndarray | None:
+        """Linear factor per bin from stored power to reported power, or None for none.
+
+        The hook for calibration: a sensitivity and gain become one factor per
+        bin, applied at read time to power before any sum or dB.
+        """
+        return None
+
+    def choose_level(self, time: tuple[TimeLike, TimeLike], columns: int) -> Level:
+        """The coarsest level with at least ``columns`` columns in ``time``."""
+        t0, t1 = self._time_window(time)
+        span = (t1 - t0) / _SECOND
+        ratio = span / (self.levels[0].step * columns)
+        k = int(math.floor(math.log2(ratio))) if ratio >= 1 else 0
+        return self.levels[min(max(k, 0), len(self.levels) - 1)]
+
+    # -------------------------------------------------------------------- reads
+    def view(
+        self,
+        *,
+        time: tuple[TimeLike, TimeLike] | None = None,
+        freq: tuple[float, float] | None = None,
+        width: int,
+        height: int,
+        agg: Agg = "mean",
+    ) -> xr.DataArray:
+        """The spectrogram of a window, rasterized to ``height x width`` pixels, in dB.
+
+        Parameters
+        ----------
+        time : (start, end), optional
+            Times as datetime64, pandas Timestamps or ISO strings, inside
+            :attr:`time_range`; default the whole recording.
+        freq : (low, high), optional
+            Hz, inside :attr:`freq_range`; default all of it.
+        width, height : int
+            Pixels along time and frequency.
+        agg : {"mean", "max"}, default: "mean"
+            How frames sharing a pixel combine: the mean of power, or the
+            largest power (so a 5 ms click stays visible in a day's view).
+
+        Returns
+        -------
+        DataArray, float32, dims ("freq", "time"), shape (height, width)
+            dB of power at pixel centres; NaN where the recording has a gap.
+            ``attrs`` carry ``units``, ``level``, ``seconds_per_column``, ``agg``.
+        """
+        t0, t1 = self._time_window(time)
+        f0, f1 = self._freq_window(freq)
+        for name, n in (("width", width), ("height", height)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ParameterError(f"{name}={n!r} must be a whole number of pixels >= 1")
+        if agg not in ("mean", "max"):
+            raise ParameterError(f"agg={agg!r} must be 'mean' or 'max'")
+        lvl = self.choose_level((t0, t1), width)
+        # datashader needs two cells per axis to know their size: widen by a neighbour.
+        j0, j1 = _at_least_two(*self._columns(lvl, t0, t1), lvl.n_columns)
+        b0, b1 = _at_least_two(*self._bins(f0, f1), self.stft.n_freq)
+        name = "power_max" if agg == "max" and lvl.level > 0 else "power"
+        # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
+        power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1)[b0:b1])
+        if self.power_scale is not None:
+            power *= self.power_scale[b0:b1, None]
+        x = (lvl.column_times(j0, j1) - self.time_range[0]) / _SECOND
+        source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(b0, b1) * self.df, "time": x})
+        x_range = ((t0 - self.time_range[0]) / _SECOND, (t1 - self.time_range[0]) / _SECOND)
+        import datashader as ds  # imported on first use: it brings numba, which ingest never needs
+
+        canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range, y_range=(f0, f1))
+        raster = canvas.raster(source, agg=agg, interpolate="nearest")
+        with np.errstate(divide="ignore"):
+            db = 10 * np.log10(raster.values.astype(np.float64))
+        db[np.isneginf(db)] = np.nan  # digital silence has no level
+        times = self.time_range[0] + _seconds(raster.time.values)
+        return xr.DataArray(
+            db.astype(np.float32),
+            dims=("freq", "time"),
+            coords={"freq": raster.freq.values, "time": times},
+            name="power_db",
+            attrs={
+                "long_name": "power spectral level" if agg == "mean" else "maximum power spectral level",
+                "units": self.units,
+                "level": lvl.level,
+                "seconds_per_column": lvl.step,
+                "agg": agg,
+            },
+        )
+
+    def band_energy(
+        self,
+        bands: Mapping[str, tuple[float, float]],
+        *,
+        time: tuple[TimeLike, TimeLike] | None = None,
+        points: int,
+    ) -> xr.Dataset:
+        """Band power over time, in dB, at ``points`` evenly spaced times.
+
+        Parameters
+        ----------
+        bands : mapping of str to (f_low, f_high)
+            Hz, inside 0..Nyquist; a bin straddling an edge counts by the
+            fraction of its width inside the band.
+        time : (start, end), optional
+            Default the whole recording.
+        points : int
+            Output samples along time; the level is chosen as for a view
+            ``points`` pixels wide.
+
+        Returns
+        -------
+        Dataset
+            One variable per band, dims ``("time",)``, dB of band power (see
+            the module notes); each point is the mean of band power over the
+            valid frames whose columns are centred in it, NaN over gaps.
+        """
+        t0, t1 = self._time_window(time)
+        if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
+            raise ParameterError(f"points={points!r} must be a whole number >= 1")
+        weights = {name: self._band_weights(name, band) for name, band in bands.items()}
+        if self.power_scale is not None:
+            weights = {name: w * self.power_scale for name, w in weights.items()}
+        if not weights:
+            raise ParameterError("bands is empty: name at least one band as {'name': (f_low, f_high)}")
+        lvl = self.choose_level((t0, t1), points)
+        j0, j1 = self._columns(lvl, t0, t1)
+        b0 = min(int(np.flatnonzero(w)[0]) for w in weights.values())
+        b1 = max(int(np.flatnonzero(w)[-1]) for w in weights.values()) + 1
+        power = self._read_columns(lvl, "power", j0, j1)[b0:b1].astype(np.float64)
+        counts = self._read_counts(lvl, j0, j1).astype(np.float64)
+        # Assign each column to the output point its centre falls in.
+        edges = t0 + _seconds(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
+        centres = lvl.column_times(j0, j1)
+        if j1 == lvl.n_columns:  # the last column may hold fewer frames: use their true centre
+            first_frame = (lvl.n_columns - 1) * 2**lvl.level
+            mid = (first_frame + self.levels[0].n_columns - 1) / 2
+            centres[-1] = self.levels[0].first + _seconds(mid * self.levels[0].step)
+        bounds = np.searchsorted(centres, edges)
+        point_times = edges[:-1] + (edges[1:] - edges[:-1]) // 2
+        # A point narrower than a column takes the column that covers it.
+        nearest = np.clip(np.round((point_times - lvl.first) / _SECOND / lvl.step).astype(int) - j0, 0, j1 - j0 - 1)
+        out = xr.Dataset(coords={"time": point_times})
+        for name, w in weights.items():
+            band = (w[b0:b1] @ np.where(counts > 0, power, 0.0)) / self._band_norm
+            sums = np.concatenate([[0.0], np.cumsum(band * counts)])
+            n = np.concatenate([[0.0], np.cumsum(counts)])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = (sums[bounds[1:]] - sums[bounds[:-1]]) / (n[bounds[1:]] - n[bounds[:-1]])
+                empty = bounds[1:] == bounds[:-1]
+                mean[empty] = np.where(counts[nearest[empty]] > 0, band[nearest[empty]], np.nan)
+                db = 10 * np.log10(mean)
+            db[np.isneginf(db)] = np.nan
+            lo, hi = bands[name]
+            out[name] = xr.DataArray(
+                db.astype(np.float32),
+                dims="time",
+                attrs={"long_name": f"band power {lo:g}-{hi:g} Hz", "units": self.units, "f_low": lo, "f_high": hi},
+            )
+        out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.units})
+        return out
+
+    # ----------------------------------------------------------------- helpers
+    def _time_window(self, time) -> tuple[np.datetime64, np.datetime64]:
+        start, end = self.time_range
+        if time is None:
+            return start, end
+        try:
+            t0, t1 = time
+        except (TypeError, ValueError):
+            raise ParameterError(f"time={time!r} must be a (start, end) pair") from None
+        t0, t1 = to_datetime64(t0), to_datetime64(t1)
+        if not t0 < t1:
+            raise ParameterError(f"time range {t0} .. {t1} is empty or inverted: start must come before end")
+        if t0 < start or t1 > end:
+            raise ParameterError(f"time range {t0} .. {t1} is outside the recording, which spans {start} .. {end}")
+        return t0, t1
+
+    def _freq_window(self, freq) -> tuple[float, float]:
+        lo, hi = self.freq_range
+        if freq is None:
+            return lo, hi
+        f0, f1 = (float(f) for f in freq)
+        if not f0 < f1:
+            raise ParameterError(f"frequency range {f0:g} .. {f1:g} Hz is empty or inverted")
+        if f0 < lo or f1 > hi:
+            raise ParameterError(f"frequency range {f0:g} .. {f1:g} Hz is outside 0 .. {hi:g} Hz (Nyquist)")
+        return f0, f1
+
+    def _band_weights(self, name: str, band) -> np.ndarray:
+        """One-sided weight of every bin in a band: 2 x the fraction of its cell inside."""
+        try:
+            lo, hi = (float(f) for f in band)
+        except (TypeError, ValueError):
+            raise ParameterError(f"band {name!r}={band!r} must be a (f_low, f_high) pair in Hz") from None
+        nyquist = self.freq_range[1]
+        if not 0 <= lo < hi <= nyquist:
+            raise ParameterError(
+                f"band {name!r} = {lo:g} .. {hi:g} Hz must have 0 <= f_low < f_high <= {nyquist:g} Hz (Nyquist)"
+            )
+        centres = np.arange(self.stft.n_freq) * self.df
+        cell_lo = np.clip(centres - self.df / 2, 0, nyquist)
+        cell_hi = np.clip(centres + self.df / 2, 0, nyquist)
+        return 2 * np.clip(np.minimum(cell_hi, hi) - np.maximum(cell_lo, lo), 0, None) / self.df
+
+    def _columns(self, lvl: Level, t0: np.datetime64, t1: np.datetime64) -> tuple[int, int]:
+        """Columns whose cells meet ``[t0, t1]``."""
+        a = (t0 - lvl.first) / _SECOND / lvl.step + 0.5
+        b = (t1 - lvl.first) / _SECOND / lvl.step + 0.5
+        j0 = min(max(int(math.floor(a)), 0), lvl.n_columns - 1)
+        return j0, min(max(int(math.ceil(b)), j0 + 1), lvl.n_columns)
+
+    def _bins(self, f0: float, f1: float) -> tuple[int, int]:
+        b0 = max(int(math.floor(f0 / self.df + 0.5)), 0)
+        return b0, min(max(int(math.ceil(f1 / self.df + 0.5)), b0 + 1), self.stft.n_freq)
+
+    def _read_columns(self, lvl: Level, name: str, j0: int, j1: int) -> np.ndarray:
+        """Columns ``j0..j1-1`` of every bin, assembled from cached whole chunks."""
+        size = lvl.time_chunk
+        parts = []
+        for c in range(j0 // size, (j1 - 1) // size + 1):
+            chunk = CACHE.get(
+                (str(self.path), lvl.level, name, c),
+                lambda c=c: self._reader.read(lvl.level, name, (slice(None), slice(c * size, (c + 1) * size))),
+            )
+            lo, hi = max(j0 - c * size, 0), min(j1 - c * size, chunk.shape[1])
+            parts.append(chunk[:, lo:hi])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def _read_counts(self, lvl: Level, j0: int, j1: int) -> np.ndarray:
+        return self._reader.read(lvl.level, "frame_count", (slice(j0, j1),))
+
+
+def warm_up() -> None:
+    """Compile datashader's raster kernels (numba) now rather than at the first view.
+
+    Each of downsampling and upsampling, for the mean and the max, compiles on
+    its first use (about a second each); a server calls this at start-up.
+    """
+    import datashader as ds
+
+    power = np.arange(64, dtype=np.float32).reshape(8, 8)
+    source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(8.0), "time": np.arange(8.0)})
+    for agg in ("mean", "max"):
+        for width, height in ((4, 4), (16, 16), (4, 16), (16, 4)):
+            ds.Canvas(plot_width=width, plot_height=height, x_range=(0, 7), y_range=(0, 7)).raster(
+                source, agg=agg, interpolate="nearest"
+            )
+
+
+def open_atlas(path: str | os.PathLike) -> Atlas:
+    """Open a store for viewport and band-energy reads, reading only metadata.
+
+    Parameters
+    ----------
+    path : path-like
+        A Zarr directory or NetCDF file written by :func:`data_access.ingest`.
+
+    Returns
+    -------
+    Atlas
+    """
+    return Atlas(path)

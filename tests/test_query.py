@@ -1,0 +1,276 @@
+"""Viewport and band-energy reads: known signals at every zoom, exactness across levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SR, chirp, noise, tone
+
+from data_access import ParameterError, SourceNotFoundError, StftConfig, ingest, open_timeline
+from data_access.query import CACHE, open_atlas
+
+CONFIG = StftConfig(n_fft=256, hop_length=128)
+T0 = np.datetime64("2026-03-01T12:00:00", "ns")
+MINUTES = 6
+CLICK_AT = 200.0  # seconds into the first file
+TONE_HZ = 1000.0
+
+
+def sec(s: float) -> np.datetime64:
+    return T0 + np.timedelta64(int(round(s * 1e9)), "ns")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Six minutes at 8 kHz in two files with a 20 s gap: a steady tone, a chirp sweeping
+    2-3.5 kHz over the first file, one 2 ms click, and faint noise."""
+    d = tmp_path_factory.mktemp("q")
+    first_s, second_s = 200.0 + 40.0, MINUTES * 60 - 240.0 - 20.0
+    a = noise(first_s, amp=0.001) + tone(TONE_HZ, first_s, amp=0.2) + chirp(2000, 3500, first_s, amp=0.2)
+    click = int(CLICK_AT * SR)
+    a[click : click + 2] += [0.9, -0.9]  # a doublet: its energy peaks at Nyquist
+    b = noise(second_s, amp=0.001, seed=5) + tone(TONE_HZ, second_s, amp=0.2)
+    import soundfile as sf
+
+    sf.write(d / "q_20260301_120000.wav", a, SR, subtype="FLOAT")
+    sf.write(d / "q_20260301_120420.wav", b, SR, subtype="FLOAT")  # starts at 260 s: gap 240..260 s
+    timeline = open_timeline([d / "q_20260301_120000.wav", d / "q_20260301_120420.wav"])
+    return ingest(timeline, d / "q.zarr", CONFIG, time_chunk=64, progress=False)
+
+
+@pytest.fixture(scope="module")
+def atlas(store):
+    return open_atlas(store)
+
+
+def test_metadata(atlas):
+    assert atlas.time_range == (T0, sec(MINUTES * 60))
+    assert atlas.freq_range == (0.0, SR / 2)
+    assert atlas.stft == CONFIG
+    assert [lv.step for lv in atlas.levels] == [CONFIG.hop_length * 2**k / SR for k in range(len(atlas.levels))]
+    assert atlas.levels[-1].n_columns <= 2048 < atlas.levels[-2].n_columns
+
+
+@pytest.mark.parametrize(
+    ("window", "size"),
+    [
+        ((0, 360), (1200, 600)),
+        ((0, 360), (1, 1)),
+        ((10, 70), (300, 7)),
+        ((100.0, 100.05), (640, 480)),  # a few frames: upsampled
+        ((359.99, 360), (50, 40)),  # at the very end
+        ((0, 0.001), (3, 2)),  # at the very start, inside one frame
+    ],
+)
+def test_view_shape_is_always_height_by_width(atlas, window, size):
+    width, height = size
+    view = atlas.view(time=(sec(window[0]), sec(window[1])), width=width, height=height)
+    assert view.shape == (height, width) and view.dims == ("freq", "time")
+    assert view.dtype == np.float32 and view.attrs["units"] == "dB re full scale"
+    assert view.time.dtype == "datetime64[ns]"
+    assert sec(window[0]) <= view.time.values[0] <= view.time.values[-1] <= sec(window[1])
+
+
+def test_level_choice(atlas):
+    whole = atlas.view(width=1200, height=100)
+    k = whole.attrs["level"]
+    assert atlas.levels[k].n_columns >= 1200 and (k + 1 == len(atlas.levels) or atlas.levels[k + 1].n_columns < 1200)
+    assert atlas.view(time=(sec(100), sec(101)), width=1200, height=100).attrs["level"] == 0
+    mid = atlas.view(time=(sec(0), sec(60)), width=400, height=100).attrs["level"]
+    assert 0 < mid < k
+
+
+@pytest.mark.parametrize("window", [(0, 360), (30, 150), (100, 101)])
+def test_tone_and_chirp_show_where_they_are(atlas, window):
+    view = atlas.view(time=(sec(window[0]), sec(window[1])), width=200, height=400)
+    db = view.values
+    valid = np.isfinite(db).all(axis=0)
+    freqs = view.freq.values
+    low = freqs < 1800
+    tone_peak = freqs[np.nanargmax(np.where(low[:, None], db, -np.inf), axis=0)]
+    assert (np.abs(tone_peak[valid] - TONE_HZ) <= SR / CONFIG.n_fft / 2 + SR / 2 / 400).all()
+    # the chirp's peak above 1.8 kHz follows its sweep in the first file
+    seconds = (view.time.values - T0) / np.timedelta64(1, "s")
+    in_first = valid & (seconds < 238)
+    peak = freqs[np.nanargmax(np.where(~low[:, None], db, -np.inf), axis=0)]
+    expected = 2000 + 1500 * seconds / 240.0
+    pixel = SR / 2 / 400
+    column = (window[1] - window[0]) / 200 * 1500 / 240.0  # the sweep inside one pixel column
+    assert np.abs(peak[in_first] - expected[in_first]).max() <= 2 * (SR / CONFIG.n_fft) + pixel + column
+
+
+def test_gap_is_nan_exactly(atlas):
+    view = atlas.view(time=(sec(200), sec(300)), width=1000, height=10)
+    seconds = (view.time.values - T0) / np.timedelta64(1, "s")
+    nan_columns = np.isnan(view.values).all(axis=0)
+    # frames touching the gap (240..260 s) are NaN; a frame is 32 ms, a pixel 100 ms
+    assert nan_columns[(seconds > 240.1) & (seconds < 259.9)].all()
+    assert not nan_columns[(seconds < 239.8) | (seconds > 260.2)].any()
+
+
+def test_max_keeps_an_isolated_click_visible_when_mean_dilutes_it(atlas):
+    kwargs = dict(freq=(3800, 4000), width=300, height=4)  # above the chirp: only noise and the click
+    mean = atlas.view(**kwargs)
+    peak = atlas.view(agg="max", **kwargs)
+    assert mean.attrs["level"] == peak.attrs["level"] >= 3
+    seconds = (mean.time.values - T0) / np.timedelta64(1, "s")
+    at_click = np.abs(seconds - CLICK_AT).argmin()
+    away = np.abs(seconds - CLICK_AT) > 5
+    rise_max = np.nanmean(peak.values[:, at_click]) - np.nanmedian(peak.values[:, away])
+    rise_mean = np.nanmean(mean.values[:, at_click]) - np.nanmedian(mean.values[:, away])
+    assert rise_max > 30  # the click stands out of the noise in the max view
+    assert rise_max - rise_mean > 9  # averaging 2**k frames dilutes it by ~10 log10(2**k) dB
+
+
+def test_single_frame_zoom_shows_that_frame(atlas, store):
+    from data_access import open_store
+
+    level0 = open_store(store)["0"]
+    i = 5000
+    centre = level0.time.values[i]
+    view = atlas.view(time=(centre - np.timedelta64(2, "ms"), centre + np.timedelta64(2, "ms")), width=4, height=129)
+    assert view.attrs["level"] == 0
+    expected = 10 * np.log10(level0.power.values[:, i])
+    np.testing.assert_allclose(view.values[:, 1], expected[:129], rtol=1e-5, atol=1e-4)
+
+
+def test_times_accept_strings_timestamps_and_datetime64(atlas):
+    a = atlas.view(time=("2026-03-01T12:01:00", "2026-03-01T12:02:00Z"), width=50, height=5)
+    b = atlas.view(
+        time=(pd.Timestamp("2026-03-01 12:01"), pd.Timestamp("2026-03-01 13:02", tz="Europe/Paris")), width=50, height=5
+    )
+    c = atlas.view(time=(sec(60), sec(120)), width=50, height=5)
+    np.testing.assert_array_equal(a.values, c.values)
+    np.testing.assert_array_equal(b.values, c.values)
+
+
+def band_power_level0(store, lo, hi, atlas):
+    """Reference band power per level-0 frame, from the stored matrix by hand."""
+    from data_access import open_store
+
+    power = open_store(store)["0"].power.values.astype(np.float64)
+    return (atlas._band_weights("ref", (lo, hi)) @ power) / (CONFIG.n_fft * np.sum(CONFIG.window_array**2))
+
+
+@pytest.mark.parametrize("points", [7, 100, 640])
+@pytest.mark.parametrize("band", [(900.0, 1100.0), (950.3, 1003.1), (0.0, 4000.0)])
+def test_band_energy_from_level_k_equals_level0_averaged_over_the_same_frames(atlas, store, points, band):
+    curves = atlas.band_energy({"b": band}, time=(sec(10), sec(350)), points=points)
+    k = curves.attrs["level"]
+    assert curves.b.shape == (points,) and curves.b.attrs["f_low"] == band[0]
+    per_frame = band_power_level0(store, *band, atlas)
+    lvl = atlas.levels[k]
+    edges = sec(10) + (np.arange(points + 1) * (340 / points) * 1e9).astype("int64").astype("timedelta64[ns]")
+    column_of_frame = np.arange(len(per_frame)) // 2**k
+    column_time = lvl.column_times(0, lvl.n_columns)[column_of_frame]
+    point_of_frame = np.searchsorted(edges, column_time, side="right") - 1
+    for p in range(points):
+        frames = per_frame[point_of_frame == p]
+        if np.isfinite(frames).any():
+            expected = 10 * np.log10(np.nanmean(frames))
+            np.testing.assert_allclose(curves.b.values[p], expected, rtol=1e-5)
+        else:
+            assert np.isnan(curves.b.values[p])
+
+
+def test_parseval_the_whole_band_is_the_mean_square(atlas, store):
+    """Band 0..Nyquist over the whole recording = mean over frames of sum((x w)**2) / sum(w**2)."""
+    timeline = open_timeline(sorted(p for p in store.parent.glob("*.wav")))
+    y = timeline.read(0, timeline.n_samples).astype(np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(y, CONFIG.n_fft)[:: CONFIG.hop_length]
+    w = CONFIG.window_array
+    mean_square = np.nanmean(((frames * w) ** 2).sum(axis=1) / np.sum(w**2))
+    curve = atlas.band_energy({"all": atlas.freq_range}, points=1)
+    np.testing.assert_allclose(curve["all"].values[0], 10 * np.log10(mean_square), atol=1e-4)
+
+
+def test_a_full_scale_sine_reads_minus_3_db(tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "s_20260301_120000.wav", tone(1000.0, 30.0, amp=1.0), SR, subtype="FLOAT")
+    atlas = open_atlas(ingest(open_timeline(tmp_path / "s_20260301_120000.wav"), tmp_path / "s.zarr", CONFIG))
+    curves = atlas.band_energy({"tone": (900, 1100), "rest": (1500, 4000)}, points=10)
+    np.testing.assert_allclose(curves.tone.values, 10 * np.log10(0.5), atol=0.01)
+    assert (curves.rest.values < -60).all()
+
+
+def test_gap_in_band_curves(atlas):
+    curves = atlas.band_energy({"tone": (900, 1100)}, time=(sec(200), sec(300)), points=100)
+    seconds = (curves.time.values - T0) / np.timedelta64(1, "s")
+    assert np.isnan(curves.tone.values[(seconds > 241) & (seconds < 259)]).all()
+    assert np.isfinite(curves.tone.values[(seconds < 239) | (seconds > 261)]).all()
+
+
+def test_pan_rereads_only_the_new_edge(atlas):
+    CACHE.clear()
+    atlas.view(time=(sec(100), sec(130)), width=200, height=10)
+    first = CACHE.misses
+    atlas.view(time=(sec(100), sec(130)), width=200, height=10)
+    assert CACHE.misses == first and CACHE.hits > 0
+    atlas.view(time=(sec(102), sec(132)), width=200, height=10)
+    assert CACHE.misses - first <= 1  # one new chunk at the edge at most
+
+
+def test_netcdf_store_reads_the_same(store, tmp_path, atlas):
+    timeline = open_timeline(sorted(p for p in store.parent.glob("*.wav")))
+    nc = open_atlas(ingest(timeline, tmp_path / "q.nc", CONFIG, format="netcdf", time_chunk=64))
+    a = nc.view(time=(sec(50), sec(90)), width=100, height=30)
+    b = atlas.view(time=(sec(50), sec(90)), width=100, height=30)
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+ERRORS = [
+    (dict(time=(sec(100), sec(100))), r"time range .* is empty or inverted"),
+    (dict(time=(sec(100), sec(50))), r"time range .* is empty or inverted"),
+    (
+        dict(time=(sec(-1), sec(10))),
+        r"is outside the recording, which spans 2026-03-01T12:00:00.* \.\. 2026-03-01T12:06:00",
+    ),
+    (dict(time=(sec(300), sec(361))), r"is outside the recording"),
+    (dict(time=("yesterday", sec(10))), r"cannot read 'yesterday' as a time"),
+    (dict(freq=(100, 5000)), r"frequency range 100 \.\. 5000 Hz is outside 0 \.\. 4000 Hz \(Nyquist\)"),
+    (dict(freq=(300, 300)), r"frequency range 300 \.\. 300 Hz is empty or inverted"),
+    (dict(width=0), r"width=0 must be a whole number of pixels >= 1"),
+    (dict(height=2.5), r"height=2.5 must be a whole number of pixels >= 1"),
+    (dict(agg="median"), r"agg='median' must be 'mean' or 'max'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), ERRORS)
+def test_view_errors(atlas, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        atlas.view(**{"width": 10, "height": 10, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("bands", "kwargs", "match"),
+    [
+        ({"x": (100, 5000)}, {}, r"band 'x' = 100 \.\. 5000 Hz must have 0 <= f_low < f_high <= 4000 Hz"),
+        ({"x": (500, 500)}, {}, r"band 'x' = 500 \.\. 500 Hz"),
+        ({"x": (-5, 10)}, {}, r"band 'x' = -5 \.\. 10 Hz"),
+        ({"x": "low"}, {}, r"band 'x'='low' must be a \(f_low, f_high\) pair in Hz"),
+        ({}, {}, r"bands is empty"),
+        ({"x": (1, 10)}, {"points": 0}, r"points=0 must be a whole number >= 1"),
+        ({"x": (1, 10)}, {"time": (sec(0), sec(400))}, r"is outside the recording"),
+    ],
+)
+def test_band_energy_errors(atlas, bands, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        atlas.band_energy(bands, **{"points": 10, **kwargs})
+
+
+def test_missing_store(tmp_path):
+    with pytest.raises(SourceNotFoundError, match=r"no store at '.*nothing.zarr'"):
+        open_atlas(tmp_path / "nothing.zarr")
+
+
+@pytest.mark.parametrize(("window", "width"), [((0, 360), 64), ((10, 20), 64), ((100, 101), 32), ((0, 360), 200)])
+def test_a_view_reads_only_the_chunks_under_it(atlas, window, width):
+    """The chosen level has fewer than 2 x width columns in the window (unless it is the top
+    level, at most 2048 columns in all), so a view reads that many columns' chunks plus the edges."""
+    CACHE.clear()
+    view = atlas.view(time=(sec(window[0]), sec(window[1])), width=width, height=16)
+    level = atlas.levels[view.attrs["level"]]
+    columns = level.n_columns if level is atlas.levels[-1] else 2 * width
+    assert CACHE.misses <= -(-columns // level.time_chunk) + 2
