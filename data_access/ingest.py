@@ -144,7 +144,7 @@ def _run_blocks(
     with _scheduler(scheduler) as (get, workers), ThreadPoolExecutor(1) as pyramid_thread:
         # Enough blocks per batch to keep every worker busy; one batch is
         # computed while the previous one feeds the pyramid.
-        batch = 2 * workers
+        batch = workers
         pending = None
         bar = tqdm(
             total=n_frames,

@@ -264,7 +264,7 @@ class Atlas:
         # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
         power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1)[b0:b1])
         if self.power_scale is not None:
-            power *= self.power_scale[b0:b1, None]
+            power = power * self.power_scale[b0:b1, None]
         x = (lvl.column_times(j0, j1) - self.time_range[0]) / _SECOND
         source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(b0, b1) * self.df, "time": x})
         x_range = ((t0 - self.time_range[0]) / _SECOND, (t1 - self.time_range[0]) / _SECOND)
@@ -327,10 +327,15 @@ class Atlas:
             raise ParameterError("bands is empty: name at least one band as {'name': (f_low, f_high)}")
         lvl = self.choose_level((t0, t1), points)
         j0, j1 = self._columns(lvl, t0, t1)
-        b0 = min(int(np.flatnonzero(w)[0]) for w in weights.values())
-        b1 = max(int(np.flatnonzero(w)[-1]) for w in weights.values()) + 1
-        power = self._read_columns(lvl, "power", j0, j1)[b0:b1].astype(np.float64)
+        names = list(weights)
+        matrix = np.stack([weights[name] for name in names])  # (bands, bins)
+        used = np.flatnonzero(matrix.any(axis=0))
+        b0, b1 = int(used[0]), int(used[-1]) + 1
         counts = self._read_counts(lvl, j0, j1).astype(np.float64)
+        power = self._read_columns(lvl, "power", j0, j1)[b0:b1]
+        # One float32 product for every band; columns with no valid frame add nothing.
+        band_power = (matrix[:, b0:b1].astype(np.float32) @ np.nan_to_num(power, nan=0.0)).astype(np.float64)
+        band_power /= self._band_norm
         # Assign each column to the output point its centre falls in.
         edges = t0 + _seconds(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
         centres = lvl.column_times(j0, j1)
@@ -342,14 +347,14 @@ class Atlas:
         point_times = edges[:-1] + (edges[1:] - edges[:-1]) // 2
         # A point narrower than a column takes the column that covers it.
         nearest = np.clip(np.round((point_times - lvl.first) / _SECOND / lvl.step).astype(int) - j0, 0, j1 - j0 - 1)
+        empty = bounds[1:] == bounds[:-1]
+        n = np.concatenate([[0.0], np.cumsum(counts)])
+        frames = n[bounds[1:]] - n[bounds[:-1]]
         out = xr.Dataset(coords={"time": point_times})
-        for name, w in weights.items():
-            band = (w[b0:b1] @ np.where(counts > 0, power, 0.0)) / self._band_norm
+        for name, band in zip(names, band_power, strict=True):
             sums = np.concatenate([[0.0], np.cumsum(band * counts)])
-            n = np.concatenate([[0.0], np.cumsum(counts)])
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = (sums[bounds[1:]] - sums[bounds[:-1]]) / (n[bounds[1:]] - n[bounds[:-1]])
-                empty = bounds[1:] == bounds[:-1]
+                mean = (sums[bounds[1:]] - sums[bounds[:-1]]) / frames
                 mean[empty] = np.where(counts[nearest[empty]] > 0, band[nearest[empty]], np.nan)
                 db = 10 * np.log10(mean)
             db[np.isneginf(db)] = np.nan
@@ -443,11 +448,14 @@ def warm_up() -> None:
 
     power = np.arange(64, dtype=np.float32).reshape(8, 8)
     source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(8.0), "time": np.arange(8.0)})
+    # Views pass a source wider than the canvas, which datashader slices: compile
+    # for those (non-contiguous) slices too, not only for whole arrays.
     for agg in ("mean", "max"):
         for width, height in ((4, 4), (16, 16), (4, 16), (16, 4)):
-            ds.Canvas(plot_width=width, plot_height=height, x_range=(0, 7), y_range=(0, 7)).raster(
-                source, agg=agg, interpolate="nearest"
-            )
+            for window in ((0, 7), (0.6, 6.4)):
+                ds.Canvas(plot_width=width, plot_height=height, x_range=window, y_range=window).raster(
+                    source, agg=agg, interpolate="nearest"
+                )
 
 
 def open_atlas(path: str | os.PathLike) -> Atlas:

@@ -19,6 +19,7 @@ chunk through dask.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -299,7 +300,9 @@ class StoreReader:
         if "n_fft" not in attrs or "0" not in self._root:
             raise FormatError(f"{str(path)!r} is not a Spectral Atlas store (no level '0' or no STFT attributes)")
         self.attrs = attrs
-        self._lock = threading.Lock()  # h5py is not thread-safe across reads
+        self._arrays: dict[str, object] = {}
+        # h5py serialises every call anyway; zarr reads run concurrently.
+        self._lock = contextlib.nullcontext() if self.is_zarr else threading.Lock()
 
     def shape(self, level: int, name: str) -> tuple[int, ...]:
         """Shape of array ``name`` of a level."""
@@ -320,8 +323,11 @@ class StoreReader:
 
     def read(self, level: int, name: str, index: tuple) -> np.ndarray:
         """``array[index]`` of array ``name`` of a level, as numpy."""
+        key = f"{level}/{name}"
+        if key not in self._arrays:
+            self._arrays[key] = self._root[key]
         with self._lock:
-            return np.asarray(self._root[f"{level}/{name}"][index])
+            return np.asarray(self._arrays[key][index])
 
 
 def _plain(value):

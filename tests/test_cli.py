@@ -36,6 +36,8 @@ def test_ingest_then_info(cli, wav, tmp_path):
     assert summary["levels"][0]["n_frames"] == 1 + (20 * SR - 512) // 256
     text = run(cli, "info", str(out)).stdout
     assert "n_fft=512 hop_length=256" in text and "h_20260301_120000.wav" in text and "s/frame" in text
+    assert "mean + max of power" in text  # both pyramids are listed
+    assert [lv["pyramids"] for lv in summary["levels"]][-1] == ["mean", "max"]
 
 
 def test_ingest_netcdf_and_channel_mean(cli, write_audio, tmp_path):
