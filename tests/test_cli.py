@@ -24,18 +24,18 @@ def wav(write_audio):
 def test_ingest_then_info(cli, wav, tmp_path):
     out = tmp_path / "s.zarr"
     done = run(
-        cli, "ingest", str(wav), "--output", str(out), "--n-fft", "512", "--hop-length", "256", "--window", "hamming"
+        cli, "ingest", str(wav), "--output", str(out), "--n-fft", "128", "--hop-length", "64", "--window", "hamming"
     )
     assert done.returncode == 0, done.stderr
     info = run(cli, "info", str(out), "--json")
     assert info.returncode == 0, info.stderr
     summary = json.loads(info.stdout)
-    assert summary["stft"] == {"n_fft": 512, "hop_length": 256, "win_length": 512, "window": "hamming"}
+    assert summary["stft"] == {"n_fft": 128, "hop_length": 64, "win_length": 128, "window": "hamming"}
     assert summary["start_time"].startswith("2026-03-01T12:00:00")
     assert summary["duration_seconds"] == pytest.approx(20.0)
-    assert summary["levels"][0]["n_frames"] == 1 + (20 * SR - 512) // 256
+    assert summary["levels"][0]["n_frames"] == 1 + (20 * SR - 128) // 64
     text = run(cli, "info", str(out)).stdout
-    assert "n_fft=512 hop_length=256" in text and "h_20260301_120000.wav" in text and "s/frame" in text
+    assert "n_fft=128 hop_length=64" in text and "h_20260301_120000.wav" in text and "s/frame" in text
     assert "mean + max of power" in text  # both pyramids are listed
     assert [lv["pyramids"] for lv in summary["levels"]][-1] == ["mean", "max"]
 
