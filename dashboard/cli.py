@@ -1,6 +1,7 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``demo`` and ``info`` call :mod:`data_access`. An error the user
+``ingest``, ``demo`` and ``info`` call :mod:`data_access`; ``serve`` runs the
+Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
 """
@@ -56,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true", help="replace an existing demo store")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    serve = sub.add_parser("serve", help="serve the explorer on one or more stores")
+    serve.add_argument("stores", nargs="+", metavar="STORE", help="stores to offer (the first is shown)")
+    serve.add_argument("--port", type=int, default=5006, help="port (default: 5006)")
+    serve.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]", help="allowed origins")
+    serve.add_argument("--show", action="store_true", help="open a browser")
+
     info = sub.add_parser("info", help="describe a store")
     info.add_argument("store", metavar="STORE")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -96,6 +104,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from dashboard.app import serve
+
+    serve(
+        args.stores,
+        port=args.port,
+        address=args.address,
+        allow_websocket_origin=args.allow_websocket_origin,
+        show=args.show,
+    )
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from data_access import store_info
 
@@ -129,7 +150,7 @@ def format_info(info: dict) -> str:
     return "\n".join(lines)
 
 
-_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info}
+_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

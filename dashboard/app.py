@@ -1,0 +1,217 @@
+"""The Spectral Atlas explorer: one component, served or shown in a notebook.
+
+``SpectrogramExplorer("demo.zarr")`` renders inline in a Jupyter cell;
+``panel serve dashboard/app.py --args STORE`` and ``spectral-atlas serve STORE``
+serve the same component in a template.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+
+from dashboard.state import PRESET_BANDS, ExplorerState
+from dashboard.views import BandCurves, Overview, SpectrogramView
+from data_access import AtlasError, open_atlas
+from data_access.query import warm_up
+
+
+@pn.cache
+def shared_atlas(path: str):
+    """One open store per process, shared by every session (it holds no data, only metadata)."""
+    return open_atlas(path)
+
+
+def _to_datetime(t: np.datetime64) -> dt.datetime:
+    """A naive UTC datetime for Panel's pickers (microsecond precision)."""
+    return np.datetime64(t, "us").astype(dt.datetime)
+
+
+class SpectrogramExplorer(pn.viewable.Viewer):
+    """Spectrogram, controls and band curves of one store.
+
+    Parameters
+    ----------
+    store : str
+        Path of a Zarr or NetCDF store written by ``spectral-atlas ingest``.
+    """
+
+    store = param.String(doc="Path of the store shown.")
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection of the views.")
+
+    def __init__(self, store: str, **params) -> None:
+        super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
+        self._spectrogram = SpectrogramView(state=self.state)
+        self._curves = BandCurves(state=self.state)
+
+    # State a notebook user reaches from the kernel.
+    @property
+    def time_range(self):
+        """Visible (start, end), datetime64[ns]."""
+        return self.state.time_range
+
+    @property
+    def bands(self) -> dict:
+        """Named bands (low, high) in Hz."""
+        return self.state.bands
+
+    def _time_inputs(self) -> pn.viewable.Viewable:
+        """Precise start and end pickers, two-way with the shared time range."""
+        state = self.state
+        first, last = (_to_datetime(t) for t in state.atlas.time_range)
+        start = pn.widgets.DatetimePicker(name="start (UTC)", start=first, end=last, width=170)
+        end = pn.widgets.DatetimePicker(name="end (UTC)", start=first, end=last, width=170)
+
+        def show(*_):
+            start.value, end.value = (_to_datetime(t) for t in state.time_range)
+
+        def apply(*_):
+            if start.value and end.value and start.value < end.value:
+                state.set_time(np.datetime64(start.value, "ns"), np.datetime64(end.value, "ns"))
+
+        show()
+        state.param.watch(show, "time_range")
+        start.param.watch(apply, "value")
+        end.param.watch(apply, "value")
+        return pn.Row(start, end)
+
+    def _band_editor(self) -> pn.viewable.Viewable:
+        state = self.state
+        name = pn.widgets.TextInput(name="band", placeholder="name", width=110)
+        low = pn.widgets.FloatInput(name="low (Hz)", value=1000.0, start=0.0, width=95)
+        high = pn.widgets.FloatInput(name="high (Hz)", value=2000.0, start=0.0, width=95)
+        message = pn.pane.Markdown("", css_classes=["band-message"])
+        listing = pn.widgets.MultiChoice(name="bands shown", options=list(state.bands), value=list(state.bands))
+
+        def add(_):
+            try:
+                state.add_band(name.value, low.value, high.value)
+                message.object = ""
+            except AtlasError as err:
+                message.object = f"⚠ {err}"
+
+        def sync_listing(*_):
+            listing.options = list(state.bands)
+            listing.value = list(state.bands)
+
+        def drop(event):
+            for gone in set(event.old) - set(event.new):
+                state.remove_band(gone)
+
+        state.param.watch(sync_listing, "bands")
+        listing.param.watch(drop, "value")
+        add_button = pn.widgets.Button(name="add band", button_type="primary", width=90)
+        add_button.on_click(add)
+        presets = pn.widgets.Select(name="preset", options=["", *PRESET_BANDS], width=170)
+
+        def add_preset(event):
+            if event.new:
+                lo, hi = PRESET_BANDS[event.new]
+                hi = min(hi, state.atlas.freq_range[1])
+                if lo < hi:
+                    state.add_band(event.new, lo, hi)
+
+        presets.param.watch(add_preset, "value")
+        return pn.Column(pn.Row(name, low, high), pn.Row(add_button, presets), message, listing)
+
+    def _downloads(self) -> pn.viewable.Viewable:
+        csv = pn.widgets.FileDownload(
+            callback=self._curves_csv, filename="band_curves.csv", label="curves (CSV)", button_type="light"
+        )
+        netcdf = pn.widgets.FileDownload(
+            callback=self._view_netcdf, filename="spectrogram_view.nc", label="view (NetCDF)", button_type="light"
+        )
+        return pn.Row(csv, netcdf)
+
+    def _curves_csv(self) -> io.StringIO:
+        frame = self._curves.curves().to_dataframe()
+        return io.StringIO(frame.to_csv(index_label="time_utc"))
+
+    def _view_netcdf(self) -> io.BytesIO:
+        state = self.state
+        view = state.atlas.view(time=state.time_range, freq=state.freq_range, width=1200, height=600, agg=state.agg)
+        return io.BytesIO(view.to_netcdf(engine="h5netcdf"))
+
+    def _controls(self) -> pn.viewable.Viewable:
+        state = self.state
+        buttons = pn.Row(
+            pn.widgets.Button(name="whole", on_click=lambda e: state.whole(), width=60),
+            pn.widgets.Button(name="◀", on_click=lambda e: state.page(-1), width=40),
+            pn.widgets.Button(name="▶", on_click=lambda e: state.page(1), width=40),
+            pn.widgets.Button(name="zoom +", on_click=lambda e: state.zoom(0.5), width=70),
+            pn.widgets.Button(name="zoom −", on_click=lambda e: state.zoom(2.0), width=70),
+        )
+        return pn.Column(
+            self._time_inputs(),
+            buttons,
+            pn.widgets.Select.from_param(state.param.cmap, name="colormap"),
+            pn.widgets.RadioButtonGroup.from_param(state.param.agg),
+            pn.widgets.RangeSlider.from_param(state.param.db_range, start=-160, end=40, step=1, name="dB range"),
+            self._band_editor(),
+            self._downloads(),
+            pn.bind(self._info, state.param.level, state.param.read_ms),
+            width=380,
+        )
+
+    def _info(self, level: int, read_ms: float) -> pn.pane.Markdown:
+        atlas = self.state.atlas
+        t0, t1 = atlas.time_range
+        stft = atlas.stft
+        return pn.pane.Markdown(
+            f"**{atlas.path.name}**  \n{t0} → {t1}  \n"
+            f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {stft.window}  \n"
+            f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms",
+            css_classes=["atlas-info"],
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        main = pn.Column(Overview(state=self.state), self._spectrogram, self._curves, sizing_mode="stretch_width")
+        return pn.Row(self._controls(), main)
+
+
+def explorer_page(stores: list[str]) -> pn.viewable.Viewable:
+    """The served page: the first store's explorer, and a selector when there are several."""
+    names = {Path(s).name: s for s in stores}
+    holder = pn.Column(SpectrogramExplorer(stores[0]), sizing_mode="stretch_width")
+    if len(stores) == 1:
+        return holder
+    select = pn.widgets.Select(name="store", options=names, value=stores[0], width=300)
+    select.param.watch(lambda event: holder.__setitem__(0, SpectrogramExplorer(event.new)), "value")
+    return pn.Column(select, holder, sizing_mode="stretch_width")
+
+
+def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplate:
+    """The served page around ``content``.
+
+    Bootstrap rather than Fast: the Fast design fetches a web font from a CDN,
+    which a server on a closed network (a ship, an observatory) cannot reach.
+    """
+    return pn.template.BootstrapTemplate(title="Spectral Atlas", main=[content], header_background="#0b3d5c")
+
+
+def serve(stores: list[str], *, port: int = 5006, address: str = "127.0.0.1", allow_websocket_origin=None, show=False):
+    """Serve the explorer on ``stores`` until interrupted (``spectral-atlas serve``)."""
+    for store in stores:
+        shared_atlas(str(store))  # open every store now: a bad path fails before the server starts
+    warm_up()
+    origins = allow_websocket_origin or [f"{address}:{port}", f"localhost:{port}"]
+
+    def page():
+        pn.extension(sizing_mode="stretch_width", inline=True)
+        return page_template(explorer_page(list(stores)))
+
+    pn.serve(page, port=port, address=address, websocket_origin=origins, show=show, title="Spectral Atlas")
+
+
+if pn.state.served:  # a plain import has no side effects
+    pn.extension(sizing_mode="stretch_width", inline=True)
+    if not sys.argv[1:]:
+        raise SystemExit("usage: panel serve dashboard/app.py --args STORE [STORE ...]")
+    warm_up()
+    page_template(explorer_page(sys.argv[1:])).servable()

@@ -1,0 +1,150 @@
+"""Thin Panel views over :class:`~dashboard.state.ExplorerState`.
+
+Each view reads the shared state and writes to it; none holds data of its own.
+Pixels always come from :meth:`data_access.Atlas.view` and curves from
+:meth:`data_access.Atlas.band_energy`, for exactly what is on screen.
+"""
+
+from __future__ import annotations
+
+import time
+
+import colorcet as cc
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+from dashboard.state import ExplorerState
+
+_DEFAULT_SIZE = (1000, 450)
+
+
+def _band_colors(n: int) -> list[str]:
+    return [cc.glasbey_light[i % len(cc.glasbey_light)] for i in range(n)]
+
+
+class SpectrogramView(pn.viewable.Viewer):
+    """The main image: re-read at every pan and zoom, at the plot's own pixel size."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+
+    def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0) -> hv.Image:
+        width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
+        started = time.perf_counter()
+        view = self.state.atlas.view(time=time_range, freq=freq_range, width=width, height=height, agg=agg)
+        self.state.param.update(level=view.attrs["level"], read_ms=(time.perf_counter() - started) * 1e3)
+        image = hv.Image(
+            (view.time.values, view.freq.values, view.values),
+            kdims=["time", "freq"],
+            vdims=[hv.Dimension("dB", label=view.attrs["units"])],
+        )
+        return image.opts(cmap=cc.palette[cmap], clim=tuple(db_range))
+
+    def _spans(self, bands) -> hv.Overlay:
+        spans = [
+            hv.HSpan(lo, hi, label=name).opts(color=color, alpha=0.08)
+            for (name, (lo, hi)), color in zip(bands.items(), _band_colors(len(bands)), strict=True)
+        ]
+        return hv.Overlay(spans)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg"])
+        size = hv.streams.PlotSize()
+        dmap = hv.DynamicMap(self._image, streams=[inputs, size]).opts(
+            framewise=True,
+            colorbar=True,
+            tools=["hover", "box_select"],
+            active_tools=["wheel_zoom", "pan"],
+            responsive=True,
+            min_height=350,
+            xlabel="time (UTC)",
+            ylabel="frequency (Hz)",
+        )
+        # A pan or zoom in the plot moves the shared selection, which redraws the image.
+        ranges = hv.streams.RangeXY(source=dmap)
+        ranges.add_subscriber(self._follow_plot)
+        spans = hv.DynamicMap(self._spans, streams=[hv.streams.Params(self.state, ["bands"])])
+        return pn.pane.HoloViews(dmap * spans, sizing_mode="stretch_width", min_height=350)
+
+    def _follow_plot(self, x_range, y_range) -> None:
+        if x_range is None:
+            return
+        start, end = (np.datetime64(t, "ns") for t in x_range)
+        if (start, end) != tuple(self.state.time_range):
+            self.state.set_time(start, end)
+        if y_range is not None:
+            lo, hi = self.state.atlas.freq_range
+            f0, f1 = max(float(y_range[0]), lo), min(float(y_range[1]), hi)
+            if f0 < f1 and (f0, f1) != tuple(self.state.freq_range):
+                self.state.freq_range = (f0, f1)
+
+
+class BandCurves(pn.viewable.Viewer):
+    """Band power against time for the visible range, at the plot's pixel resolution."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+
+    def curves(self, points: int = 800):
+        """The visible band curves as an ``xr.Dataset`` (one variable per band, dB)."""
+        return self.state.atlas.band_energy(self.state.bands, time=self.state.time_range, points=points)
+
+    def _plot(self, time_range, bands, width, height, scale=1.0) -> hv.Overlay:
+        if not bands:
+            return hv.Overlay([hv.Curve([], "time", "dB")])
+        data = self.state.atlas.band_energy(bands, time=time_range, points=max(int(width or 800), 2))
+        return hv.Overlay(
+            [
+                hv.Curve(
+                    (data.time.values, data[name].values),
+                    "time",
+                    hv.Dimension("dB", label=data.attrs["units"]),
+                    label=name,
+                ).opts(color=color)
+                for name, color in zip(bands, _band_colors(len(bands)), strict=True)
+            ]
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        inputs = hv.streams.Params(self.state, ["time_range", "bands"])
+        dmap = hv.DynamicMap(self._plot, streams=[inputs, hv.streams.PlotSize()]).opts(
+            framewise=True, responsive=True, min_height=200, xlabel="time (UTC)", show_legend=True
+        )
+        return pn.pane.HoloViews(dmap, sizing_mode="stretch_width", min_height=200)
+
+
+class Overview(pn.viewable.Viewer):
+    """The whole recording from the coarsest level, with the visible range boxed.
+
+    Select a stretch with the box tool (drag) to show it in the main view.
+    """
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+
+    def _box(self, time_range) -> hv.VSpan:
+        return hv.VSpan(*time_range).opts(color="white", alpha=0.25, line_color="white")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        view = self.state.atlas.view(width=1200, height=60)
+        image = hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
+        image = image.opts(
+            cmap=cc.palette[self.state.cmap],
+            clim=tuple(self.state.db_range),
+            responsive=True,
+            height=110,
+            xaxis="bottom",
+            yaxis=None,
+            toolbar=None,
+            tools=["xbox_select"],
+            active_tools=["xbox_select"],
+            default_tools=[],
+        )
+        box = hv.DynamicMap(self._box, streams=[hv.streams.Params(self.state, ["time_range"])])
+        selection = hv.streams.BoundsX(source=image)
+        selection.add_subscriber(self._select)
+        return pn.pane.HoloViews(image * box, sizing_mode="stretch_width", height=120)
+
+    def _select(self, boundsx) -> None:
+        if boundsx is not None and boundsx[0] != boundsx[1]:
+            start, end = sorted(np.datetime64(t, "ns") for t in boundsx)
+            self.state.set_time(start, end)
