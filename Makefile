@@ -1,13 +1,15 @@
 # Everything a fresh Debian machine with Python 3.11 needs, in its own virtualenv.
-#   make serve   install, generate the demo deployment if missing, and show it
+#   make serve   install, generate the demo deployment if missing, and serve the explorer on it
 #   make test    install with the test extras and run every test
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= demo
 DEMO_HOURS ?= 2
+PORT ?= 5006
+ADDRESS ?= 127.0.0.1
 
-.PHONY: install install-test serve demo test bench lint format clean
+.PHONY: install install-test serve demo browser test bench lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,15 +30,24 @@ $(DEMO_DIR)/demo.zarr: | $(VENV)/.installed
 
 demo: $(DEMO_DIR)/demo.zarr
 
-# Until the dashboard lands (step 3), "serve" shows what the store holds.
 serve: demo
 	$(VENV)/bin/spectral-atlas info $(DEMO_DIR)/demo.zarr
+	$(VENV)/bin/spectral-atlas serve $(DEMO_DIR)/demo.zarr --port $(PORT) --address $(ADDRESS)
 
-test: install-test
+# The browser tests drive Debian's Chromium (never a downloaded one): install it as root
+# when missing; otherwise they fail and say what to install.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install -y chromium"; fi; }
+
+test: install-test browser
 	$(PY) -m pytest
 
 bench: install-test
 	$(PY) benchmarks/ingest.py --hours 1
+	$(PY) benchmarks/query.py
 
 lint: install-test
 	$(VENV)/bin/ruff check .

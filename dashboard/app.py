@@ -65,8 +65,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         """Precise start and end pickers, two-way with the shared time range."""
         state = self.state
         first, last = (_to_datetime(t) for t in state.atlas.time_range)
-        start = pn.widgets.DatetimePicker(name="start (UTC)", start=first, end=last, width=170)
-        end = pn.widgets.DatetimePicker(name="end (UTC)", start=first, end=last, width=170)
+        # Typed inputs rather than calendar pickers: a time to the second is typed faster than clicked.
+        fmt = "%Y-%m-%d %H:%M:%S"
+        start = pn.widgets.DatetimeInput(label="start (UTC)", start=first, end=last, format=fmt, width=170)
+        end = pn.widgets.DatetimeInput(label="end (UTC)", start=first, end=last, format=fmt, width=170)
 
         def show(*_):
             start.value, end.value = (_to_datetime(t) for t in state.time_range)
@@ -83,11 +85,13 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def _band_editor(self) -> pn.viewable.Viewable:
         state = self.state
-        name = pn.widgets.TextInput(name="band", placeholder="name", width=110)
-        low = pn.widgets.FloatInput(name="low (Hz)", value=1000.0, start=0.0, width=95)
-        high = pn.widgets.FloatInput(name="high (Hz)", value=2000.0, start=0.0, width=95)
+        name = pn.widgets.TextInput(label="band", placeholder="name", width=110)
+        low = pn.widgets.FloatInput(label="low (Hz)", value=1000.0, start=0.0, width=95)
+        high = pn.widgets.FloatInput(label="high (Hz)", value=2000.0, start=0.0, width=95)
         message = pn.pane.Markdown("", css_classes=["band-message"])
-        listing = pn.widgets.MultiChoice(name="bands shown", options=list(state.bands), value=list(state.bands))
+        listing = pn.widgets.MultiChoice(
+            label="bands shown", options=list(state.bands), value=list(state.bands), css_classes=["band-listing"]
+        )
 
         def add(_):
             try:
@@ -106,9 +110,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
         state.param.watch(sync_listing, "bands")
         listing.param.watch(drop, "value")
-        add_button = pn.widgets.Button(name="add band", button_type="primary", width=90)
+        add_button = pn.widgets.Button(label="add band", color="primary", width=90)
         add_button.on_click(add)
-        presets = pn.widgets.Select(name="preset", options=["", *PRESET_BANDS], width=170)
+        presets = pn.widgets.Select(label="preset", options=["", *PRESET_BANDS], width=170)
 
         def add_preset(event):
             if event.new:
@@ -122,10 +126,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def _downloads(self) -> pn.viewable.Viewable:
         csv = pn.widgets.FileDownload(
-            callback=self._curves_csv, filename="band_curves.csv", label="curves (CSV)", button_type="light"
+            callback=self._curves_csv, filename="band_curves.csv", label="curves (CSV)", color="light"
         )
         netcdf = pn.widgets.FileDownload(
-            callback=self._view_netcdf, filename="spectrogram_view.nc", label="view (NetCDF)", button_type="light"
+            callback=self._view_netcdf, filename="spectrogram_view.nc", label="view (NetCDF)", color="light"
         )
         return pn.Row(csv, netcdf)
 
@@ -138,33 +142,44 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         view = state.atlas.view(time=state.time_range, freq=state.freq_range, width=1200, height=600, agg=state.agg)
         return io.BytesIO(view.to_netcdf(engine="h5netcdf"))
 
+    def auto_db_range(self) -> None:
+        """Fit the colour limits to the 2nd..99.5th percentiles of what is on screen."""
+        state = self.state
+        view = state.atlas.view(time=state.time_range, freq=state.freq_range, width=400, height=200, agg=state.agg)
+        state.auto_db_range(view.values)
+
     def _controls(self) -> pn.viewable.Viewable:
         state = self.state
         buttons = pn.Row(
-            pn.widgets.Button(name="whole", on_click=lambda e: state.whole(), width=60),
-            pn.widgets.Button(name="◀", on_click=lambda e: state.page(-1), width=40),
-            pn.widgets.Button(name="▶", on_click=lambda e: state.page(1), width=40),
-            pn.widgets.Button(name="zoom +", on_click=lambda e: state.zoom(0.5), width=70),
-            pn.widgets.Button(name="zoom −", on_click=lambda e: state.zoom(2.0), width=70),
+            pn.widgets.Button(label="whole", on_click=lambda e: state.whole(), width=60),
+            pn.widgets.Button(label="◀", on_click=lambda e: state.page(-1), width=40),
+            pn.widgets.Button(label="▶", on_click=lambda e: state.page(1), width=40),
+            pn.widgets.Button(label="zoom +", on_click=lambda e: state.zoom(0.5), width=70),
+            pn.widgets.Button(label="zoom −", on_click=lambda e: state.zoom(2.0), width=70),
         )
         return pn.Column(
             self._time_inputs(),
             buttons,
-            pn.widgets.Select.from_param(state.param.cmap, name="colormap"),
+            pn.widgets.Select.from_param(state.param.cmap, label="colormap"),
             pn.widgets.RadioButtonGroup.from_param(state.param.agg),
-            pn.widgets.RangeSlider.from_param(state.param.db_range, start=-160, end=40, step=1, name="dB range"),
+            pn.Row(
+                pn.widgets.RangeSlider.from_param(state.param.db_range, start=-160, end=40, step=1, label="dB range"),
+                pn.widgets.Button(label="auto", on_click=lambda e: self.auto_db_range(), width=60, align="end"),
+            ),
             self._band_editor(),
             self._downloads(),
-            pn.bind(self._info, state.param.level, state.param.read_ms),
+            pn.bind(self._info, state.param.level, state.param.read_ms, state.param.time_range),
             width=380,
         )
 
-    def _info(self, level: int, read_ms: float) -> pn.pane.Markdown:
+    def _info(self, level: int, read_ms: float, time_range) -> pn.pane.Markdown:
         atlas = self.state.atlas
-        t0, t1 = atlas.time_range
         stft = atlas.stft
+        shown = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="milliseconds") for t in time_range)
+        recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
+        sources = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
         return pn.pane.Markdown(
-            f"**{atlas.path.name}**  \n{t0} → {t1}  \n"
+            f"**{atlas.path.name}** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {stft.window}  \n"
             f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms",
             css_classes=["atlas-info"],
@@ -181,7 +196,7 @@ def explorer_page(stores: list[str]) -> pn.viewable.Viewable:
     holder = pn.Column(SpectrogramExplorer(stores[0]), sizing_mode="stretch_width")
     if len(stores) == 1:
         return holder
-    select = pn.widgets.Select(name="store", options=names, value=stores[0], width=300)
+    select = pn.widgets.Select(label="store", options=names, value=stores[0], width=300)
     select.param.watch(lambda event: holder.__setitem__(0, SpectrogramExplorer(event.new)), "value")
     return pn.Column(select, holder, sizing_mode="stretch_width")
 

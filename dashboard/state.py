@@ -51,6 +51,8 @@ class ExplorerState(param.Parameterized):
             self.time_range = atlas.time_range
         if self.freq_range is None:
             self.freq_range = atlas.freq_range
+        # What a plot about 1000 pixels wide will read, until the first image says.
+        self.level = atlas.choose_level(self.time_range, 1000).level
         if not self.bands:
             nyquist = atlas.freq_range[1]
             self.bands = {name: band for name, band in PRESET_BANDS.items() if band[1] <= nyquist}

@@ -65,7 +65,9 @@ class SpectrogramView(pn.viewable.Viewer):
         ranges = hv.streams.RangeXY(source=dmap)
         ranges.add_subscriber(self._follow_plot)
         spans = hv.DynamicMap(self._spans, streams=[hv.streams.Params(self.state, ["bands"])])
-        return pn.pane.HoloViews(dmap * spans, sizing_mode="stretch_width", min_height=350)
+        # Not linked to the other panes' axes: they follow the shared state instead, and a
+        # linked range would no longer report this plot's pans and zooms to RangeXY.
+        return pn.pane.HoloViews(dmap * spans, linked_axes=False, sizing_mode="stretch_width", min_height=350)
 
     def _follow_plot(self, x_range, y_range) -> None:
         if x_range is None:
@@ -103,14 +105,14 @@ class BandCurves(pn.viewable.Viewer):
                 ).opts(color=color)
                 for name, color in zip(bands, _band_colors(len(bands)), strict=True)
             ]
-        )
+        ).opts(xlim=tuple(time_range))  # the same span as the spectrogram above
 
     def __panel__(self) -> pn.viewable.Viewable:
         inputs = hv.streams.Params(self.state, ["time_range", "bands"])
         dmap = hv.DynamicMap(self._plot, streams=[inputs, hv.streams.PlotSize()]).opts(
             framewise=True, responsive=True, min_height=200, xlabel="time (UTC)", show_legend=True
         )
-        return pn.pane.HoloViews(dmap, sizing_mode="stretch_width", min_height=200)
+        return pn.pane.HoloViews(dmap, linked_axes=False, sizing_mode="stretch_width", min_height=200)
 
 
 class Overview(pn.viewable.Viewer):
@@ -142,7 +144,7 @@ class Overview(pn.viewable.Viewer):
         box = hv.DynamicMap(self._box, streams=[hv.streams.Params(self.state, ["time_range"])])
         selection = hv.streams.BoundsX(source=image)
         selection.add_subscriber(self._select)
-        return pn.pane.HoloViews(image * box, sizing_mode="stretch_width", height=120)
+        return pn.pane.HoloViews(image * box, linked_axes=False, sizing_mode="stretch_width", height=120)
 
     def _select(self, boundsx) -> None:
         if boundsx is not None and boundsx[0] != boundsx[1]:

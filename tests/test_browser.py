@@ -1,0 +1,171 @@
+"""End to end: a real `spectral-atlas serve` driven by a real headless Chromium.
+
+Debian's chromium is used through Playwright's ``executable_path``; no browser is
+downloaded. ``make test`` installs it (as root); without it these tests fail and
+say what to install. Screenshots of each step land in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+from playwright.sync_api import expect
+
+from data_access.demo import make_demo
+
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `apt-get install -y chromium` (make test does it as root)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1500, "height": 1000}, "accept_downloads": True}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, cli):
+    store = make_demo(tmp_path_factory.mktemp("demo"), hours=0.1, progress=False)
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w")
+    proc = subprocess.Popen([*cli, "serve", str(store), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"spectral-atlas serve exited with {proc.returncode}; see {log.name}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture
+def app(page, server):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.locator(".atlas-info").wait_for()
+    wait_for(lambda: "read 0 ms" not in _info_text(page))  # the first image has been read
+    page.errors = errors
+    return page
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def main_plot(page):
+    """The spectrogram: the tallest Bokeh canvas on the page."""
+    canvases = page.locator("canvas")
+    boxes = [(canvases.nth(i).bounding_box() or {"height": 0}, i) for i in range(canvases.count())]
+    return canvases.nth(max(boxes, key=lambda b: b[0]["height"])[1])
+
+
+def plot_pixels(page) -> Image.Image:
+    return Image.open(io.BytesIO(main_plot(page).screenshot())).convert("RGB")
+
+
+def _info_text(page) -> str:
+    # Panel puts css_classes on a shadow-DOM host: read the text inside it.
+    return page.locator(".atlas-info").evaluate("e => (e.shadowRoot || e).textContent")
+
+
+def info_level(page) -> int:
+    return int(_info_text(page).split("level ")[1].split()[0])
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.2)
+    return value
+
+
+def test_page_loads_without_errors_and_shows_a_spectrogram(app):
+    shot(app, "1-loaded")
+    assert app.errors == []
+    pixels = plot_pixels(app)
+    assert len(pixels.getcolors(1 << 20) or []) > 200  # a picture, not a blank canvas
+    assert info_level(app) > 0
+
+
+def test_wheel_zoom_reads_a_finer_level(app):
+    before_level, before = info_level(app), plot_pixels(app)
+    box = main_plot(app).bounding_box()
+    app.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    for _ in range(6):
+        app.mouse.wheel(0, -400)
+        time.sleep(0.3)
+    wait_for(lambda: info_level(app) < before_level)
+    app.wait_for_function(IDLE)
+    shot(app, "2-zoomed")
+    after = plot_pixels(app)
+    assert ImageChops.difference(after, before).getbbox() is not None  # a new picture
+
+
+def test_typing_start_and_end_moves_the_view(app):
+    level = info_level(app)
+    for label, value in (("end (UTC)", "2026-01-15 00:02:00"), ("start (UTC)", "2026-01-15 00:01:00")):
+        field = app.locator(f"text={label}").locator("xpath=..").locator("input").first
+        field.fill(value)
+        field.press("Enter")
+    wait_for(lambda: "showing 2026-01-15 00:01:00.000 → 2026-01-15 00:02:00.000" in _info_text(app))
+    wait_for(lambda: info_level(app) < level)  # one minute is read from a finer level
+    shot(app, "3-typed-range")
+
+
+def test_adding_a_band_adds_a_curve_and_the_csv_has_it(app):
+    app.get_by_placeholder("name").fill("my band")
+    app.get_by_role("button", name="add band").click()
+    expect(app.locator(".band-listing")).to_contain_text("my band")
+    shot(app, "4-band-added")
+    with app.expect_download() as download:
+        app.get_by_role("button", name="curves (CSV)").click()
+    header = Path(download.value.path()).read_text().splitlines()[0]
+    assert header.startswith("time_utc,") and "my band" in header.split(",")

@@ -1,0 +1,82 @@
+"""ExplorerState without Panel: the selection every view shares."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import noise, tone
+
+from data_access import ParameterError, StftConfig, ingest, open_atlas, open_timeline
+
+T0 = np.datetime64("2026-03-01T12:00:00", "ns")
+S = np.timedelta64(1_000_000_000, "ns")
+
+
+@pytest.fixture(scope="module")
+def atlas(tmp_path_factory):
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("state")
+    sf.write(d / "s_20260301_120000.wav", noise(120.0, amp=0.01) + tone(1000.0, 120.0, amp=0.1), 8000)
+    return open_atlas(ingest(open_timeline(d / "s_20260301_120000.wav"), d / "s.zarr", StftConfig(n_fft=256)))
+
+
+@pytest.fixture
+def state(atlas):
+    from dashboard.state import ExplorerState
+
+    return ExplorerState(atlas)
+
+
+def test_state_imports_no_panel():
+    code = "import sys, dashboard.state; assert 'panel' not in sys.modules and 'holoviews' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_defaults_show_everything(state, atlas):
+    assert state.time_range == atlas.time_range
+    assert state.freq_range == atlas.freq_range
+    # presets that fit under Nyquist (4 kHz here): fin whale and shipping only
+    assert state.bands == {"fin whale": (15.0, 30.0), "shipping": (50.0, 500.0)}
+
+
+def test_zoom_page_and_whole(state):
+    state.set_time(T0 + 40 * S, T0 + 80 * S)
+    state.zoom(0.5)
+    assert state.time_range == (T0 + 50 * S, T0 + 70 * S)
+    state.page(1)
+    assert state.time_range == (T0 + 70 * S, T0 + 90 * S)
+    state.page(10)  # clamped at the end, keeping the width
+    assert state.time_range == (T0 + 100 * S, T0 + 120 * S)
+    state.zoom(100)
+    assert state.time_range == (T0, T0 + 120 * S)
+    state.set_time(T0 + 1 * S, T0 + 2 * S)
+    state.whole()
+    assert state.time_range == (T0, T0 + 120 * S)
+
+
+def test_set_time_clamps_and_refuses_inverted(state):
+    state.set_time(T0 - 10 * S, T0 + 5 * S)
+    assert state.time_range == (T0, T0 + 15 * S)
+    with pytest.raises(ParameterError, match="empty or inverted"):
+        state.set_time(T0 + 5 * S, T0 + 5 * S)
+
+
+def test_bands(state):
+    state.add_band("  tone ", 900, 1100)
+    assert state.bands["tone"] == (900.0, 1100.0)
+    state.remove_band("tone")
+    assert "tone" not in state.bands
+    with pytest.raises(ParameterError, match=r"band 'x' = 100 \.\. 5000 Hz must have 0 <= low < high <= 4000 Hz"):
+        state.add_band("x", 100, 5000)
+    with pytest.raises(ParameterError, match="a band needs a name"):
+        state.add_band(" ", 1, 2)
+
+
+def test_auto_db_range_from_percentiles(state):
+    values = np.concatenate([np.linspace(-80, -20, 1000), [np.nan, np.nan]])
+    state.auto_db_range(values)
+    assert state.db_range == (-79.0, -20.0)

@@ -1,0 +1,63 @@
+"""The Panel views render to Bokeh without a browser, and follow the shared state."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from data_access.demo import make_demo
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    return make_demo(tmp_path_factory.mktemp("demo"), hours=0.05, progress=False)
+
+
+@pytest.fixture
+def explorer(demo_store):
+    import holoviews as hv
+
+    from dashboard.app import SpectrogramExplorer
+
+    hv.extension("bokeh")
+    return SpectrogramExplorer(demo_store)
+
+
+def test_renders_to_bokeh_and_reads_the_top_level(explorer):
+    import panel as pn
+    from bokeh.models import LayoutDOM
+
+    root = pn.panel(explorer).get_root()
+    assert isinstance(root, LayoutDOM)
+    atlas = explorer.state.atlas
+    assert explorer.state.level > 0 and explorer.state.read_ms > 0
+    assert explorer.time_range == atlas.time_range
+    assert set(explorer.bands) == {"fin whale", "shipping", "dolphin whistles", "clicks", "broadband"}
+
+
+def test_zooming_the_state_reads_a_finer_level(explorer):
+    import panel as pn
+
+    pn.panel(explorer).get_root()
+    coarse = explorer.state.level
+    t0, _ = explorer.state.time_range
+    explorer.state.set_time(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))
+    assert explorer.state.level < coarse
+
+
+def test_downloads(explorer):
+    explorer.state.add_band("tone", 1000, 2000)
+    frame = pd.read_csv(explorer._curves_csv(), index_col="time_utc")
+    assert {"fin whale", "tone", "broadband"} <= set(frame.columns) and len(frame) > 100
+    view = xr.open_dataarray(io.BytesIO(explorer._view_netcdf().getvalue()), engine="h5netcdf")
+    assert view.dims == ("freq", "time") and view.shape == (600, 1200)
+
+
+def test_auto_db_range(explorer):
+    explorer.auto_db_range()
+    lo, hi = explorer.state.db_range
+    assert -200 < lo < hi < 60
