@@ -64,10 +64,22 @@ class SpectrogramView(pn.viewable.Viewer):
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
         ranges = hv.streams.RangeXY(source=dmap)
         ranges.add_subscriber(self._follow_plot)
+        # A box drawn with the box-select tool becomes a band over its frequencies.
+        self.box_stream = hv.streams.BoundsXY(source=dmap)
+        self.box_stream.add_subscriber(self._band_from_box)
         spans = hv.DynamicMap(self._spans, streams=[hv.streams.Params(self.state, ["bands"])])
         # Not linked to the other panes' axes: they follow the shared state instead, and a
         # linked range would no longer report this plot's pans and zooms to RangeXY.
         return pn.pane.HoloViews(dmap * spans, linked_axes=False, sizing_mode="stretch_width", min_height=350)
+
+    def _band_from_box(self, bounds) -> None:
+        if bounds is None:
+            return
+        nyquist = self.state.atlas.freq_range[1]
+        low, high = max(float(bounds[1]), 0.0), min(float(bounds[3]), nyquist)
+        if low < high:
+            drawn = sum(name.startswith("box ") for name in self.state.bands)
+            self.state.add_band(f"box {drawn + 1}", round(low, 1), round(high, 1))
 
     def _follow_plot(self, x_range, y_range) -> None:
         if x_range is None:

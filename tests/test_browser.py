@@ -7,11 +7,13 @@ say what to install. Screenshots of each step land in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -33,7 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
 
 
@@ -55,29 +58,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, cli):
-    store = make_demo(tmp_path_factory.mktemp("demo"), hours=0.1, progress=False)
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w")
-    proc = subprocess.Popen([*cli, "serve", str(store), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"spectral-atlas serve exited with {proc.returncode}; see {log.name}")
+@contextlib.contextmanager
+def running(cmd: list[str], url: str, log_path: Path):
+    """Run a server command until ``url`` answers 200; stop it afterwards."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{cmd[:3]} exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as reply:
+                        if reply.status == 200:
+                            break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    return make_demo(tmp_path_factory.mktemp("demo"), hours=0.1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def server(demo_store, tmp_path_factory, cli):
+    port = _free_port()
+    cmd = [*cli, "serve", str(demo_store), "--port", str(port)]
+    with running(cmd, f"http://127.0.0.1:{port}/", tmp_path_factory.mktemp("log") / "serve.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -169,3 +184,17 @@ def test_adding_a_band_adds_a_curve_and_the_csv_has_it(app):
         app.get_by_role("button", name="curves (CSV)").click()
     header = Path(download.value.path()).read_text().splitlines()[0]
     assert header.startswith("time_utc,") and "my band" in header.split(",")
+
+
+def test_panel_serve_app_py_serves_the_same_explorer(page, demo_store, tmp_path):
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "panel", "serve", "dashboard/app.py",
+        "--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}",
+        "--args", str(demo_store),  # last: --args takes everything after it
+    ]  # fmt: skip
+    with running(cmd, f"http://127.0.0.1:{port}/app", tmp_path / "panel.log") as url:
+        page.goto(url)
+        page.wait_for_function(IDLE, timeout=60_000)
+        expect(page.locator(".atlas-info")).to_contain_text("demo.zarr")
+        wait_for(lambda: "read 0 ms" not in _info_text(page))

@@ -61,3 +61,13 @@ def test_auto_db_range(explorer):
     explorer.auto_db_range()
     lo, hi = explorer.state.db_range
     assert -200 < lo < hi < 60
+
+
+def test_a_box_drawn_on_the_spectrogram_becomes_a_band(explorer):
+    view = explorer._spectrogram
+    view.__panel__().get_root()
+    t0, t1 = explorer.state.time_range
+    view.box_stream.event(bounds=(t0, 12_000.0, t1, 18_000.0))
+    view.box_stream.event(bounds=(t0, 100.0, t1, 40_000.0))  # clipped at Nyquist
+    assert explorer.state.bands["box 1"] == (12_000.0, 18_000.0)
+    assert explorer.state.bands["box 2"] == (100.0, 32_000.0)
