@@ -25,12 +25,13 @@ paint of the main plot showing image data that arrived after the gesture's
 answers something else, such as the frame resizing when tick labels change), and to
 the paint of the last image the gesture caused, once nothing has arrived for
 ``SETTLE_S`` ("final image"; one gesture is drawn several times). The Python side
-waits with ``page.wait_for_function`` polling every 10 ms for that paint and for ``Bokeh.documents[0].is_idle`` (which, in Bokeh 3, stays
-true after the first load, so the paint is what tells). The info panel's "read N ms"
-(the server's ``Atlas.view`` call) and the websocket timeline split the total into:
-browser wait (gesture to Bokeh's ``rangesupdate`` event leaving the page), server
-(event sent to the image data received: HoloViews' debounce, the read, the band
-curves, serialisation) and draw (data received to painted).
+waits with ``page.wait_for_function`` polling every 10 ms for that paint and for
+``Bokeh.documents[0].is_idle`` (which, in Bokeh 3, stays true after the first load,
+so the paint is what tells). The info panel's "read N ms" (the server's
+``Atlas.view`` call) and the websocket timeline split "first" into: browser wait
+(gesture to Bokeh's ``rangesupdate`` event leaving the page), server (event sent to
+the last frame received before the paint: HoloViews' debounce, the read, the band
+curves, serialisation) and draw (that frame to the paint).
 
 Also recorded: every websocket frame the server sends (Playwright's ``framereceived``),
 grouped into Bokeh protocol messages (header, metadata, content, then a header and a

@@ -16,6 +16,7 @@ import numpy as np
 import panel as pn
 import param
 
+from dashboard.keys import KeyboardShortcuts
 from dashboard.state import PRESET_BANDS, ExplorerState
 from dashboard.views import BandCurves, Overview, SpectrogramView
 from data_access import AtlasError, open_atlas
@@ -157,9 +158,21 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             pn.widgets.Button(label="zoom +", on_click=lambda e: state.zoom(0.5), width=70),
             pn.widgets.Button(label="zoom −", on_click=lambda e: state.zoom(2.0), width=70),
         )
+        keys = KeyboardShortcuts(
+            {
+                "ArrowLeft": lambda: state.page(-1),
+                "ArrowRight": lambda: state.page(1),
+                "+": lambda: state.zoom(0.5),
+                "=": lambda: state.zoom(0.5),
+                "-": lambda: state.zoom(2.0),
+                "Home": state.whole,
+            }
+        )
         return pn.Column(
             self._time_inputs(),
             buttons,
+            pn.pane.Markdown("keys: ← → page · + − zoom · Home whole", styles={"font-size": "0.8em"}),
+            keys,
             pn.widgets.Select.from_param(state.param.cmap, label="colormap"),
             pn.widgets.RadioButtonGroup.from_param(state.param.agg),
             pn.Row(

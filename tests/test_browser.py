@@ -175,6 +175,16 @@ def test_typing_start_and_end_moves_the_view(app):
     shot(app, "3-typed-range")
 
 
+def test_keyboard_pages_and_zooms(app):
+    app.locator("text=zoom +").first.click()  # half the recording: room to page
+    wait_for(lambda: "showing 2026-01-15 00:01:30.000 → 2026-01-15 00:04:30.000" in _info_text(app))
+    app.locator("body").click(position={"x": 5, "y": 900})  # focus the page, not an input
+    app.keyboard.press("ArrowRight")
+    wait_for(lambda: "showing 2026-01-15 00:03:00.000 → 2026-01-15 00:06:00.000" in _info_text(app))
+    app.keyboard.press("Home")
+    wait_for(lambda: "showing 2026-01-15 00:00:00.000 → 2026-01-15 00:06:00.000" in _info_text(app))
+
+
 def test_adding_a_band_adds_a_curve_and_the_csv_has_it(app):
     app.get_by_placeholder("name").fill("my band")
     app.get_by_role("button", name="add band").click()
