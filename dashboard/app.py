@@ -203,15 +203,33 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         return pn.Row(self._controls(), main)
 
 
-def explorer_page(stores: list[str]) -> pn.viewable.Viewable:
-    """The served page: the first store's explorer, and a selector when there are several."""
-    names = {Path(s).name: s for s in stores}
-    holder = pn.Column(SpectrogramExplorer(stores[0]), sizing_mode="stretch_width")
-    if len(stores) == 1:
-        return holder
-    select = pn.widgets.Select(label="store", options=names, value=stores[0], width=300)
-    select.param.watch(lambda event: holder.__setitem__(0, SpectrogramExplorer(event.new)), "value")
-    return pn.Column(select, holder, sizing_mode="stretch_width")
+class StorePicker(pn.viewable.Viewer):
+    """The explorer of one store at a time, with a selector when several are offered."""
+
+    explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
+
+    def __init__(self, stores: list[str], **params) -> None:
+        super().__init__(explorer=SpectrogramExplorer(stores[0]), **params)
+        self.stores = [str(s) for s in stores]
+        names = {Path(s).name: s for s in self.stores}
+        if len(names) < len(self.stores):  # two stores of one name: tell them apart by their folder
+            names = {f"{Path(s).parent.name}/{Path(s).name}": s for s in self.stores}
+        self.select = pn.widgets.Select(label="store", options=names, value=self.stores[0], width=300)
+        self.select.param.watch(lambda event: setattr(self, "explorer", SpectrogramExplorer(event.new)), "value")
+
+    @param.depends("explorer")
+    def _shown(self) -> SpectrogramExplorer:
+        return self.explorer
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if len(self.stores) == 1:
+            return pn.Column(self._shown, sizing_mode="stretch_width")
+        return pn.Column(self.select, self._shown, sizing_mode="stretch_width")
+
+
+def explorer_page(stores: list[str]) -> StorePicker:
+    """The served page's content: see :class:`StorePicker`."""
+    return StorePicker(list(stores))
 
 
 def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplate:

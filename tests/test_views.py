@@ -71,3 +71,20 @@ def test_a_box_drawn_on_the_spectrogram_becomes_a_band(explorer):
     view.box_stream.event(bounds=(t0, 100.0, t1, 40_000.0))  # clipped at Nyquist
     assert explorer.state.bands["box 1"] == (12_000.0, 18_000.0)
     assert explorer.state.bands["box 2"] == (100.0, 32_000.0)
+
+
+def test_several_stores_get_a_selector(demo_store, tmp_path):
+    import holoviews as hv
+    import panel as pn
+
+    from dashboard.app import explorer_page
+
+    hv.extension("bokeh")
+    other = make_demo(tmp_path, hours=0.02, seed=3, progress=False)
+    page = explorer_page([str(demo_store), str(other)])
+    pn.panel(page).get_root()
+    assert list(page.select.options.values()) == [str(demo_store), str(other)]
+    assert len(set(page.select.options)) == 2  # both are demo.zarr: labelled by folder
+    page.select.value = str(other)
+    assert page.explorer.store == str(other)
+    assert page.explorer.state.atlas.path == other
