@@ -11,7 +11,8 @@ A 24 h store (64 kHz, n_fft 4096, hop 2048) is built cheaply by
 hard links), unless ``--store`` names one. ``spectral-atlas serve`` (as
 ``python -m dashboard.cli serve``) runs it on 127.0.0.1, and Debian's Chromium
 (``/usr/bin/chromium``, through Playwright's ``executable_path``, the arguments of
-``tests/test_browser.py``; no browser is downloaded) opens the page at 1500 x 1000.
+``tests/test_browser.py``; no browser is downloaded) opens the page at 1500 x 1000 and,
+untimed, presses "auto" once (the synthetic store's levels lie above the default 0 dB top).
 
 From the whole day, ``--interactions`` scripted gestures act on the main plot: wheel
 zooms in and out at random places (over the time axis, which zooms time only, or over
@@ -20,10 +21,9 @@ down to seconds, back up to hours and down again (seeded, so repeatable).
 
 What is measured, per gesture, all in the page (``performance.now()``): from the
 browser's ``wheel`` event (zoom) or ``pointerup`` (the end of a drag) to the first
-paint of the main plot showing image data that arrived after the gesture's
-``rangesupdate`` event left the page ("first image"; an image that came before it
-answers something else, such as the frame resizing when tick labels change), and to
-the paint of the last image the gesture caused, once nothing has arrived for
+paint of the main plot showing a new image of a new time range ("first image"; a
+new image of the time range shown before answers something else and is not timed),
+and to the paint of the last image the gesture caused, once nothing has arrived for
 ``SETTLE_S`` ("final image"; one gesture is drawn several times). The Python side
 waits with ``page.wait_for_function`` polling every 10 ms for that paint and for
 ``Bokeh.documents[0].is_idle`` (which, in Bokeh 3, stays true after the first load,
@@ -117,6 +117,14 @@ MONITOR_JS = r"""
     const data = source.data;
     return data instanceof Map ? data.get(name) : data[name];
   };
+  // Where the image lies in time, [x, dw] (ms): a new one answers a new time range.
+  m.extent = (plot) => {
+    const x = plot && column(plot.source, "x"), dw = plot && column(plot.source, "dw");
+    return x && dw ? [Number(x[0]), Number(dw[0])] : [NaN, NaN];
+  };
+  // Moved or resized by more than 2% of the old width; a re-render of the same range at another
+  // pixel size (the frame resized) shifts the image by about a pixel only.
+  const moved = ([x, dw], [x0, dw0]) => !(Math.abs(x - x0) <= 0.02 * dw0 && Math.abs(dw - dw0) <= 0.02 * dw0);
   m.imageId = (plot) => {
     const image = plot && column(plot.source, "image");
     const array = image && image[0];
@@ -146,9 +154,8 @@ MONITOR_JS = r"""
         const painted = !this.is_paused && !this.model.hold_render;
         const out = paint.apply(this, args);
         if (painted) {
-          const id = m.imageId(m._plot);
-          see(id);
-          m.paints.push([now(), id]);
+          const {width, height} = this.frame.bbox;
+          m.paints.push([now(), m.imageId(m._plot), m.extent(m._plot), `${width}x${height}`]);
           m.last = now();
         }
         return out;
@@ -172,10 +179,7 @@ MONITOR_JS = r"""
     if (!(m._info && m._info.isConnected)) m._info = deepFind("atlas-info");
     return m._info ? (m._info.shadowRoot || m._info).textContent : null;
   };
-  m.seen = new Map();  // image id -> when it was first seen (polled, or painted)
-  const see = (id) => { if (id && !m.seen.has(id)) m.seen.set(id, now()); };
   setInterval(() => {
-    if (m._plot) see(m.imageId(m._plot));
     const info = m.infoText();
     if (info !== m.info) {
       m.info = info;
@@ -193,26 +197,23 @@ MONITOR_JS = r"""
   };
   m.arm = () => {
     m.events = []; m.sent = []; m.recv = []; m.paints = []; m.infos = [];
-    const b = m.plot().view.frame.bbox;
-    m.armed = {t: now(), image: m.imageId(m.plot()), info: m.infoText(), frame: [b.width, b.height]};
+    const p = m.plot();
+    const {width, height} = p.view.frame.bbox;
+    m.armed = {t: now(), image: m.imageId(p), extent: m.extent(p), info: m.infoText(), frame: `${width}x${height}`};
     return m.armed.info;
   };
-  m.drawn = () => {
-    const sent = m.sent.find(([t, ranges]) => ranges && t >= m.armed.t);
-    return sent != null && m.paints.some(([, id]) => id !== m.armed.image && m.seen.get(id) >= sent[0]);
-  };
+  m.fresh = ([, id, extent]) => id !== m.armed.image && moved(extent, m.armed.extent);
+  m.drawn = () => m.paints.some(m.fresh);
   m.quietFor = () => now() - Math.max(m.last, m.armed ? m.armed.t : 0);
   m.record = (kind) => {
     const ev = m.events.filter(([type]) => type === kind).pop();
     const t0 = ev ? ev[1] : m.armed.t;
     const after = (list, t) => list.find((x) => x[0] >= t);
     const sent = m.sent.find(([t, ranges]) => ranges && t >= t0);
-    // Images that came before the gesture's rangesupdate left answer something else (a resized frame).
-    const since = sent ? sent[0] : t0;
-    const fresh = m.paints.filter(([, id]) => id !== m.armed.image && m.seen.get(id) >= since);
-    const early = m.paints.filter(([, id]) => id !== m.armed.image && m.seen.get(id) < since);
+    // New images of the time range shown before the gesture answer something else: not timed.
+    const fresh = m.paints.filter(m.fresh);
+    const same = m.paints.filter(([, id, extent]) => id !== m.armed.image && !moved(extent, m.armed.extent));
     const first = fresh[0];
-    const b = m.plot().view.frame.bbox;
     const final = fresh.length ? fresh.find(([, id]) => id === fresh[fresh.length - 1][1]) : null;
     const before = first ? m.recv.filter(([t]) => t <= first[0]).pop() : null;
     const info = after(m.infos, t0);
@@ -224,9 +225,8 @@ MONITOR_JS = r"""
       final: final ? final[0] - t0 : null,
       info_changed: info ? info[0] - t0 : null,
       images: new Set(fresh.map(([, id]) => id)).size,
-      early_images: new Set(early.map(([, id]) => id)).size,
-      frame_before: m.armed.frame,
-      frame_after: [b.width, b.height],
+      same_range_images: new Set(same.map(([, id]) => id)).size,
+      same_range_frames: [m.armed.frame, ...new Set(same.map(([, , , frame]) => frame))],
       recv_bytes: m.recv.reduce((s, [, n]) => s + n, 0),
       info: m.infoText(),
       infos: m.infos.map(([t, text]) => [t - t0, text]),
@@ -446,6 +446,9 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
             freq_top = page.evaluate("() => __atlas.geometry()")["y1"]
             phase, rss_max = "down", rss["page loaded"]
             for i in range(args.interactions):
+                if server.poll() is not None:
+                    log.error("the server exited with %s after %d gestures", server.returncode, i)
+                    break
                 geo = page.evaluate("() => __atlas.geometry()")
                 kind, params, phase = plan(rng, phase, facts, geo, freq_top)
                 before = facts
@@ -492,19 +495,21 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
                     _ms(rec["first"]),
                     _ms(rec["final"]),
                     rec["images"],
-                    f" (+{rec['early_images']} before, frame {rec['frame_before']} -> {rec['frame_after']})"
-                    if rec["early_images"]
+                    f" (+{rec['same_range_images']} of the old range, frame {' -> '.join(rec['same_range_frames'])})"
+                    if rec["same_range_images"]
                     else "",
                     len(new),
                     rec["largest_message"] / 1e3,
                     [round(x, 2) for x in rec["spans_shown"]],
                 )
                 span = facts["span_s"] or DAY_S
+                if (120 <= span <= 1800 and "mid" not in shots) or span < shots.get("deep", (60, b""))[0]:
+                    page.mouse.move(2, 2)  # no hover tooltip in the picture (after the timing, before the next)
                 if 120 <= span <= 1800 and "mid" not in shots:
                     shots["mid"] = (span, page.screenshot())
                 if span < 60 and span < shots.get("deep", (np.inf, b""))[0]:
                     shots["deep"] = (span, page.screenshot())
-            rss["after gestures"] = rss_mb(server)
+            rss["after gestures"] = rss_mb(server) if server.poll() is None else float("nan")
             rss["max"] = max(rss_max, rss["after gestures"])
             for name, file in (("mid", "2-mid-zoom.png"), ("deep", "3-deepest-zoom.png")):
                 if name in shots:
@@ -522,6 +527,7 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
         "html_bytes": html_bytes,
         "chromium": version,
         "shots": {k: v[0] for k, v in shots.items()},
+        "server_exit": server.poll(),
     }
 
 
@@ -552,9 +558,8 @@ def report(result: dict, store: Path) -> dict:
     )
     print(
         "latency: in the page, from the gesture's DOM event (wheel; pointerup ending a drag) to the first\n"
-        "paint of the main plot showing image data that arrived after the gesture's rangesupdate event was\n"
-        "sent (first), and to the paint of the last image the gesture caused, with nothing new for\n"
-        f"{SETTLE_S:g} s after (final). Split of 'first':\n"
+        "paint of the main plot showing a new image of a new time range (first), and to the paint of the\n"
+        f"last image the gesture caused, with nothing new for {SETTLE_S:g} s after (final). Split of 'first':\n"
         "browser wait = event -> Bokeh's rangesupdate sent; server = sent -> last frame received before that\n"
         "paint; draw = that frame -> paint.\n"
         "read = the info panel's 'read N ms' (the server's Atlas.view call alone).\n"
@@ -603,14 +608,10 @@ def report(result: dict, store: Path) -> dict:
     spans = [r["span_s"] for r in records if r["span_s"]]
     levels = [r["level"] for r in records if r["level"] is not None]
     detours = sum(len(r["spans_shown"]) > 1 for r in records)
-    early = [r for r in records if r["early_images"]]
-    resized = sum(r["frame_before"] != r["frame_after"] for r in early)
+    same = sum(r["same_range_images"] > 0 for r in records)
     print(f"(milliseconds; {twice} gestures drew more than one image; {timeouts} drew none within the timeout)")
     print(f"{detours} gestures showed more than one time span in the info panel on the way to their last one")
-    print(
-        f"{len(early)} gestures also drew an image that came before their rangesupdate was sent "
-        f"(not timed; the plot frame changed size in {resized} of them)"
-    )
+    print(f"{same} gestures also drew a new image of the time range shown before them (not timed)")
     if spans:
         print(f"spans shown: {min(spans):.2f} s .. {max(spans):.0f} s; levels {min(levels)} .. {max(levels)}")
     largest = max(msgs.messages, key=lambda m: m["bytes"], default={"bytes": 0, "type": "-"})
@@ -623,6 +624,8 @@ def report(result: dict, store: Path) -> dict:
     )
     rss = result["rss"]
     print("server RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
+    if result["server_exit"] is not None:
+        print(f"THE SERVER EXITED with status {result['server_exit']} during the run")
     errors = result["errors"]
     print(f"browser console errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     shots = ", ".join(f"{k} ({v:.1f} s span)" for k, v in result["shots"].items())
@@ -683,7 +686,7 @@ def main(argv: list[str] | None = None) -> None:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
-        if args.keep:
+        if args.keep or (server is not None and server.returncode not in (None, -15)):
             log.info("kept %s", workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)

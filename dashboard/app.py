@@ -71,11 +71,18 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         start = pn.widgets.DatetimeInput(label="start (UTC)", start=first, end=last, format=fmt, width=170)
         end = pn.widgets.DatetimeInput(label="end (UTC)", start=first, end=last, format=fmt, width=170)
 
+        showing = False  # while the inputs are being set from the state, they must not set it back
+
         def show(*_):
-            start.value, end.value = (_to_datetime(t) for t in state.time_range)
+            nonlocal showing
+            showing = True
+            try:
+                start.value, end.value = (_to_datetime(t) for t in state.time_range)
+            finally:
+                showing = False
 
         def apply(*_):
-            if start.value and end.value and start.value < end.value:
+            if not showing and start.value and end.value and start.value < end.value:
                 state.set_time(np.datetime64(start.value, "ns"), np.datetime64(end.value, "ns"))
 
         show()

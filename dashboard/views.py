@@ -24,6 +24,12 @@ def _band_colors(n: int) -> list[str]:
     return [cc.glasbey_light[i % len(cc.glasbey_light)] for i in range(n)]
 
 
+def _quick_range_updates(plot, element) -> None:
+    # Bokeh reports a wheel zoom's new range only when its low-detail mode ends
+    # (lod_timeout, 500 ms by default): ask for the new image after 50 ms instead.
+    plot.state.lod_timeout = 50
+
+
 class SpectrogramView(pn.viewable.Viewer):
     """The main image: re-read at every pan and zoom, at the plot's own pixel size."""
 
@@ -60,6 +66,7 @@ class SpectrogramView(pn.viewable.Viewer):
             min_height=350,
             xlabel="time (UTC)",
             ylabel="frequency (Hz)",
+            hooks=[_quick_range_updates],
         )
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
         ranges = hv.streams.RangeXY(source=dmap)
@@ -114,10 +121,10 @@ class BandCurves(pn.viewable.Viewer):
                     "time",
                     hv.Dimension("dB", label=data.attrs["units"]),
                     label=name,
-                ).opts(color=color)
+                ).opts(color=color, xlim=tuple(time_range), framewise=True)  # the spectrogram's span
                 for name, color in zip(bands, _band_colors(len(bands)), strict=True)
             ]
-        ).opts(xlim=tuple(time_range))  # the same span as the spectrogram above
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         inputs = hv.streams.Params(self.state, ["time_range", "bands"])

@@ -88,3 +88,13 @@ def test_several_stores_get_a_selector(demo_store, tmp_path):
     page.select.value = str(other)
     assert page.explorer.store == str(other)
     assert page.explorer.state.atlas.path == other
+
+
+def test_one_move_of_the_view_is_one_change_of_the_time_range(explorer):
+    """The start/end inputs show the state without setting it back (no intermediate ranges)."""
+    changes = []
+    explorer.state.param.watch(lambda event: changes.append(event.new), "time_range")
+    explorer._time_inputs()
+    t0 = explorer.state.atlas.time_range[0]
+    explorer.state.set_time(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))
+    assert changes == [(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))]
