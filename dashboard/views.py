@@ -146,11 +146,13 @@ class Overview(pn.viewable.Viewer):
         return hv.VSpan(*time_range).opts(color="white", alpha=0.25, line_color="white")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        view = self.state.atlas.view(width=1200, height=60)
-        image = hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
-        image = image.opts(
-            cmap=cc.palette[self.state.cmap],
-            clim=tuple(self.state.db_range),
+        view = self.state.atlas.view(width=1200, height=60)  # read once; only its colours follow the state
+        base = hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
+
+        def coloured(cmap, db_range):
+            return base.opts(cmap=cc.palette[cmap], clim=tuple(db_range), clone=True)
+
+        image = hv.DynamicMap(coloured, streams=[hv.streams.Params(self.state, ["cmap", "db_range"])]).opts(
             responsive=True,
             height=110,
             xaxis="bottom",
