@@ -1,6 +1,6 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``demo`` and ``info`` call :mod:`data_access`; ``serve`` runs the
+``ingest``, ``calibrate``, ``demo`` and ``info`` call :mod:`data_access`; ``serve`` runs the
 Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
@@ -27,6 +27,25 @@ def _channel(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a channel index nor 'mean'") from None
 
 
+def _calibration_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    group = parser.add_argument_group("calibration (reads then report dB re 1 µPa²/Hz and dB re 1 µPa)")
+    which = group.add_mutually_exclusive_group(required=required)
+    which.add_argument(
+        "--sensitivity",
+        metavar="DB|CSV",
+        help="hydrophone sensitivity in dB re 1 V/µPa, or a CSV file of frequency (Hz), sensitivity (dB)",
+    )
+    if required:  # the calibrate command can also take the calibration away
+        which.add_argument("--remove", action="store_true", help="remove the calibration: dB re full scale again")
+    group.add_argument("--gain", type=float, metavar="DB", help="preamplifier gain in dB (default: 0)")
+    group.add_argument(
+        "--full-scale-volts",
+        type=float,
+        metavar="V",
+        help="volts at digital full scale; for MiniSEED, volts per count (default: 1)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-atlas",
@@ -49,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     ingest.add_argument("--overwrite", action="store_true", help="replace an existing store")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _calibration_options(ingest)
 
     demo = sub.add_parser("demo", help="generate the demo deployment and ingest it into DIR/demo.zarr")
     demo.add_argument("directory", type=Path, metavar="DIR")
@@ -63,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]", help="allowed origins")
     serve.add_argument("--show", action="store_true", help="open a browser")
+
+    calibrate = sub.add_parser(
+        "calibrate", help="set, replace or remove the calibration of a store (its power is not rewritten)"
+    )
+    calibrate.add_argument("store", metavar="STORE")
+    _calibration_options(calibrate, required=True)
 
     info = sub.add_parser("info", help="describe a store")
     info.add_argument("store", metavar="STORE")
@@ -85,8 +111,33 @@ def _ingest(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         scheduler=args.scheduler,
         progress=False if args.no_progress else None,
+        calibration=_calibration(args),
     )
     log.info("wrote %s", path)
+    return 0
+
+
+def _calibration(args: argparse.Namespace):
+    """The Calibration the options describe, or None without ``--sensitivity``."""
+    from data_access import Calibration, ParameterError
+
+    if args.sensitivity is None:
+        if args.gain is not None or args.full_scale_volts is not None:
+            raise ParameterError("--gain and --full-scale-volts need --sensitivity")
+        return None
+    return Calibration.from_sensitivity(
+        args.sensitivity,
+        gain_db=0.0 if args.gain is None else args.gain,
+        full_scale_volts=1.0 if args.full_scale_volts is None else args.full_scale_volts,
+    )
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from data_access import calibrate
+
+    calibration = _calibration(args)
+    calibrate(args.store, calibration)
+    log.info("%s: %s", args.store, calibration.summary() if calibration else "calibration removed")
     return 0
 
 
@@ -141,6 +192,8 @@ def format_info(info: dict) -> str:
             f"  {level['level']:>2}  {level['n_frames']:>10} frames  {level['seconds_per_frame']:10.4f} s/frame"
             f"  {' + '.join(level['pyramids'])} of power"
         )
+    calibration = info.get("calibration")
+    lines.append(f"calibration {calibration['summary'] if calibration else 'none'}")
     lines.append(f"sources     {len(info['sources'])}")
     for src in info["sources"]:
         lines.append(
@@ -150,7 +203,7 @@ def format_info(info: dict) -> str:
     return "\n".join(lines)
 
 
-_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve}
+_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve, "calibrate": _calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,9 @@ Conventions
 - Frame ``i`` covers samples ``[i * hop_length, i * hop_length + n_fft)``
   (librosa's ``center=False``); gaps are NaN samples and give NaN frames.
 - Stored power is raw ``|STFT|**2`` as float32, re full scale (PCM audio) or
-  raw counts (MiniSEED); dB and calibration are display transforms.
+  raw counts (MiniSEED); dB and calibration are display transforms: a
+  :class:`Calibration` in the store's attributes makes reads report
+  dB re 1 µPa²/Hz (views) and dB re 1 µPa (band levels).
 - Level ``k`` of the pyramid is the mean of power over ``2**k`` frames.
 - This package never imports Panel, HoloViews or param.
 """
@@ -31,6 +33,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from data_access.calibration import Calibration, calibrate
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 from data_access.ingest import ingest
 from data_access.query import Atlas, open_atlas
@@ -42,12 +45,14 @@ __all__ = [
     "Atlas",
     "AtlasError",
     "AudioSource",
+    "Calibration",
     "FormatError",
     "ParameterError",
     "SourceNotFoundError",
     "StftConfig",
     "StoreExistsError",
     "Timeline",
+    "calibrate",
     "ingest",
     "open_atlas",
     "open_source",

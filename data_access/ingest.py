@@ -25,6 +25,7 @@ import zarr
 from tqdm.auto import tqdm
 
 from data_access import __version__
+from data_access.calibration import Calibration
 from data_access.errors import ParameterError
 from data_access.pyramid import PyramidBuilder, halve, halve_max, level_lengths
 from data_access.sources import MiniSeedSource, Timeline, samples_to_timedelta
@@ -66,6 +67,7 @@ def ingest(
     scheduler: str | None = None,
     progress: bool | None = None,
     time_chunk: int = TIME_CHUNK,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Compute the spectrogram of a timeline into a multiscale store.
 
@@ -88,6 +90,10 @@ def ingest(
     time_chunk : int, default: 512
         Frames per chunk along time (even): the unit of work of one task and of
         one write at every level.
+    calibration : Calibration, optional
+        Sensitivity, gain and full-scale voltage, kept in the store's root
+        attributes; reads then report dB re 1 µPa. Stored power is the same
+        with or without it.
 
     Returns
     -------
@@ -114,7 +120,10 @@ def ingest(
             freq=config.frequencies(timeline.sample_rate),
             levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
             time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
-            attrs=_root_attrs(timeline, config, n_frames, len(lengths)),
+            attrs={
+                **_root_attrs(timeline, config, n_frames, len(lengths)),
+                **(calibration.to_attrs() if calibration else {}),
+            },
             power_attrs=_power_attrs(timeline),
             time_chunk=time_chunk,
         )

@@ -14,13 +14,21 @@ Conventions
 -----------
 - ``view`` returns dB of power per bin (``10 log10 |X|^2``), re full scale for
   PCM audio; the mean of power is taken before dB, never the mean of dB.
+  On a calibrated store it returns the power spectral density instead, in
+  dB re 1 µPa²/Hz: ``k(f) |X|^2 * 2 / (sample_rate * sum(window**2))`` (not
+  doubled at DC and Nyquist), which is ``scipy.signal.spectrogram``'s
+  ``scaling="density"`` times the calibration factor ``k(f)``.
 - ``band_energy`` returns dB of *band power*: the one-sided sum of ``|X|^2``
   over the band's bins, a bin straddling a band edge weighted by the fraction
   of its width inside the band, divided by ``n_fft * sum(window**2)``. By
   Parseval, the band 0..Nyquist then equals the window-weighted mean square of
   the frame: a full-scale sine reads -3.01 dB re full scale.
-- Calibration (a sensitivity and gain, giving dB re 1 µPa) is a factor per bin
-  applied at read time (:attr:`Atlas.power_scale`); stored power is never rewritten.
+  On a calibrated store each bin's power is first multiplied by ``k(f)``, so
+  band levels are dB re 1 µPa (mean-square pressure in the band).
+- Calibration (:class:`~data_access.calibration.Calibration`, held in the
+  store's root attributes) is the factor ``k(f)`` from stored power to µPa² per
+  bin (:attr:`Atlas.power_scale`), applied at read time; stored power is never
+  rewritten.
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from data_access.errors import ParameterError, SourceNotFoundError
+from data_access.calibration import BAND_UNITS, PSD_UNITS, Calibration
+from data_access.errors import FormatError, ParameterError, SourceNotFoundError
 from data_access.sources import samples_to_timedelta, to_datetime64
 from data_access.stft import StftConfig
 from data_access.store import StoreReader
@@ -157,7 +166,9 @@ class Atlas:
 
     Use :func:`open_atlas`. Attributes describe the recording: ``time_range``
     (first sample to end of last sample), ``freq_range`` (0 to Nyquist, Hz),
-    ``levels``, ``stft`` (:class:`StftConfig`), ``sample_rate``, ``sources``.
+    ``levels``, ``stft`` (:class:`StftConfig`), ``sample_rate``, ``sources``,
+    ``calibration`` (a :class:`~data_access.calibration.Calibration` or None),
+    and the units of views (``units``) and of band curves (``band_units``).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -178,8 +189,10 @@ class Atlas:
         self.freq_range = (0.0, self.sample_rate / 2)
         self.df = self.sample_rate / self.stft.n_fft
         self.sources = json.loads(attrs.get("sources", "[]"))
-        counts = self._reader.array_attrs(0, "power").get("units") == "count2"
-        self.units = "dB re 1 count²" if counts else "dB re full scale"
+        try:
+            self.calibration = Calibration.from_attrs(attrs)
+        except FormatError as err:
+            raise FormatError(f"{str(self.path)!r}: {err}") from None
         hop, n_fft = self.stft.hop_length, self.stft.n_fft
         self.levels = []
         for k in range(int(attrs["n_levels"])):
@@ -193,8 +206,21 @@ class Atlas:
                     time_chunk=self._reader.time_chunk(k),
                 )
             )
-        window = self.stft.window_array
-        self._band_norm = float(n_fft * np.sum(window**2))
+        sum_w2 = float(np.sum(self.stft.window_array**2))
+        self._band_norm = n_fft * sum_w2
+        if self.calibration is None:
+            counts = self._reader.array_attrs(0, "power").get("units") == "count2"
+            self.units = self.band_units = "dB re 1 count²" if counts else "dB re full scale"
+            self._power_scale = self._psd_scale = None
+        else:
+            self.units, self.band_units = PSD_UNITS, BAND_UNITS
+            self._power_scale = self.calibration.power_factor(self.stft.frequencies(self.sample_rate))
+            one_sided = np.full(self.stft.n_freq, 2.0)
+            one_sided[0] = 1.0  # DC and Nyquist have no mirror image to fold in
+            if n_fft % 2 == 0:
+                one_sided[-1] = 1.0
+            # float32, so views stay float32 (the dtype warm_up compiled datashader's kernels for).
+            self._psd_scale = (self._power_scale * one_sided / (self.sample_rate * sum_w2)).astype(np.float32)
 
     def __repr__(self) -> str:
         t0, t1 = self.time_range
@@ -203,12 +229,12 @@ class Atlas:
     # ------------------------------------------------------------------ choices
     @property
     def power_scale(self) -> np.ndarray | None:
-        """Linear factor per bin from stored power to reported power, or None for none.
+        """Factor per bin from stored power to µPa², or None for an uncalibrated store.
 
-        The hook for calibration: a sensitivity and gain become one factor per
-        bin, applied at read time to power before any sum or dB.
+        ``k(f)`` of the store's calibration at the bin centres, shape
+        ``(n_freq,)``: applied at read time to power before any sum or dB.
         """
-        return None
+        return self._power_scale
 
     def choose_level(self, time: tuple[TimeLike, TimeLike], columns: int) -> Level:
         """The coarsest level with at least ``columns`` columns in ``time``."""
@@ -246,7 +272,8 @@ class Atlas:
         Returns
         -------
         DataArray, float32, dims ("freq", "time"), shape (height, width)
-            dB of power at pixel centres; NaN where the recording has a gap.
+            dB of power at pixel centres (power spectral density in
+            dB re 1 µPa²/Hz on a calibrated store); NaN where the recording has a gap.
             ``attrs`` carry ``units``, ``level``, ``seconds_per_column``, ``agg``.
         """
         t0, t1 = self._time_window(time)
@@ -263,8 +290,8 @@ class Atlas:
         name = "power_max" if agg == "max" and lvl.level > 0 else "power"
         # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
         power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1)[b0:b1])
-        if self.power_scale is not None:
-            power = power * self.power_scale[b0:b1, None]
+        if self._psd_scale is not None:
+            power = power * self._psd_scale[b0:b1, None]
         x = (lvl.column_times(j0, j1) - self.time_range[0]) / _SECOND
         source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(b0, b1) * self.df, "time": x})
         x_range = ((t0 - self.time_range[0]) / _SECOND, (t1 - self.time_range[0]) / _SECOND)
@@ -276,13 +303,14 @@ class Atlas:
             db = 10 * np.log10(raster.values.astype(np.float64))
         db[np.isneginf(db)] = np.nan  # digital silence has no level
         times = self.time_range[0] + _seconds(raster.time.values)
+        quantity = "power spectral density" if self.calibration else "power spectral level"
         return xr.DataArray(
             db.astype(np.float32),
             dims=("freq", "time"),
             coords={"freq": raster.freq.values, "time": times},
             name="power_db",
             attrs={
-                "long_name": "power spectral level" if agg == "mean" else "maximum power spectral level",
+                "long_name": quantity if agg == "mean" else f"maximum {quantity}",
                 "units": self.units,
                 "level": lvl.level,
                 "seconds_per_column": lvl.step,
@@ -314,8 +342,9 @@ class Atlas:
         -------
         Dataset
             One variable per band, dims ``("time",)``, dB of band power (see
-            the module notes); each point is the mean of band power over the
-            valid frames whose columns are centred in it, NaN over gaps.
+            the module notes; dB re 1 µPa on a calibrated store); each point is
+            the mean of band power over the valid frames whose columns are
+            centred in it, NaN over gaps.
         """
         t0, t1 = self._time_window(time)
         if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
@@ -362,9 +391,14 @@ class Atlas:
             out[name] = xr.DataArray(
                 db.astype(np.float32),
                 dims="time",
-                attrs={"long_name": f"band power {lo:g}-{hi:g} Hz", "units": self.units, "f_low": lo, "f_high": hi},
+                attrs={
+                    "long_name": f"{'band level' if self.calibration else 'band power'} {lo:g}-{hi:g} Hz",
+                    "units": self.band_units,
+                    "f_low": lo,
+                    "f_high": hi,
+                },
             )
-        out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.units})
+        out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.band_units})
         return out
 
     # ----------------------------------------------------------------- helpers

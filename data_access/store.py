@@ -345,15 +345,18 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
     Returns
     -------
     dict
-        Time span, STFT parameters, channel, and per level its columns,
-        seconds per column, chunking and the pyramids it holds
-        (``mean``, and ``max`` above level 0), plus the sources.
+        Time span, STFT parameters, channel, calibration (None if none),
+        and per level its columns, seconds per column, chunking and the
+        pyramids it holds (``mean``, and ``max`` above level 0), plus the sources.
     """
     path = Path(path)
     if not path.exists():
         raise SourceNotFoundError(f"no store at {str(path)!r}")
     reader = StoreReader(path)
     attrs = reader.attrs
+    from data_access.calibration import Calibration  # imported here: calibration.py imports this module
+
+    calibration = Calibration.from_attrs(attrs)
     levels = []
     for k in range(int(attrs["n_levels"])):
         levels.append(
@@ -376,6 +379,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "channel": attrs["channel"],
         "n_frames": attrs["n_frames"],
         "units": reader.array_attrs(0, "power").get("units"),
+        "calibration": calibration.to_json() if calibration else None,
         "levels": levels,
         "sources": json.loads(attrs.get("sources", "[]")),
         "gaps_seconds": json.loads(attrs.get("gaps_seconds", "[]")),
