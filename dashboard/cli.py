@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--channel", type=_channel, default=0, help="channel index or 'mean' (default: 0)")
     ingest.add_argument("--start-time", help="UTC start of the first file (ISO 8601), if not in headers or names")
     ingest.add_argument("--time-pattern", help="strftime pattern of the start time in the file names")
+    ingest.add_argument("--sample-rate", type=float, metavar="HZ", help="resample files at other rates to HZ")
+    ingest.add_argument(
+        "--max-overlap", type=float, default=1.0, metavar="SECONDS", help="longest overlap between files (default: 1)"
+    )
+    ingest.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
     ingest.add_argument("--format", choices=("zarr", "netcdf"), default="zarr", help="store format (default: zarr)")
     ingest.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     ingest.add_argument("--overwrite", action="store_true", help="replace an existing store")
@@ -101,7 +106,13 @@ def _ingest(args: argparse.Namespace) -> int:
 
     config = StftConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length, window=args.window)
     timeline = open_timeline(
-        args.inputs, start_time=args.start_time, time_pattern=args.time_pattern, channel=args.channel
+        args.inputs,
+        start_time=args.start_time,
+        time_pattern=args.time_pattern,
+        channel=args.channel,
+        sample_rate=args.sample_rate,
+        max_overlap=args.max_overlap,
+        skip_bad=args.skip_bad,
     )
     path = ingest(
         timeline,
@@ -172,8 +183,48 @@ def _info(args: argparse.Namespace) -> int:
     from data_access import store_info
 
     info = store_info(args.store)
+    info.setdefault("deployment", _deployment(args.store))
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
+
+
+def _deployment(store: str) -> dict | None:
+    """The deployment summary ingest keeps in the root attribute ``deployment``, if any."""
+    from data_access.store import StoreReader
+
+    text = StoreReader(Path(store)).attrs.get("deployment")  # metadata only; the reader is dropped here
+    return json.loads(text) if text else None
+
+
+def _deployment_lines(summary: dict | None) -> list[str]:
+    """A few lines on the files behind a store: coverage, gaps, overlaps, skipped and resampled files."""
+    if not summary:
+        return []
+
+    def some(items: list[str]) -> str:
+        return "; ".join(items[:3]) + (f"; ... ({len(items) - 3} more)" if len(items) > 3 else "")
+
+    gaps, overlaps = summary["gaps"], summary["overlaps"]
+    largest = f", largest {gaps['largest_seconds']:.3f} s at {gaps['largest_start']}" if gaps["count"] else ""
+    pairs = [f"{Path(o['later']).name} over {Path(o['earlier']).name} {o['seconds']:.3f} s" for o in overlaps["list"]]
+    rates = ", ".join(f"{rate} Hz x{n}" for rate, n in summary["sample_rates"].items())
+    if summary["resampled"]:
+        rates += f"; {len(summary['resampled'])} resampled to {summary['sample_rate']:g} Hz"
+    lines = [
+        f"deployment  {summary['n_files']} files, {summary['coverage_seconds']:.3f} s of "
+        f"{summary['duration_seconds']:.3f} s covered ({100 * summary['coverage_fraction']:.1f} %)",
+        f"  gaps      {gaps['count']} ({gaps['between_files']} between files), {gaps['total_seconds']:.3f} s{largest}",
+        f"  overlaps  {overlaps['count']}, {overlaps['total_seconds']:.3f} s" + (f": {some(pairs)}" if pairs else ""),
+        f"  rates     {rates}",
+    ]
+    if summary["skipped"]:
+        lines.append(f"  skipped   {len(summary['skipped'])}: " + some([s["reason"] for s in summary["skipped"]]))
+    if summary["truncated"]:
+        lines.append(
+            f"  truncated {len(summary['truncated'])}: "
+            + some([f"{Path(t['path']).name} ({t['missing_seconds']:.3f} s missing)" for t in summary["truncated"]])
+        )
+    return lines
 
 
 def format_info(info: dict) -> str:
@@ -194,6 +245,7 @@ def format_info(info: dict) -> str:
         )
     calibration = info.get("calibration")
     lines.append(f"calibration {calibration['summary'] if calibration else 'none'}")
+    lines += _deployment_lines(info.get("deployment"))
     lines.append(f"sources     {len(info['sources'])}")
     for src in info["sources"]:
         lines.append(

@@ -227,6 +227,7 @@ def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels:
         "pyramid": "level k averages 2**k frames: NaN-aware mean of power, weighted by frame_count",
         "sources": json.dumps(timeline.describe()),
         "gaps_seconds": json.dumps([[a / rate, b / rate] for a, b in timeline.gaps()]),
+        "deployment": json.dumps(timeline.summary()),
     }
 
 

@@ -6,9 +6,28 @@ and ``read(start, stop)`` returns any sample range without reading the rest.
 Readers are chosen by suffix (:data:`READERS`): libsndfile (through soundfile)
 for WAV, FLAC, OGG, MP3 and AIFF; obspy for MiniSEED.
 
-A :class:`Timeline` joins sources on one sample grid by absolute time. Missing
-samples (a gap between files, a gap inside a MiniSEED file) read as NaN: gaps
-are never closed up, so every later sample keeps its true time.
+A :class:`Timeline` joins sources on one sample grid by absolute time. The rules:
+
+- **Start times** come, in this order, from the user (``start_time``), from the
+  file header (MiniSEED record times; the BWF ``bext`` chunk of a WAV file,
+  OriginationDate plus TimeReference samples since midnight, else plus
+  OriginationTime), or from a strftime pattern in the file name (``time_pattern``,
+  then :data:`TIME_PATTERNS`). A file with none of these is an error naming what
+  was tried: a modification time is never trusted silently.
+- **Gaps**: samples no file covers (between files, or missing inside a MiniSEED
+  file) read as NaN. Gaps are never closed up, so every later sample keeps its
+  true time.
+- **Overlaps**: where files overlap, the later file (later start time) wins.
+  Each overlap is measured and reported; one longer than ``max_overlap`` seconds
+  (duplicated or mis-timed files) is an error naming both files.
+- **MiniSEED traces** of one SEED id are merged onto one sample grid exactly as
+  obspy's ``Stream.merge(method=1)`` does (see :func:`_merge_plan`), so a file
+  cut into many traces with jittered start times reads as obspy's merged trace.
+- **Sample rates** must agree, unless a target ``sample_rate`` is given: then
+  every other source is resampled with soxr on the fly (:class:`ResampledSource`).
+- **Bad files** (unreadable, empty, no samples, no start time) stop the opening
+  with one line naming the file, or with ``skip_bad=True`` are skipped with a
+  warning and listed in :meth:`Timeline.summary`.
 """
 
 from __future__ import annotations
@@ -16,15 +35,16 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import glob
-import itertools
 import logging
+import math
 import os
 import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,10 +52,15 @@ import soundfile as sf
 
 from data_access.errors import FormatError, ParameterError, SourceNotFoundError
 
+if TYPE_CHECKING:
+    from obspy import UTCDateTime
+
 log = logging.getLogger(__name__)
 
-StartTimeFrom = Literal["header", "filename", "user", "mtime"]
+StartTimeFrom = Literal["header", "filename", "user"]
 Channel = int | Literal["mean"]
+#: Sample ranges ``[start, stop)``.
+Ranges = list[tuple[int, int]]
 
 #: Filename time patterns tried, in order, when a file has no time in its header.
 TIME_PATTERNS: dict[str, str] = {
@@ -44,6 +69,10 @@ TIME_PATTERNS: dict[str, str] = {
     "audiomoth": "%Y%m%d_%H%M%S",  # AudioMoth: YYYYMMDD_HHMMSS.WAV
     "soundtrap": "%y%m%d%H%M%S",  # SoundTrap: SERIAL.YYMMDDHHMMSS.wav
 }
+
+#: obspy's default ``misalignment_threshold``: traces whose sample grids differ by
+#: less than this fraction of a sample are snapped onto one grid.
+MISALIGNMENT_THRESHOLD = 1e-2
 
 _STRFTIME_REGEX = {
     "%Y": r"\d{4}",
@@ -105,6 +134,29 @@ def time_from_filename(name: str, patterns: Iterable[str]) -> np.datetime64 | No
     return None
 
 
+def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Sorted, disjoint union of ``[start, stop)`` ranges (touching ones joined)."""
+    merged: Ranges = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _complement(ranges: Ranges, start: int, stop: int) -> Ranges:
+    """The parts of ``[start, stop)`` that sorted, disjoint ``ranges`` leave out."""
+    out, at = [], start
+    for a, b in ranges:
+        if a > at:
+            out.append((at, min(a, stop)))
+        at = max(at, b)
+    if at < stop:
+        out.append((at, stop))
+    return [(a, b) for a, b in out if a < b]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AudioSource:
     """One audio file on an absolute time axis.
@@ -119,8 +171,10 @@ class AudioSource:
     n_samples : int
         Samples per channel that can really be read.
     channels : int
-    start_time_from : {"header", "filename", "user", "mtime"}
+    start_time_from : {"header", "filename", "user"}
         Where ``start_time`` came from.
+    missing_samples : int
+        Samples the header promises beyond those that can be read (a truncated file).
     """
 
     path: Path
@@ -159,6 +213,13 @@ class AudioSource:
     def _read(self, start: int, stop: int) -> np.ndarray:
         raise NotImplementedError
 
+    def segments(self, channel: Channel = 0) -> Ranges:
+        """Sample ranges ``[start, stop)`` of this file that hold data for ``channel``.
+
+        The whole file, except where a MiniSEED file has gaps.
+        """
+        return [(0, self.n_samples)] if self.n_samples else []
+
     @classmethod
     def open(cls, path: Path, start_time: np.datetime64 | None, time_patterns: Sequence[str]) -> AudioSource:
         """Read the header of ``path``; subclasses implement this."""
@@ -182,8 +243,9 @@ def _resolve_start(
     header_time: np.datetime64 | None,
     user_time: np.datetime64 | None,
     time_patterns: Sequence[str],
-    duration: float,
+    header_tried: str,
 ) -> tuple[np.datetime64, StartTimeFrom]:
+    """The start time and where it came from: the user, else the header, else the file name."""
     if user_time is not None:
         return user_time, "user"
     if header_time is not None:
@@ -191,15 +253,25 @@ def _resolve_start(
     found = time_from_filename(path.name, time_patterns)
     if found is not None:
         return found, "filename"
-    # A recorder sets mtime when it closes the file, so the start is a duration earlier.
-    end = to_datetime64(dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC))
-    log.warning(
-        "%s: no start time in the header or file name (tried %s); using its modification time "
-        "minus its duration. Pass --start-time to set it.",
-        path.name,
-        ", ".join(time_patterns) or "no patterns",
+    raise FormatError(
+        f"{path.name!r} has no start time: {header_tried}, its name matches none of the time patterns "
+        f"({', '.join(time_patterns) or 'none given'}) and no start time was given; "
+        "pass --time-pattern PATTERN (time_pattern=) or --start-time TIME (start_time=)"
     )
-    return end - seconds_to_ns(duration), "mtime"
+
+
+def _riff_chunk(path: Path, chunk_id: bytes) -> tuple[int, int] | None:
+    """``(offset, size)`` of the first ``chunk_id`` chunk of a RIFF (or RF64/BW64) file, or None."""
+    with open(path, "rb") as f:
+        if f.read(4) not in (b"RIFF", b"RF64", b"BW64"):
+            return None
+        f.seek(12)
+        while len(header := f.read(8)) == 8:
+            found, size = struct.unpack("<4sI", header)
+            if found == chunk_id:
+                return f.tell(), size
+            f.seek(size + (size & 1), os.SEEK_CUR)
+    return None
 
 
 def _declared_wav_frames(path: Path, info: sf._SoundFileInfo) -> int | None:
@@ -207,18 +279,48 @@ def _declared_wav_frames(path: Path, info: sf._SoundFileInfo) -> int | None:
     bytes_per_sample = {"PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}.get(info.subtype)
     if info.format != "WAV" or bytes_per_sample is None:
         return None
+    found = _riff_chunk(path, b"data")
+    return None if found is None else found[1] // (bytes_per_sample * info.channels)
+
+
+_BEXT_DATE = re.compile(r"(\d{4})\D(\d{2})\D(\d{2})")
+_BEXT_TIME = re.compile(r"(\d{2})\D(\d{2})\D(\d{2})")
+
+
+def _bext_start_time(path: Path, sample_rate: float) -> np.datetime64 | None:
+    """Start time from a Broadcast WAV ``bext`` chunk (EBU Tech 3285), or None.
+
+    OriginationDate (bytes 320..330, ``yyyy-mm-dd``) gives the day. TimeReference
+    (bytes 338..346, uint64) counts samples since midnight: when it is non-zero it
+    gives the time to the sample, on the day that puts it nearest to
+    OriginationTime (bytes 330..338, ``hh:mm:ss``), so a recording that starts
+    just before midnight keeps its date. With TimeReference 0 the start is
+    OriginationDate plus OriginationTime. Times are taken as UTC.
+    """
+    found = _riff_chunk(path, b"bext")
+    if found is None or found[1] < 346:
+        return None
     with open(path, "rb") as f:
-        if f.read(4) != b"RIFF":
-            return None
-        f.seek(12)
-        while header := f.read(8):
-            if len(header) < 8:
-                return None
-            chunk_id, size = struct.unpack("<4sI", header)
-            if chunk_id == b"data":
-                return size // (bytes_per_sample * info.channels)
-            f.seek(size + (size & 1), os.SEEK_CUR)
-    return None
+        f.seek(found[0])
+        raw = f.read(346)
+    date = _BEXT_DATE.fullmatch(raw[320:330].decode("ascii", "replace"))
+    clock = _BEXT_TIME.fullmatch(raw[330:338].decode("ascii", "replace"))
+    (reference,) = struct.unpack("<Q", raw[338:346])
+    try:  # datetime rejects placeholders such as 0000-00-00 and 99:99:99
+        day = dt.datetime(*map(int, date.groups())) if date else None
+        hour, minute, second = map(int, clock.groups()) if clock else (0, 0, 0)
+        stated = day.replace(hour=hour, minute=minute, second=second) if day and clock else None
+    except ValueError:
+        return None
+    if day is None:
+        return None
+    if reference == 0:
+        return None if stated is None else to_datetime64(stated)
+    start = to_datetime64(day) + samples_to_timedelta(reference, sample_rate)
+    if stated is not None:
+        one_day = np.timedelta64(1, "D")
+        start += int(np.round((to_datetime64(stated) - start) / one_day)) * one_day
+    return start
 
 
 def _can_read_at(path: Path, position: int) -> bool:
@@ -270,7 +372,10 @@ class SoundFileSource(AudioSource):
                 missing / info.samplerate,
                 missing,
             )
-        start, how = _resolve_start(path, None, start_time, time_patterns, readable / info.samplerate)
+        is_wav = info.format in ("WAV", "WAVEX", "RF64")
+        header_time = _bext_start_time(path, info.samplerate) if is_wav and start_time is None else None
+        tried = "no BWF 'bext' origination time in its header" if is_wav else f"{info.format} headers carry no time"
+        start, how = _resolve_start(path, header_time, start_time, time_patterns, tried)
         return cls(
             path=path,
             sample_rate=float(info.samplerate),
@@ -300,69 +405,288 @@ def _libsndfile_reason(err: Exception) -> str:
     return text.split(": ", 1)[1] if ": " in text else text
 
 
+#: A piece of a merged MiniSEED trace: samples ``[dst_lo, dst_hi)`` of the merged
+#: trace are samples ``src_lo..`` of trace ``k`` (in the order obspy reads them).
+Piece = tuple[int, int, int, int]
+
+
+@dataclass
+class _Run:
+    """A trace, or traces joined end to end, while a merge is planned."""
+
+    start: UTCDateTime
+    n: int
+    pieces: list[Piece]
+
+    def end(self, delta: float) -> UTCDateTime:
+        from obspy.core.trace import Stats
+
+        return Stats({"starttime": self.start, "delta": delta, "npts": self.n}).endtime
+
+    def put(self, at: int, other: _Run) -> None:
+        """Cut this run at ``at`` samples and put ``other`` there."""
+        self.pieces = [(lo, min(hi, at), k, s) for lo, hi, k, s in self.pieces if lo < at]
+        self.pieces += [(lo + at, hi + at, k, s) for lo, hi, k, s in other.pieces]
+        self.n = at + other.n
+
+
+def _merge_plan(traces: Sequence[tuple[int, UTCDateTime, int]], sample_rate: float) -> _Run:
+    """Where ``obspy.Stream.merge(method=1)`` puts every sample of the traces of one SEED id.
+
+    Header arithmetic only, following obspy step by step, so no sample is read:
+
+    1. ``Stream._cleanup``: traces sorted by (start, end); a trace whose start
+       misfits the previous trace's sample grid by at most
+       :data:`MISALIGNMENT_THRESHOLD` of a sample, and that overlaps it or
+       follows it within that tolerance, is snapped onto that grid; a trace that
+       then starts exactly one sample after the previous one ends is joined to it.
+    2. ``Trace.__add__(method=1)``, folding the traces in (start, end) order onto
+       the first one's grid: trace ``b`` goes to sample
+       ``n - 1 + round_away((b.start - end) * rate)`` of the merged trace so far
+       (``n`` samples ending at ``end``). A gap between them stays missing (NaN);
+       where ``b`` overlaps the end, ``b``'s samples win; a ``b`` that ends no later
+       than the merged trace (contained) is dropped.
+
+    obspy also joins overlapping traces whose common samples are identical; this
+    plan, knowing no samples, treats overlaps as different data, which gives the
+    same values.
+
+    Parameters
+    ----------
+    traces : sequence of (int, UTCDateTime, int)
+        Index, start time and sample count of each trace of one SEED id.
+    sample_rate : float
+
+    Returns
+    -------
+    _Run
+        Start and length of the merged trace, and its pieces.
+    """
+    from obspy.core.compatibility import round_away
+
+    delta = 1.0 / sample_rate
+    runs = sorted(
+        (_Run(start, n, [(0, n, k, 0)]) for k, start, n in traces if n > 0),
+        key=lambda r: (r.start, r.end(delta)),
+    )
+    cleaned = runs[:1]
+    for run in runs[1:]:
+        cur = cleaned[-1]
+        gap = run.start - (cur.end(delta) + delta)
+        misfit = (gap % delta) / delta
+        if gap <= MISALIGNMENT_THRESHOLD * delta and misfit != 0 and min(misfit, 1 - misfit) <= MISALIGNMENT_THRESHOLD:
+            run.start = cur.start + round((run.start - cur.start) / delta) * delta
+        if run.start == cur.end(delta) + delta:
+            cur.put(cur.n, run)
+        else:
+            cleaned.append(run)
+    cleaned.sort(key=lambda r: (r.start, r.end(delta)))
+    merged = cleaned[0]
+    for run in cleaned[1:]:
+        end = merged.end(delta)
+        gap = int(round_away((run.start - end) * sample_rate)) - 1
+        if gap < 0 and end - run.end(delta) >= 0:
+            continue  # contained: method=1 keeps the earlier trace's samples
+        merged.put(max(merged.n + gap, 0), run)
+    return merged
+
+
 @dataclass(frozen=True, kw_only=True)
 class MiniSeedSource(AudioSource):
     """MiniSEED through obspy: traces of one SEED id become one channel.
 
-    Traces are placed on the sample grid of the earliest trace by their own
-    start times; samples no trace covers read as NaN.
+    The traces of each SEED id are merged as ``obspy.Stream.merge(method=1)``
+    merges them (:func:`_merge_plan`): on the first trace's sample grid, later
+    traces winning overlaps, gaps NaN. Channels (SEED ids) are placed on the grid
+    of the earliest one by their start times.
     """
 
     suffixes: ClassVar[tuple[str, ...]] = (".mseed", ".miniseed", ".ms")
     seed_ids: tuple[str, ...] = field(default=())
     first_trace_time: str = ""  # the header time of sample 0, even when start_time was overridden
+    #: (SEED id, start in ns since 1970, samples) of each trace, in the order obspy reads them
+    traces: tuple[tuple[str, int, int], ...] = field(default=(), repr=False)
+    #: per channel: offset of its merged trace, and its pieces
+    plan: tuple[tuple[int, tuple[Piece, ...]], ...] = field(default=(), repr=False)
 
     @classmethod
     def open(cls, path: Path, start_time: np.datetime64 | None, time_patterns: Sequence[str]) -> MiniSeedSource:
-        """Read the record headers only: traces, their times and sample counts."""
+        """Read the record headers only, and plan the merge of the traces."""
         import obspy
+        from obspy.core.compatibility import round_away
 
         try:
             stream = obspy.read(str(path), format="MSEED", headonly=True)
         except Exception as err:  # obspy raises many types for a bad file
             raise FormatError(f"cannot read {path.name!r} as MiniSEED: {err}") from None
-        if not stream:
-            raise FormatError(f"{path.name!r} contains no MiniSEED traces")
-        rates = sorted({tr.stats.sampling_rate for tr in stream})
+        headers = [(k, tr) for k, tr in enumerate(stream) if tr.stats.npts > 0]
+        if not headers:
+            raise FormatError(f"{path.name!r} contains no MiniSEED samples")
+        rates = sorted({tr.stats.sampling_rate for _, tr in headers})
         if len(rates) > 1:
             raise FormatError(f"{path.name!r} mixes sample rates {rates}")
         rate = rates[0]
-        first = min(tr.stats.starttime for tr in stream)
-        last = max(tr.stats.endtime for tr in stream)
-        n_samples = int(round((last - first) * rate)) + 1
-        header_time = to_datetime64(first.datetime)
-        start, how = _resolve_start(path, header_time, start_time, time_patterns, n_samples / rate)
+        if not rate > 0:
+            raise FormatError(f"{path.name!r} has sample rate {rate:g}: not a regularly sampled signal")
+        seed_ids = tuple(sorted({tr.id for _, tr in headers}))
+        merged = [
+            _merge_plan([(k, tr.stats.starttime, tr.stats.npts) for k, tr in headers if tr.id == seed_id], rate)
+            for seed_id in seed_ids
+        ]
+        first = min(run.start for run in merged)
+        offsets = [int(round_away((run.start - first) * rate)) for run in merged]
+        n_samples = max(off + run.n for off, run in zip(offsets, merged, strict=True))
+        start, how = _resolve_start(path, to_datetime64(first.datetime), start_time, time_patterns, "MiniSEED")
         return cls(
             path=path,
             sample_rate=float(rate),
             start_time=start,
             n_samples=n_samples,
-            channels=len({tr.id for tr in stream}),
+            channels=len(seed_ids),
             start_time_from=how,
-            seed_ids=tuple(sorted({tr.id for tr in stream})),
+            seed_ids=seed_ids,
             first_trace_time=str(first),
+            traces=tuple((tr.id, tr.stats.starttime.ns, tr.stats.npts) for tr in stream),
+            plan=tuple((off, tuple(run.pieces)) for off, run in zip(offsets, merged, strict=True)),
         )
+
+    def segments(self, channel: Channel = 0) -> Ranges:
+        """Sample ranges with data: for ``"mean"``, where every channel has data."""
+        per_channel = [_merge_ranges((lo + off, hi + off) for lo, hi, _, _ in pieces) for off, pieces in self.plan]
+        if channel != "mean":
+            return per_channel[channel]
+        missing = _merge_ranges(r for ranges in per_channel for r in _complement(ranges, 0, self.n_samples))
+        return _complement(missing, 0, self.n_samples)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
-        import obspy
+        from obspy import UTCDateTime
+        from obspy.io.mseed.core import _read_mseed
 
         out = np.full((stop - start, self.channels), np.nan, dtype=np.float32)
-        if stop == start:
+        wanted = [  # (channel, samples [a, b) of this file, trace k, sample of k at a)
+            (c, max(lo + off, start), min(hi + off, stop), k, s + max(lo + off, start) - (lo + off))
+            for c, (off, pieces) in enumerate(self.plan)
+            for lo, hi, k, s in pieces
+            if lo + off < stop and hi + off > start
+        ]
+        if not wanted:
             return out
-        t0 = obspy.UTCDateTime(self.first_trace_time)
-        stream = obspy.read(
-            str(self.path),
-            format="MSEED",
-            starttime=t0 + (start - 1) / self.sample_rate,
-            endtime=t0 + stop / self.sample_rate,
-        )
+        ns_per_sample = 1e9 / self.sample_rate
+        first = min(self.traces[k][1] + s * ns_per_sample for _, _, _, k, s in wanted)
+        last = max(self.traces[k][1] + (s + b - a - 1) * ns_per_sample for _, a, b, k, s in wanted)
+        # obspy's MSEED reader itself (obspy.read would trim): it decodes only the records
+        # that overlap the window, and each trace it returns starts on a record boundary.
+        try:
+            stream = _read_mseed(
+                str(self.path),
+                starttime=UTCDateTime(ns=int(first - ns_per_sample)),
+                endtime=UTCDateTime(ns=int(last + ns_per_sample)),
+            )
+        except Exception as err:  # changed or damaged since it was opened
+            raise FormatError(f"cannot read samples {start}..{stop} of {self.path.name!r}: {err}") from None
+        pieces = self._match(stream)
+        for c, a, b, k, s in wanted:
+            for j0, data in pieces.get(k, ()):
+                lo, hi = max(s, j0), min(s + b - a, j0 + len(data))
+                if lo < hi:
+                    out[a - start + lo - s : a - start + hi - s, c] = data[lo - j0 : hi - j0]
+        return out
+
+    def _match(self, stream) -> dict[int, list[tuple[int, np.ndarray]]]:
+        """Each piece obspy read, as (first sample, samples) of the trace ``k`` it is part of.
+
+        A piece is whole records of one trace: of the traces of its SEED id whose
+        span holds it (records joined into a trace fit its grid within half a
+        sample), it belongs to one that has no piece there yet (duplicated
+        records come as one piece per copy), and among those to the one whose
+        sample grid it fits best, then to the first.
+        """
+        found: dict[int, list[tuple[int, np.ndarray]]] = {}
         for tr in stream:
             data = np.ma.filled(np.ma.asarray(tr.data, dtype=np.float32), np.nan)
-            offset = int(round((tr.stats.starttime - t0) * self.sample_rate)) - start
-            lo, hi = max(offset, 0), min(offset + len(data), stop - start)
-            if lo < hi:
-                out[lo:hi, self.seed_ids.index(tr.id)] = data[lo - offset : hi - offset]
+            candidates = []
+            for k, (seed_id, t_ns, n) in enumerate(self.traces):
+                position = (tr.stats.starttime.ns - t_ns) * self.sample_rate / 1e9
+                j0 = round(position)
+                if seed_id == tr.id and abs(position - j0) <= 0.5 and 0 <= j0 <= n - len(data):
+                    taken = any(j < j0 + len(data) and j0 < j + len(d) for j, d in found.get(k, ()))
+                    candidates.append((taken, round(abs(position - j0), 2), k, j0))
+            if candidates:
+                *_, k, j0 = min(candidates)
+                found.setdefault(k, []).append((j0, data))
+        return found
+
+    def describe(self) -> dict[str, object]:
+        """A JSON-friendly record of this source, with its SEED ids and trace count."""
+        return {**super().describe(), "seed_ids": list(self.seed_ids), "n_traces": len(self.traces)}
+
+
+#: Margin of source samples resampled on each side of a block, per unit of the
+#: down-sampling factor: enough for soxr's "HQ" filter to match a whole-file
+#: resampling to float32 precision.
+_RESAMPLE_MARGIN = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResampledSource(AudioSource):
+    """Another source read at a different sample rate, resampled with soxr.
+
+    Output sample ``j`` is at source position ``j * source.sample_rate /
+    sample_rate``, as in ``soxr.resample`` of the whole file. ``read`` resamples
+    only the source range it needs plus a margin on each side, starting at a
+    source sample that falls exactly on an output sample, so any block equals
+    the whole-file resampling up to float rounding. Samples nearest a NaN source
+    sample are NaN.
+    """
+
+    source: AudioSource
+
+    @classmethod
+    def wrap(cls, source: AudioSource, sample_rate: float) -> ResampledSource:
+        """``source`` read at ``sample_rate``; its length is soxr's, ``round(n * sample_rate / rate)``."""
+        return cls(
+            path=source.path,
+            sample_rate=float(sample_rate),
+            start_time=source.start_time,
+            n_samples=int(source.n_samples / (source.sample_rate / sample_rate) + 0.5),
+            channels=source.channels,
+            start_time_from=source.start_time_from,
+            missing_samples=round(source.missing_samples * sample_rate / source.sample_rate),
+            source=source,
+        )
+
+    @property
+    def _ratio(self) -> tuple[int, int]:
+        """(output, source) samples per block: the smallest whole numbers in the rate ratio."""
+        ratio = Fraction(self.sample_rate).limit_denominator(1000) / Fraction(
+            self.source.sample_rate
+        ).limit_denominator(1000)
+        return ratio.numerator, ratio.denominator
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        import soxr
+
+        up, down = self._ratio
+        margin = math.ceil(_RESAMPLE_MARGIN * max(1, down / up) / down)  # in blocks
+        b0, b1 = max(start // up - margin, 0), -(-stop // up) + margin
+        i0, i1 = b0 * down, min(b1 * down, self.source.n_samples)
+        x = self.source.read(i0, i1)
+        missing = np.isnan(x)
+        y = soxr.resample(np.where(missing, 0, x), self.source.sample_rate, self.sample_rate)
+        out = np.ascontiguousarray(y[start - b0 * up : stop - b0 * up], dtype=np.float32)
+        if missing.any():
+            nearest = np.minimum((np.arange(start, stop) * down + up // 2) // up - i0, len(x) - 1)
+            out[missing[nearest]] = np.nan
         return out
+
+    def segments(self, channel: Channel = 0) -> Ranges:
+        """The source's segments at this rate."""
+        scale = self.sample_rate / self.source.sample_rate
+        return _merge_ranges((round(a * scale), round(b * scale)) for a, b in self.source.segments(channel))
+
+    def describe(self) -> dict[str, object]:
+        """The source's record at this rate, with the rate it was resampled from."""
+        return {**self.source.describe(), **super().describe(), "resampled_from": self.source.sample_rate}
 
 
 #: Reader class for each file suffix (lower case).
@@ -390,6 +714,14 @@ def open_source(
     Returns
     -------
     AudioSource
+
+    Raises
+    ------
+    SourceNotFoundError
+        The file does not exist or is a broken link.
+    FormatError
+        The file is not audio this package reads, has no samples, or has no
+        start time in its header or name and none was given.
     """
     path = Path(path)
     if path.is_symlink() and not path.exists():
@@ -444,11 +776,14 @@ class Timeline:
         Sample index on the timeline of each source's first sample.
     channel : int or "mean"
         Which channel to read, or the mean of all channels.
+    skipped : tuple of (str, str)
+        Path and reason of each input file skipped as bad (``skip_bad=True``).
     """
 
     sources: tuple[AudioSource, ...]
     offsets: tuple[int, ...]
     channel: Channel = 0
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def sample_rate(self) -> float:
@@ -470,14 +805,32 @@ class Timeline:
         """Length in seconds, gaps included."""
         return self.n_samples / self.sample_rate
 
-    def gaps(self) -> list[tuple[int, int]]:
+    def gaps(self) -> Ranges:
         """Sample ranges ``[start, stop)`` between files that no file covers."""
-        gaps, covered = [], 0
-        for off, src in zip(self.offsets, self.sources, strict=True):
-            if off > covered:
-                gaps.append((covered, off))
-            covered = max(covered, off + src.n_samples)
-        return gaps
+        files = _merge_ranges((off, off + src.n_samples) for off, src in zip(self.offsets, self.sources, strict=True))
+        return _complement(files, 0, self.n_samples)
+
+    def missing(self) -> Ranges:
+        """Sample ranges ``[start, stop)`` with no data: gaps between files and inside MiniSEED files."""
+        covered = _merge_ranges(
+            (off + a, off + b)
+            for off, src in zip(self.offsets, self.sources, strict=True)
+            for a, b in src.segments(self.channel)
+        )
+        return _complement(covered, 0, self.n_samples)
+
+    def overlaps(self) -> list[tuple[int, int, int]]:
+        """Overlapping files: ``(earlier, later, samples)``, indices into :attr:`sources`.
+
+        Every pair of files whose spans overlap is listed; the later file's
+        samples are the ones read there.
+        """
+        found, open_files = [], []  # open_files: (end, index) of earlier files still running
+        for i, (off, src) in enumerate(zip(self.offsets, self.sources, strict=True)):
+            open_files = [(end, j) for end, j in open_files if end > off]
+            found += [(j, i, min(end, off + src.n_samples) - off) for end, j in open_files]
+            open_files.append((off + src.n_samples, i))
+        return found
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Mono samples ``[start, stop)`` of the timeline.
@@ -505,6 +858,69 @@ class Timeline:
         """One record per source, with its offset on the timeline."""
         return [{**src.describe(), "offset": int(off)} for off, src in zip(self.offsets, self.sources, strict=True)]
 
+    def summary(self) -> dict[str, object]:
+        """The deployment in numbers, JSON-friendly.
+
+        Returns
+        -------
+        dict
+            ``n_files``; ``start_time``, ``end_time`` (ISO, UTC) and
+            ``duration_seconds``; ``coverage_seconds`` and ``coverage_fraction``
+            (time with data); ``gaps``: ``count``, ``total_seconds``,
+            ``largest_seconds``, ``largest_start`` and ``between_files`` (the
+            count not inside a file); ``overlaps``: ``count``, ``total_seconds``
+            and ``list`` of ``{earlier, later, seconds}``; ``skipped`` and
+            ``truncated`` files; ``sample_rate`` of the timeline,
+            ``sample_rates`` (files per original rate), ``resampled`` files and
+            ``start_time_from`` (files per origin of their start time).
+        """
+        rate, n = self.sample_rate, self.n_samples
+        missing, between = self.missing(), self.gaps()
+        largest = max(missing, key=lambda g: g[1] - g[0], default=(0, 0))
+        overlaps = self.overlaps()
+        originals = [src.source if isinstance(src, ResampledSource) else src for src in self.sources]
+        return {
+            "n_files": len(self.sources),
+            "start_time": str(self.start_time),
+            "end_time": str(self.start_time + samples_to_timedelta(n, rate)),
+            "duration_seconds": n / rate,
+            "coverage_seconds": (n - sum(b - a for a, b in missing)) / rate,
+            "coverage_fraction": (n - sum(b - a for a, b in missing)) / n,
+            "gaps": {
+                "count": len(missing),
+                "total_seconds": sum(b - a for a, b in missing) / rate,
+                "largest_seconds": (largest[1] - largest[0]) / rate,
+                "largest_start": str(self.start_time + samples_to_timedelta(largest[0], rate)) if missing else None,
+                "between_files": len(between),
+            },
+            "overlaps": {
+                "count": len(overlaps),
+                "total_seconds": sum(s for _, _, s in overlaps) / rate,
+                "list": [
+                    {"earlier": str(self.sources[a].path), "later": str(self.sources[b].path), "seconds": s / rate}
+                    for a, b, s in overlaps
+                ],
+            },
+            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+            "truncated": [
+                {"path": str(src.path), "missing_seconds": src.missing_samples / src.sample_rate}
+                for src in originals
+                if src.missing_samples
+            ],
+            "sample_rate": rate,
+            "sample_rates": {
+                f"{r:g}": sum(s.sample_rate == r for s in originals) for r in sorted({s.sample_rate for s in originals})
+            },
+            "resampled": [
+                {"path": str(src.path), "from_sample_rate": src.source.sample_rate}
+                for src in self.sources
+                if isinstance(src, ResampledSource)
+            ],
+            "start_time_from": {
+                how: sum(s.start_time_from == how for s in originals) for how in ("header", "filename", "user")
+            },
+        }
+
 
 def open_timeline(
     inputs: Iterable[str | os.PathLike] | str | os.PathLike,
@@ -512,6 +928,9 @@ def open_timeline(
     start_time: object | None = None,
     time_pattern: str | None = None,
     channel: Channel = 0,
+    sample_rate: float | None = None,
+    max_overlap: float = 1.0,
+    skip_bad: bool = False,
 ) -> Timeline:
     """Join audio files into one timeline ordered by absolute start time.
 
@@ -527,45 +946,109 @@ def open_timeline(
         built-in presets (:data:`TIME_PATTERNS`).
     channel : int or "mean", default: 0
         Channel to analyse, or the mean of all channels.
+    sample_rate : float, optional
+        Sample rate of the timeline: files at other rates are resampled to it
+        (:class:`ResampledSource`). By default all files must share one rate.
+    max_overlap : float, default: 1.0
+        Longest overlap between two files, in seconds, that is accepted (the
+        later file wins there, with a warning); a longer one is an error.
+    skip_bad : bool, default: False
+        Skip files that cannot be used (unreadable, empty, no samples, no start
+        time) with a warning, listing them in :meth:`Timeline.summary`, instead
+        of stopping at the first.
 
     Returns
     -------
     Timeline
+
+    Raises
+    ------
+    FormatError
+        A bad file (unless ``skip_bad``), every file bad, different sample rates
+        without ``sample_rate``, or an overlap longer than ``max_overlap``.
+    SourceNotFoundError
+        An input that does not exist, a directory without audio, a pattern
+        matching nothing.
+    ParameterError
+        A malformed argument.
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    if sample_rate is not None and not (isinstance(sample_rate, (int, float)) and 0 < sample_rate < math.inf):
+        raise ParameterError(f"sample_rate={sample_rate!r} must be a positive number of samples per second")
+    if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap < math.inf):
+        raise ParameterError(f"max_overlap={max_overlap!r} must be a number of seconds >= 0")
     paths = expand_inputs(inputs)
     if not paths:
         raise ParameterError("no input files given")
     patterns = ([time_pattern] if time_pattern else []) + list(TIME_PATTERNS.values())
-    if start_time is None:
-        sources = [open_source(p, time_patterns=patterns) for p in paths]
-    else:
-        sources, t = [], to_datetime64(start_time)
-        for p in paths:
-            sources.append(open_source(p, start_time=t))
-            t = sources[-1].end_time
+    sources, skipped = _open_all(paths, start_time, patterns, skip_bad)
+    sources = _one_rate(sources, sample_rate)
+    _check_channel(channel, sources)
+    sources.sort(key=lambda s: s.start_time)
+    rate = sources[0].sample_rate
+    t0 = sources[0].start_time
+    offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
+    timeline = Timeline(tuple(sources), tuple(offsets), channel, tuple(skipped))
+    _check_overlaps(timeline, max_overlap)
+    return timeline
+
+
+def _open_all(
+    paths: Sequence[Path], start_time: object | None, patterns: Sequence[str], skip_bad: bool
+) -> tuple[list[AudioSource], list[tuple[str, str]]]:
+    """Open every file; with ``start_time`` each starts where the previous one ends."""
+    sources, skipped = [], []
+    t = None if start_time is None else to_datetime64(start_time)
+    for path in paths:
+        try:
+            source = open_source(path, start_time=t, time_patterns=patterns)
+        except (FormatError, SourceNotFoundError) as err:
+            if not skip_bad:
+                raise
+            log.warning("skipping %s: %s", path.name, err)
+            skipped.append((str(path), str(err)))
+            continue
+        sources.append(source)
+        if t is not None:
+            t = source.end_time
+    if not sources:
+        raise FormatError(f"none of the {len(paths)} input files can be used; the first: {skipped[0][1]}")
+    return sources, skipped
+
+
+def _one_rate(sources: list[AudioSource], sample_rate: float | None) -> list[AudioSource]:
+    """The sources at ``sample_rate`` (resampling the others), or checked to share one rate."""
+    if sample_rate is not None:
+        return [src if src.sample_rate == sample_rate else ResampledSource.wrap(src, sample_rate) for src in sources]
     rates = {src.sample_rate for src in sources}
     if len(rates) > 1:
         by_rate = {rate: [s.path.name for s in sources if s.sample_rate == rate] for rate in sorted(rates)}
         listing = "; ".join(
             f"{rate:g} Hz: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}" for rate, names in by_rate.items()
         )
-        raise FormatError(f"input files have different sample rates ({listing})")
-    _check_channel(channel, sources)
-    sources.sort(key=lambda s: s.start_time)
-    rate = sources[0].sample_rate
-    t0 = sources[0].start_time
-    offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
-    for (a_off, a), (b_off, b) in itertools.pairwise(zip(offsets, sources, strict=True)):
-        if b_off < a_off + a.n_samples:
-            log.warning(
-                "%s overlaps %s by %.3f s; the later file's samples are used there",
-                b.path.name,
-                a.path.name,
-                (a_off + a.n_samples - b_off) / rate,
-            )
-    return Timeline(tuple(sources), tuple(offsets), channel)
+        raise FormatError(
+            f"input files have different sample rates ({listing}); pass --sample-rate HZ (sample_rate=) "
+            "to resample them to one rate"
+        )
+    return sources
+
+
+def _check_overlaps(timeline: Timeline, max_overlap: float) -> None:
+    """Warn about each overlap; raise on the first longer than ``max_overlap`` seconds."""
+    rate, names = timeline.sample_rate, [src.path.name for src in timeline.sources]
+    overlaps = timeline.overlaps()
+    too_long = [(a, b, s) for a, b, s in overlaps if s / rate > max_overlap]
+    if too_long:
+        a, b, s = too_long[0]
+        whole = " (all of it)" if s == timeline.sources[b].n_samples else ""
+        more = f" (and {len(too_long) - 1} more)" if len(too_long) > 1 else ""
+        raise FormatError(
+            f"{names[b]!r} overlaps {names[a]!r} by {s / rate:.3f} s{whole}, more than max_overlap={max_overlap:g} s"
+            f"{more}: duplicated or mis-timed files? Remove them, or allow it with --max-overlap SECONDS"
+        )
+    for a, b, s in overlaps:
+        log.warning("%s overlaps %s by %.3f s; the later file's samples are used there", names[b], names[a], s / rate)
 
 
 def _check_channel(channel: Channel, sources: Sequence[AudioSource]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +97,7 @@ def test_timeline_overlap_later_file_wins(write_audio, caplog):
     a, b = noise(10.0, seed=1), noise(10.0, seed=2)
     paths = [write_audio("x_20260301_120000.wav", a), write_audio("x_20260301_120008.wav", b)]
     with caplog.at_level(logging.WARNING):
-        timeline = open_timeline(paths)
+        timeline = open_timeline(paths, max_overlap=2.0)
     assert "x_20260301_120008.wav overlaps x_20260301_120000.wav by 2.000 s" in caplog.text
     whole = timeline.read(0, timeline.n_samples)
     assert len(whole) == 18 * SR
@@ -111,14 +110,22 @@ def test_start_time_given_for_several_files_makes_them_continuous(write_audio):
     assert timeline.offsets == (0, 2 * SR) and timeline.gaps() == []
 
 
-def test_start_time_falls_back_to_mtime_with_a_warning(write_audio, caplog):
+def test_no_start_time_is_an_error_naming_what_was_tried(write_audio):
+    """No header time, no pattern match, no start_time: never a silent guess from the modification time."""
     path = write_audio("untimed.wav", noise(4.0))
-    os.utime(path, (1_767_225_600, 1_767_225_600))  # 2026-01-01T00:00:00Z
-    with caplog.at_level(logging.WARNING):
-        src = open_source(path)
-    assert src.start_time_from == "mtime"
-    assert src.start_time == np.datetime64("2025-12-31T23:59:56", "ns")  # mtime minus 4 s
-    assert "untimed.wav: no start time in the header or file name" in caplog.text
+    message = (
+        r"'untimed.wav' has no start time: no BWF 'bext' origination time in its header, its name matches none "
+        r"of the time patterns \(%Y-%m-%dT%H:%M:%S.%f, %Y%m%dT%H%M%S, %Y%m%d_%H%M%S, %y%m%d%H%M%S\) and no "
+        r"start time was given; pass --time-pattern PATTERN \(time_pattern=\) or --start-time TIME"
+    )
+    with pytest.raises(FormatError, match=message):
+        open_source(path)
+    with pytest.raises(FormatError, match=r"'untimed.flac' has no start time: FLAC headers carry no time, .*%Y-%j"):
+        open_timeline(
+            [write_audio("dated_20260301_120000.flac", noise(1.0)), write_audio("untimed.flac", noise(1.0))],
+            time_pattern="%Y-%j",
+        )
+    assert open_timeline(path, start_time=T0).sources[0].start_time_from == "user"
 
 
 @pytest.mark.parametrize(
@@ -158,7 +165,7 @@ def test_miniseed_gap_is_nan_exactly_and_times_stay_true(tmp_path):
 def test_miniseed_matches_obspy_merge_on_its_own_example_file():
     """obspy ships a real MiniSEED with gaps: our reading equals obspy's merge, NaN for the masked gaps."""
     path = Path(obspy.__file__).parent / "io/mseed/tests/data/gaps.mseed"
-    merged = obspy.read(str(path)).merge(method=0, fill_value=None)[0]
+    merged = obspy.read(str(path)).merge(method=1)[0]
     expected = np.ma.filled(np.ma.asarray(merged.data, dtype=np.float64), np.nan)
     src = open_source(path)
     assert src.n_samples == len(expected)
