@@ -303,6 +303,8 @@ def _bext_start_time(path: Path, sample_rate: float) -> np.datetime64 | None:
     with open(path, "rb") as f:
         f.seek(found[0])
         raw = f.read(346)
+    if len(raw) < 346:  # a file cut short inside its bext chunk
+        return None
     date = _BEXT_DATE.fullmatch(raw[320:330].decode("ascii", "replace"))
     clock = _BEXT_TIME.fullmatch(raw[330:338].decode("ascii", "replace"))
     (reference,) = struct.unpack("<Q", raw[338:346])
