@@ -18,7 +18,7 @@ import param
 
 from dashboard.keys import KeyboardShortcuts
 from dashboard.state import PRESET_BANDS, ExplorerState
-from dashboard.views import BandCurves, Overview, SpectrogramView
+from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator
 from data_access import AtlasError, open_atlas
 from data_access.query import warm_up
 
@@ -188,25 +188,33 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             ),
             self._band_editor(),
             self._downloads(),
-            pn.bind(self._info, state.param.level, state.param.read_ms, state.param.time_range),
+            pn.pane.Markdown(
+                pn.bind(self._info, state.param.level, state.param.read_ms, state.param.time_range),
+                css_classes=["atlas-info"],
+            ),
             width=380,
         )
 
-    def _info(self, level: int, read_ms: float, time_range) -> pn.pane.Markdown:
+    def _info(self, level: int, read_ms: float, time_range) -> str:
         atlas = self.state.atlas
         stft = atlas.stft
         shown = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="milliseconds") for t in time_range)
         recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
         sources = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
-        return pn.pane.Markdown(
+        return (
             f"**{atlas.path.name}** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {stft.window}  \n"
-            f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms",
-            css_classes=["atlas-info"],
+            f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms"
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        main = pn.Column(Overview(state=self.state), self._spectrogram, self._curves, sizing_mode="stretch_width")
+        main = pn.Column(
+            Overview(state=self.state),
+            pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26),
+            self._spectrogram,
+            self._curves,
+            sizing_mode="stretch_width",
+        )
         return pn.Row(self._controls(), main)
 
 

@@ -44,6 +44,7 @@ class ExplorerState(param.Parameterized):
     bands = param.Dict(default={}, doc="Named frequency bands (low, high) in Hz, drawn as curves.")
     level = param.Integer(default=0, doc="Pyramid level of the last image (read-only for users).")
     read_ms = param.Number(default=0.0, doc="Milliseconds the last image took to read and rasterize.")
+    busy = param.Boolean(default=False, doc="A pan or zoom is being answered with a new image.")
 
     def __init__(self, atlas: Atlas, **params) -> None:
         super().__init__(atlas=atlas, **params)
@@ -60,6 +61,29 @@ class ExplorerState(param.Parameterized):
     # ----------------------------------------------------------------- actions
     def set_time(self, start: object, end: object) -> None:
         """Show ``start..end``, clamped to the recording; keeps the width when clamping."""
+        self.time_range = self._clamped_time(start, end)
+
+    def set_view(self, time: tuple[object, object], freq: tuple[float, float] | None = None) -> None:
+        """Show a time range and, if given, a frequency range, in one change.
+
+        This is what a pan or zoom of the plot reports: the views redraw once, not
+        once per axis. Ranges that differ from the shown ones by less than a
+        millionth of their width (a plot's rounding) change nothing.
+        """
+        changes = {}
+        t0, t1 = self._clamped_time(*time)
+        shown = self.time_range
+        if max(abs(t0 - shown[0]), abs(t1 - shown[1])) > (shown[1] - shown[0]) * 1e-6:
+            changes["time_range"] = (t0, t1)
+        if freq is not None:
+            lo, hi = self.atlas.freq_range
+            f0, f1 = max(float(freq[0]), lo), min(float(freq[1]), hi)
+            width = self.freq_range[1] - self.freq_range[0]
+            if f0 < f1 and max(abs(f0 - self.freq_range[0]), abs(f1 - self.freq_range[1])) > width * 1e-6:
+                changes["freq_range"] = (f0, f1)
+        self.param.update(changes)
+
+    def _clamped_time(self, start: object, end: object) -> tuple[np.datetime64, np.datetime64]:
         t0, t1 = to_datetime64(start), to_datetime64(end)
         if not t0 < t1:
             raise ParameterError(f"time range {t0} .. {t1} is empty or inverted: start must come before end")
@@ -69,7 +93,7 @@ class ExplorerState(param.Parameterized):
             t0, t1 = first, first + span
         if t1 > last:
             t0, t1 = last - span, last
-        self.time_range = (t0, t1)
+        return t0, t1
 
     def zoom(self, factor: float) -> None:
         """Zoom about the centre: ``factor`` < 1 zooms in, > 1 out."""

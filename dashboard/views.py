@@ -7,6 +7,7 @@ Pixels always come from :meth:`data_access.Atlas.view` and curves from
 
 from __future__ import annotations
 
+import functools
 import time
 
 import colorcet as cc
@@ -14,6 +15,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from dashboard.state import ExplorerState
 
@@ -28,6 +30,54 @@ def _quick_range_updates(plot, element) -> None:
     # Bokeh reports a wheel zoom's new range only when its low-detail mode ends
     # (lod_timeout, 500 ms by default): ask for the new image after 50 ms instead.
     plot.state.lod_timeout = 50
+
+
+class GestureRangeXY(hv.streams.RangeXY):
+    """RangeXY reported as soon as a gesture ends.
+
+    HoloViews waits for 100 ms of quiet after each of Bokeh's ``rangesupdate``
+    events, in case more follow. Bokeh sends that event once per gesture (at the
+    end of a pan, or when a wheel zoom's low-detail mode ends), so the wait only
+    delays every new image.
+    """
+
+
+class _GestureRangeXYCallback(RangeXYCallback):
+    debounce = None
+
+
+hv.streams.Stream._callbacks["bokeh"][GestureRangeXY] = _GestureRangeXYCallback
+
+
+@functools.lru_cache(maxsize=64)
+def _band_spans(bands: tuple[tuple[str, tuple[float, float]], ...]) -> hv.Overlay:
+    # Built once per set of bands: styling elements costs more than drawing them.
+    spans = [
+        hv.HSpan(lo, hi, label=name).opts(color=color, alpha=0.08)
+        for (name, (lo, hi)), color in zip(bands, _band_colors(len(bands)), strict=True)
+    ]
+    return hv.Overlay(spans)
+
+
+_Visible = hv.streams.Stream.define("Visible", time_range=None)
+
+
+def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
+    """A stream of ``state.time_range`` that follows it one server tick later.
+
+    The panes around the spectrogram (band curves, the overview's box) listen to
+    this instead of the state, so a new image is sent to the browser first,
+    without waiting for them. Several moves within one tick become one update.
+    Outside a server (a notebook, tests) it follows at once.
+    """
+    stream = _Visible(time_range=state.time_range)
+
+    def catch_up() -> None:
+        if stream.time_range != state.time_range:
+            stream.event(time_range=state.time_range)
+
+    state.param.watch(lambda event: pn.state.execute(catch_up, schedule=True), "time_range")
+    return stream
 
 
 class SpectrogramView(pn.viewable.Viewer):
@@ -48,11 +98,7 @@ class SpectrogramView(pn.viewable.Viewer):
         return image.opts(cmap=cc.palette[cmap], clim=tuple(db_range))
 
     def _spans(self, bands) -> hv.Overlay:
-        spans = [
-            hv.HSpan(lo, hi, label=name).opts(color=color, alpha=0.08)
-            for (name, (lo, hi)), color in zip(bands.items(), _band_colors(len(bands)), strict=True)
-        ]
-        return hv.Overlay(spans)
+        return _band_spans(tuple((name, tuple(band)) for name, band in bands.items()))
 
     def __panel__(self) -> pn.viewable.Viewable:
         inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg"])
@@ -67,10 +113,13 @@ class SpectrogramView(pn.viewable.Viewer):
             xlabel="time (UTC)",
             ylabel="frequency (Hz)",
             hooks=[_quick_range_updates],
+            # Room for the widest frequency labels, so the image's pixel size does not
+            # change (and re-render) when the labels get shorter or longer.
+            backend_opts={"plot.min_border_left": 75},
         )
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
-        ranges = hv.streams.RangeXY(source=dmap)
-        ranges.add_subscriber(self._follow_plot)
+        self.range_stream = GestureRangeXY(source=dmap)
+        self.range_stream.add_subscriber(self._follow_plot)
         # A box drawn with the box-select tool becomes a band over its frequencies.
         self.box_stream = hv.streams.BoundsXY(source=dmap)
         self.box_stream.add_subscriber(self._band_from_box)
@@ -91,14 +140,35 @@ class SpectrogramView(pn.viewable.Viewer):
     def _follow_plot(self, x_range, y_range) -> None:
         if x_range is None:
             return
-        start, end = (np.datetime64(t, "ns") for t in x_range)
-        if (start, end) != tuple(self.state.time_range):
-            self.state.set_time(start, end)
-        if y_range is not None:
-            lo, hi = self.state.atlas.freq_range
-            f0, f1 = max(float(y_range[0]), lo), min(float(y_range[1]), hi)
-            if f0 < f1 and (f0, f1) != tuple(self.state.freq_range):
-                self.state.freq_range = (f0, f1)
+        # Say "busy" first (it reaches the browser at once), then read the new image
+        # on the next tick: a slow read shows its indicator while it runs.
+        self.state.busy = True
+
+        def answer() -> None:
+            try:
+                self.state.set_view(time=x_range, freq=y_range)
+            finally:
+                self.state.busy = False
+
+        pn.state.execute(answer, schedule=True)
+
+
+def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
+    """A spinner shown while a new image is read, only once it has taken 250 ms."""
+    return pn.Row(
+        pn.indicators.LoadingSpinner(value=True, size=20),
+        pn.pane.Str("reading…", margin=(2, 5)),
+        visible=state.param.busy,
+        css_classes=["atlas-busy"],
+        # Shown again each time it becomes visible, so the delay applies to every read.
+        stylesheets=[
+            ":host { animation: atlas-late 250ms step-end; } @keyframes atlas-late { from, to { opacity: 0; } }"
+        ],
+        align="end",
+        sizing_mode="fixed",
+        width=130,
+        height=26,
+    )
 
 
 class BandCurves(pn.viewable.Viewer):
@@ -127,8 +197,8 @@ class BandCurves(pn.viewable.Viewer):
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        inputs = hv.streams.Params(self.state, ["time_range", "bands"])
-        dmap = hv.DynamicMap(self._plot, streams=[inputs, hv.streams.PlotSize()]).opts(
+        bands = hv.streams.Params(self.state, ["bands"])
+        dmap = hv.DynamicMap(self._plot, streams=[visible_after_image(self.state), bands, hv.streams.PlotSize()]).opts(
             framewise=True, responsive=True, min_height=200, xlabel="time (UTC)", show_legend=True
         )
         return pn.pane.HoloViews(dmap, linked_axes=False, sizing_mode="stretch_width", min_height=200)
@@ -160,9 +230,10 @@ class Overview(pn.viewable.Viewer):
             toolbar=None,
             tools=["xbox_select"],
             active_tools=["xbox_select"],
+            xlabel="",
             default_tools=[],
         )
-        box = hv.DynamicMap(self._box, streams=[hv.streams.Params(self.state, ["time_range"])])
+        box = hv.DynamicMap(self._box, streams=[visible_after_image(self.state)])
         selection = hv.streams.BoundsX(source=image)
         selection.add_subscriber(self._select)
         return pn.pane.HoloViews(image * box, linked_axes=False, sizing_mode="stretch_width", height=120)

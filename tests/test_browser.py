@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from chromium import CHROMIUM, CHROMIUM_ARGS
 from PIL import Image, ImageChops
@@ -109,6 +110,27 @@ def main_plot(page):
     return canvases.nth(max(boxes, key=lambda b: b[0]["height"])[1])
 
 
+def overview_plot(page):
+    """The overview strip: the canvas about 110 px tall."""
+    canvases = page.locator("canvas")
+    for i in range(canvases.count()):
+        box = canvases.nth(i).bounding_box()
+        if box and 80 <= box["height"] <= 130:
+            return canvases.nth(i)
+    raise AssertionError("no overview strip on the page")
+
+
+def drag(page, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press, move and release the mouse between two points given as fractions of ``canvas``."""
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1]
+    x1, y1 = box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=12)
+    page.mouse.up()
+
+
 def plot_pixels(page) -> Image.Image:
     return Image.open(io.BytesIO(main_plot(page).screenshot())).convert("RGB")
 
@@ -151,6 +173,44 @@ def test_wheel_zoom_reads_a_finer_level(app):
     shot(app, "2-zoomed")
     after = plot_pixels(app)
     assert ImageChops.difference(after, before).getbbox() is not None  # a new picture
+
+
+def test_a_gesture_shows_the_busy_indicator_until_its_image_arrives(app):
+    # Record, at every frame, whether the indicator is displayed (it is hidden again when the image is in).
+    app.locator(".atlas-busy").evaluate("""host => {
+        window.busySeen = [];
+        const watch = () => { window.busySeen.push(getComputedStyle(host).display !== 'none');
+                              requestAnimationFrame(watch); };
+        watch();
+    }""")
+    drag(app, main_plot(app), (0.6, 0.5), (0.3, 0.5))  # a pan
+    wait_for(lambda: app.evaluate("window.busySeen.includes(true)"))
+    wait_for(lambda: not app.evaluate("window.busySeen[window.busySeen.length - 1]"))
+    assert app.errors == []
+
+
+def test_dragging_on_the_overview_selects_the_time_shown(app):
+    before = _info_text(app)
+    level = info_level(app)
+    drag(app, overview_plot(app), (0.40, 0.25), (0.45, 0.25))  # over the strip (its time axis is below)
+    wait_for(lambda: info_level(app) < level)
+    shown = _info_text(app).split("showing ")[1].split(" → ")
+    start, end = (np.datetime64(t.strip()[:23]) for t in (shown[0], shown[1].split("\n")[0][:23]))
+    recording = (np.datetime64("2026-01-15T00:06:00") - np.datetime64("2026-01-15T00:00:00")).astype(float)
+    assert 0.03 < (end - start).astype("timedelta64[ms]").astype(float) / 1e3 / recording < 0.07
+    assert _info_text(app) != before
+    shot(app, "3-overview-drag")
+
+
+def test_a_box_drawn_with_the_mouse_becomes_a_band(app):
+    app.locator('[title="Box Select"]').first.click()
+    drag(app, main_plot(app), (0.3, 0.3), (0.7, 0.5))
+    expect(app.locator(".band-listing")).to_contain_text("box 1")
+    shot(app, "5-box-band")
+    with app.expect_download() as download:
+        app.get_by_role("button", name="curves (CSV)").click()
+    assert "box 1" in Path(download.value.path()).read_text().splitlines()[0].split(",")
+    assert app.errors == []
 
 
 def test_typing_start_and_end_moves_the_view(app):

@@ -80,3 +80,17 @@ def test_auto_db_range_from_percentiles(state):
     values = np.concatenate([np.linspace(-80, -20, 1000), [np.nan, np.nan]])
     state.auto_db_range(values)
     assert state.db_range == (-79.0, -20.0)
+
+
+def test_a_pan_or_zoom_is_one_change_and_rounding_is_none(state):
+    events = []
+    state.param.watch(lambda *evs: events.append(sorted(e.name for e in evs)), ["time_range", "freq_range"])
+    t0, t1 = state.time_range
+    state.set_view(time=(t0 + 10 * S, t0 + 20 * S), freq=(500.0, 2000.0))
+    assert events == [["freq_range", "time_range"]]  # one batch: the image is drawn once
+    assert state.time_range == (t0 + 10 * S, t0 + 20 * S) and state.freq_range == (500.0, 2000.0)
+    # A plot's rounding (nanoseconds, a millionth of a hertz) is not a move.
+    state.set_view(time=(t0 + 10 * S + np.timedelta64(3, "ns"), t0 + 20 * S), freq=(500.000001, 2000.0))
+    assert len(events) == 1
+    state.set_view(time=(t0 - 5 * S, t0 + 5 * S), freq=(-100.0, 1e6))  # clamped to the recording and 0..Nyquist
+    assert state.time_range == (t0, t0 + 10 * S) and state.freq_range == (0.0, 4000.0)

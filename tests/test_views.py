@@ -98,3 +98,18 @@ def test_one_move_of_the_view_is_one_change_of_the_time_range(explorer):
     t0 = explorer.state.atlas.time_range[0]
     explorer.state.set_time(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))
     assert changes == [(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))]
+
+
+def test_a_gesture_is_busy_while_its_image_is_read(explorer):
+    import panel as pn
+
+    view = explorer._spectrogram
+    pn.panel(view).get_root()
+    seen = []
+    explorer.state.param.watch(lambda e: seen.append(("busy", e.new)), "busy")
+    explorer.state.param.watch(lambda e: seen.append(("level", e.new)), "level")
+    t0 = explorer.state.atlas.time_range[0]
+    view.range_stream.event(x_range=(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s")), y_range=(0, 4000))
+    assert seen[0] == ("busy", True) and seen[-1] == ("busy", False)
+    assert [name for name, _ in seen[1:-1]] == ["level"]  # the new image was read in between
+    assert explorer.state.freq_range == (0.0, 4000.0)
