@@ -158,6 +158,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def _controls(self) -> pn.viewable.Viewable:
         state = self.state
+        lo, hi = state.db_range  # fitted to the recording: the slider reaches well beyond
         buttons = pn.Row(
             pn.widgets.Button(label="whole", on_click=lambda e: state.whole(), width=60),
             pn.widgets.Button(label="◀", on_click=lambda e: state.page(-1), width=40),
@@ -183,7 +184,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             pn.widgets.Select.from_param(state.param.cmap, label="colormap"),
             pn.widgets.RadioButtonGroup.from_param(state.param.agg),
             pn.Row(
-                pn.widgets.RangeSlider.from_param(state.param.db_range, start=-160, end=40, step=1, label="dB range"),
+                pn.widgets.RangeSlider.from_param(
+                    state.param.db_range, start=lo - 80, end=hi + 40, step=1, label=f"dB range ({state.atlas.units})"
+                ),
                 pn.widgets.Button(label="auto", on_click=lambda e: self.auto_db_range(), width=60, align="end"),
             ),
             self._band_editor(),

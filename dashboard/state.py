@@ -54,6 +54,10 @@ class ExplorerState(param.Parameterized):
             self.freq_range = atlas.freq_range
         # What a plot about 1000 pixels wide will read, until the first image says.
         self.level = atlas.choose_level(self.time_range, 1000).level
+        if "db_range" not in params:
+            # Colours fitted to the recording (a calibrated store reads 40..150 dB re 1 µPa²/Hz,
+            # an uncalibrated one -120..0 dB re full scale): percentiles of the coarsest picture.
+            self.auto_db_range(atlas.view(width=400, height=200).values)
         if not self.bands:
             nyquist = atlas.freq_range[1]
             self.bands = {name: band for name, band in PRESET_BANDS.items() if band[1] <= nyquist}

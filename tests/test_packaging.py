@@ -10,7 +10,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ
-CONDA_NAMES = {"soundfile": "pysoundfile", "dask": "dask-core"}
+CONDA_NAMES = {"soundfile": "pysoundfile", "dask": "dask-core", "soxr": "soxr-python"}
 
 
 def _parse(requirement: str) -> tuple[str, str]:

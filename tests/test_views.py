@@ -113,3 +113,24 @@ def test_a_gesture_is_busy_while_its_image_is_read(explorer):
     assert seen[0] == ("busy", True) and seen[-1] == ("busy", False)
     assert [name for name, _ in seen[1:-1]] == ["level"]  # the new image was read in between
     assert explorer.state.freq_range == (0.0, 4000.0)
+
+
+def test_a_calibrated_store_is_shown_in_its_units_with_fitted_colours(tmp_path):
+    import holoviews as hv
+    import panel as pn
+
+    from dashboard.app import SpectrogramExplorer
+    from data_access import Calibration, calibrate
+
+    store = make_demo(tmp_path, hours=0.02, seed=5, progress=False)
+    calibrate(store, Calibration(sensitivity_db=-170.0, gain_db=20.0, full_scale_volts=2.0))
+    hv.extension("bokeh")
+    explorer = SpectrogramExplorer(store)
+    pn.panel(explorer).get_root()
+    lo, hi = explorer.state.db_range
+    assert 20 < lo < hi < 200  # dB re 1 µPa²/Hz, not the -70..0 of full scale
+    state = explorer.state
+    image = explorer._spectrogram._image(state.time_range, state.freq_range, "fire", (lo, hi), "mean", 300, 100)
+    assert "µPa" in image.vdims[0].label
+    curves = explorer._curves.curves(points=50)
+    assert curves.attrs["units"] == "dB re 1 µPa"
