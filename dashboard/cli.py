@@ -56,11 +56,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", help="compute the spectrogram of audio files into a store")
     ingest.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, directories or glob patterns")
-    ingest.add_argument("-o", "--output", required=True, metavar="STORE", help="store to write (.zarr or .nc)")
-    ingest.add_argument("--n-fft", type=int, default=4096, help="FFT length in samples (default: 4096)")
+    target = ingest.add_mutually_exclusive_group(required=True)
+    target.add_argument("-o", "--output", metavar="STORE", help="store to write (.zarr or .nc)")
+    target.add_argument("--append", metavar="STORE", help="extend this store in time with the inputs (newer files)")
+    ingest.add_argument("--n-fft", type=int, help="FFT length in samples (default: 4096, or the store's)")
     ingest.add_argument("--hop-length", type=int, help="samples between frames (default: n_fft / 2)")
     ingest.add_argument("--win-length", type=int, help="window length, <= n_fft (default: n_fft)")
-    ingest.add_argument("--window", default="hann", help="scipy.signal.get_window name (default: hann)")
+    ingest.add_argument("--window", help="scipy.signal.get_window name (default: hann)")
     ingest.add_argument("--channel", type=_channel, default=0, help="channel index or 'mean' (default: 0)")
     ingest.add_argument("--start-time", help="UTC start of the first file (ISO 8601), if not in headers or names")
     ingest.add_argument("--time-pattern", help="strftime pattern of the start time in the file names")
@@ -69,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         "--max-overlap", type=float, default=1.0, metavar="SECONDS", help="longest overlap between files (default: 1)"
     )
     ingest.add_argument("--skip-bad", action="store_true", help="skip unreadable files with a warning")
-    ingest.add_argument("--format", choices=("zarr", "netcdf"), default="zarr", help="store format (default: zarr)")
+    ingest.add_argument("--format", choices=("zarr", "netcdf"), help="store format (default: zarr, or the store's)")
+    ingest.add_argument("--time-chunk", type=int, metavar="FRAMES", help="frames per chunk and per task (default: 512)")
     ingest.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     ingest.add_argument("--overwrite", action="store_true", help="replace an existing store")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -104,7 +107,15 @@ def _parser() -> argparse.ArgumentParser:
 def _ingest(args: argparse.Namespace) -> int:
     from data_access import StftConfig, ingest, open_timeline
 
-    config = StftConfig(n_fft=args.n_fft, hop_length=args.hop_length, win_length=args.win_length, window=args.window)
+    stft = (args.n_fft, args.hop_length, args.win_length, args.window)
+    config = None  # an append takes the store's parameters
+    if args.append is None or any(v is not None for v in stft):
+        config = StftConfig(
+            n_fft=4096 if args.n_fft is None else args.n_fft,
+            hop_length=args.hop_length,
+            win_length=args.win_length,
+            window=args.window or "hann",
+        )
     timeline = open_timeline(
         args.inputs,
         start_time=args.start_time,
@@ -116,10 +127,12 @@ def _ingest(args: argparse.Namespace) -> int:
     )
     path = ingest(
         timeline,
-        args.output,
+        args.output or args.append,
         config,
         format=args.format,
         overwrite=args.overwrite,
+        append=args.append is not None,
+        time_chunk=args.time_chunk,
         scheduler=args.scheduler,
         progress=False if args.no_progress else None,
         calibration=_calibration(args),
@@ -272,8 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AtlasError as err:
         print(f"spectral-atlas: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("spectral-atlas: interrupted; nothing was changed", file=sys.stderr)
+    except KeyboardInterrupt as err:  # an ingest's says what it kept and how to resume
+        print(f"spectral-atlas: interrupted; {str(err) or 'nothing was changed'}", file=sys.stderr)
         return 130
 
 

@@ -1,4 +1,4 @@
-"""Sources -> STFT -> store, block by block, in parallel on dask.
+"""Sources -> STFT -> store, block by block, in parallel on dask; resumable, and appendable.
 
 Level 0 is cut into blocks of :data:`~data_access.store.TIME_CHUNK` frames,
 one dask task each: a task reads just the samples its frames cover, computes
@@ -7,16 +7,73 @@ overlap, so workers need no locks) and hands back the block reduced to level
 1 (mean and max of power). The calling process builds the coarser levels from
 those pieces in time order, in a thread of its own so it overlaps with the FFTs. Peak memory is a
 few blocks per worker plus about one chunk per level, whatever the length.
+
+Resuming
+--------
+The store is built in a hidden ``.NAME.partial`` directory beside it, which
+replaces ``NAME`` only once complete, so an interrupted ingest never touches an
+existing store. The partial also holds ``.ingest/job.json``, the job's
+fingerprint (STFT parameters, sample rate, channel, format, time chunk, each
+source's path, size, modification time and place on the timeline, and the
+store appended to), written once the empty arrays exist, and
+``.ingest/blocks/I``, one small file per finished level-0 block holding its
+sample counts, which the block's task writes only after its chunk is written
+(zarr writes a chunk to a temporary file and renames it, so a chunk is whole
+or absent). Running the same ingest again finds the partial: with the same
+fingerprint it skips the finished blocks, computes the rest and rebuilds levels
+``1..N`` from level 0 on disk (:func:`~data_access.pyramid.rebuild_levels`);
+with another it logs why and starts over.
+
+When an ingest stops, its partial is
+
+- kept after Ctrl-C (:class:`IngestInterrupted`, whose message says how to
+  resume), ``kill`` or a crash of the machine's processes, and after an
+  ``OSError`` while writing (a full disk, a lost mount: raised again as an
+  :class:`~data_access.AtlasError` that says to run the same command again);
+- removed after an :class:`~data_access.AtlasError` (a damaged or changed
+  file, a bad parameter, an unreachable scheduler) or any other exception: the
+  same job would fail the same way, and a file that is repaired changes the
+  fingerprint anyway.
+
+A block's file means its chunk was handed to the operating system, which keeps
+it through a killed process; it is not flushed to the disk (``fsync`` on every
+block would cost a disk flush each), so a power cut may lose finished blocks.
+
+Appending
+---------
+``ingest(new_files, store, append=True)`` extends a store in time. The
+timeline becomes the store's sources (re-opened from their recorded paths and
+start times) plus the new files, on the grid of the store's start time. Level-0
+frames no new sample reaches are copied from the store, not recomputed; the
+blocks from the first changed frame on are computed, and each level is rebuilt
+from its first changed chunk on, from the level below it as stored. Copying
+costs reading and writing the old store once; the rebuild costs about twice
+the new frames. The appended store is built in a partial like any other, so a
+failed append leaves the store as it was.
+
+Sample quality
+--------------
+Each task counts, among the samples it owns (from its first frame's start to
+the next block's, or to its last frame's end), the ones the files hold as NaN
+or infinite, and the clipped ones, ``|x| >= CLIP_LEVEL``. Samples missing
+(between files, or inside a MiniSEED file) read as NaN too and are not
+counted: :meth:`~data_access.sources.Timeline.missing` says where they are.
+Raw counts (MiniSEED) have no full scale, so nothing counts as clipped there.
+The totals are logged as warnings and kept as root attributes
+``nonfinite_samples`` and ``clipped_samples``. A frame holding a NaN or
+infinite sample is NaN, a gap, never infinite.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import dask
@@ -26,13 +83,38 @@ from tqdm.auto import tqdm
 
 from data_access import __version__
 from data_access.calibration import Calibration
-from data_access.errors import ParameterError
-from data_access.pyramid import PyramidBuilder, halve, halve_max, level_lengths
-from data_access.sources import MiniSeedSource, Timeline, samples_to_timedelta
+from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
+from data_access.pyramid import PyramidBuilder, halve, halve_max, level_lengths, rebuild_levels
+from data_access.sources import (
+    AudioSource,
+    MiniSeedSource,
+    ResampledSource,
+    Timeline,
+    open_source,
+    samples_to_timedelta,
+    to_datetime64,
+)
 from data_access.stft import StftConfig, power_spectrogram
-from data_access.store import TIME_CHUNK, LevelSpec, StoreFormat, StoreWriter, check_output, commit, partial_path
+from data_access.store import (
+    TIME_CHUNK,
+    LevelSpec,
+    StoreFormat,
+    StoreReader,
+    StoreWriter,
+    check_output,
+    commit,
+    partial_path,
+)
 
 log = logging.getLogger(__name__)
+
+#: A sample this close to full scale counts as clipped: one 16-bit step below 1.0, since a
+#: 16-bit file clipped at the top holds 32767 / 32768 (1.0 - 1e-6 would count only the bottom).
+CLIP_LEVEL = 1.0 - 2**-15
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest; the message says what was kept and how to resume."""
 
 
 def column_times(timeline: Timeline, config: StftConfig, level: int, start: int, stop: int) -> np.ndarray:
@@ -47,14 +129,51 @@ def column_times(timeline: Timeline, config: StftConfig, level: int, start: int,
     return timeline.start_time + samples_to_timedelta(centres, timeline.sample_rate)
 
 
-def _compute_block(timeline: Timeline, config: StftConfig, level0: str, start: int, stop: int):
-    """One task: frames ``start..stop-1`` -> level 0 on disk, level 1 returned."""
-    samples = timeline.read(*config.frame_span(start, stop))
-    power = power_spectrogram(samples, config)
-    zarr.open_array(level0, mode="r+")[:, start:stop] = power
-    counts = np.isfinite(power[0]).astype(np.int32)
-    mean, pair_counts = halve(power, counts)
-    return counts, mean, halve_max(power), pair_counts
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What one ingest writes: a timeline's spectrogram, maybe extending a store."""
+
+    timeline: Timeline
+    config: StftConfig
+    path: Path
+    format: StoreFormat
+    time_chunk: int
+    calibration: Calibration | None = None
+    base: Path | None = None  # the store appended to
+    keep: int = 0  # level-0 frames taken from it unchanged
+    base_levels: int = 0  # levels it has
+    kept_quality: tuple[int, int] = (0, 0)  # (non-finite, clipped) samples those frames own
+
+    @property
+    def n_frames(self) -> int:
+        return self.config.n_frames(self.timeline.n_samples)
+
+    def kept_columns(self, n_levels: int) -> list[int]:
+        """Columns of each level taken from the store appended to: whole chunks no new frame reaches."""
+        chunk = self.time_chunk
+        return [(self.keep >> k) // chunk * chunk if k < self.base_levels else 0 for k in range(n_levels)]
+
+    def fingerprint(self) -> dict:
+        """What must be equal for a partial to be resumed, as plain JSON values."""
+        stats = [src.path.stat() for src in self.timeline.sources]
+        base = None
+        if self.base is not None:
+            with closing(StoreReader(self.base)) as old:
+                base = {"path": str(self.base), "created": old.attrs["created"], "n_frames": old.attrs["n_frames"]}
+        job = {
+            "software": __version__,
+            "stft": self.config.to_attrs(),
+            "sample_rate": self.timeline.sample_rate,
+            "channel": str(self.timeline.channel),
+            "format": self.format,
+            "time_chunk": self.time_chunk,
+            "sources": [
+                {**record, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                for record, st in zip(self.timeline.describe(), stats, strict=True)
+            ],
+            "append_to": base,
+        }
+        return json.loads(json.dumps(job))
 
 
 def ingest(
@@ -62,125 +181,441 @@ def ingest(
     store: str | os.PathLike,
     config: StftConfig | None = None,
     *,
-    format: StoreFormat = "zarr",
+    format: StoreFormat | None = None,
     overwrite: bool = False,
+    append: bool = False,
     scheduler: str | None = None,
     progress: bool | None = None,
-    time_chunk: int = TIME_CHUNK,
+    time_chunk: int | None = None,
     calibration: Calibration | None = None,
 ) -> Path:
     """Compute the spectrogram of a timeline into a multiscale store.
 
+    An interrupted ingest is resumed by calling it again with the same
+    arguments (see the module's docstring).
+
     Parameters
     ----------
     timeline : Timeline
-        From :func:`data_access.open_timeline`.
+        From :func:`data_access.open_timeline`; with ``append``, the new files only.
     store : path-like
         Output: a Zarr directory, or a NetCDF file with ``format="netcdf"``.
     config : StftConfig, optional
-        STFT parameters; default ``StftConfig()`` (n_fft 4096, hop 2048, hann).
-    format : {"zarr", "netcdf"}, default: "zarr"
+        STFT parameters; default ``StftConfig()`` (n_fft 4096, hop 2048, hann),
+        or with ``append`` the store's (given, they must equal the store's).
+    format : {"zarr", "netcdf"}, optional
+        Default "zarr", or with ``append`` the store's.
     overwrite : bool, default: False
         Replace an existing store (only once the new one is complete).
+    append : bool, default: False
+        Extend the existing ``store`` in time with the timeline's files, which
+        must start at or after its start and share its STFT parameters, sample
+        rate and channel. The result equals ingesting all the files at once;
+        the store is replaced only once it is complete.
     scheduler : str, optional
         Address of a ``dask.distributed`` scheduler (``tcp://host:8786``) to
         run on; by default a local thread pool.
     progress : bool, optional
         Show a progress bar; by default only on a terminal.
-    time_chunk : int, default: 512
+    time_chunk : int, optional
         Frames per chunk along time (even): the unit of work of one task and of
-        one write at every level.
+        one write at every level. Default 512, or with ``append`` the store's.
     calibration : Calibration, optional
         Sensitivity, gain and full-scale voltage, kept in the store's root
         attributes; reads then report dB re 1 µPa. Stored power is the same
-        with or without it.
+        with or without it. With ``append``, the store's calibration is kept
+        unless one is given.
 
     Returns
     -------
     Path
         The store written.
     """
-    config = config or StftConfig()
-    if format not in ("zarr", "netcdf"):
+    if format is not None and format not in ("zarr", "netcdf"):
         raise ParameterError(f"format={format!r} must be 'zarr' or 'netcdf'")
-    if isinstance(time_chunk, bool) or not isinstance(time_chunk, int) or time_chunk < 2 or time_chunk % 2:
+    if time_chunk is not None and (
+        isinstance(time_chunk, bool) or not isinstance(time_chunk, int) or time_chunk < 2 or time_chunk % 2
+    ):
         raise ParameterError(f"time_chunk={time_chunk!r} must be an even number of frames >= 2")
-    path = check_output(store, overwrite=overwrite)
-    n_frames = config.n_frames(timeline.n_samples)
-    if n_frames == 0:
+    if append:
+        if overwrite:
+            raise ParameterError("append and overwrite exclude each other: an append keeps the store's frames")
+        job = _append_job(timeline, Path(store), config, format, time_chunk, calibration)
+    else:
+        job = _Job(
+            timeline,
+            config or StftConfig(),
+            check_output(store, overwrite=overwrite),
+            format or "zarr",
+            time_chunk or TIME_CHUNK,
+            calibration,
+        )
+    if job.n_frames == 0:
         raise ParameterError(
-            f"the recording has {timeline.n_samples} samples, fewer than n_fft={config.n_fft}: no whole frame"
+            f"the recording has {timeline.n_samples} samples, fewer than n_fft={job.config.n_fft}: no whole frame"
         )
-    lengths = level_lengths(n_frames)
-    tmp = partial_path(path)
-    shutil.rmtree(tmp, ignore_errors=True)
+    return _build(job, scheduler=scheduler, progress=progress)
+
+
+def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
+    """Write ``job`` into its partial, resuming one left by the same job, and commit it."""
+    timeline, config, chunk = job.timeline, job.config, job.time_chunk
+    lengths = level_lengths(job.n_frames)
+    kept = job.kept_columns(len(lengths))
+    blocks = [(a, min(a + chunk, job.n_frames)) for a in range(kept[0], job.n_frames, chunk)]
+    partial = _Partial(partial_path(job.path))
+    fingerprint = job.fingerprint()
+    finished = partial.finished(fingerprint)
+    attrs = {
+        **_root_attrs(timeline, config, job.n_frames, len(lengths)),
+        **(job.calibration.to_attrs() if job.calibration else {}),
+    }
     try:
-        writer = StoreWriter.create(
-            tmp,
-            freq=config.frequencies(timeline.sample_rate),
-            levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
-            time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
-            attrs={
-                **_root_attrs(timeline, config, n_frames, len(lengths)),
-                **(calibration.to_attrs() if calibration else {}),
-            },
-            power_attrs=_power_attrs(timeline),
-            time_chunk=time_chunk,
+        if finished is None:
+            shutil.rmtree(partial.path, ignore_errors=True)
+            writer = StoreWriter.create(
+                partial.path,
+                freq=config.frequencies(timeline.sample_rate),
+                levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
+                time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
+                attrs=attrs,
+                power_attrs=_power_attrs(timeline),
+                time_chunk=chunk,
+            )
+            if job.base is not None:
+                log.info("appending to %s: %d frames kept, %d blocks to compute", job.base, kept[0], len(blocks))
+                with closing(StoreReader(job.base)) as old:
+                    for level, stop in enumerate(kept):
+                        writer.copy_columns(old, level, stop)
+            partial.start(fingerprint)
+            finished = {}
+        else:
+            writer = StoreWriter(partial.path)
+            log.warning("resuming: %d of %d blocks already written", len(finished), len(blocks))
+        # The in-pass pyramid needs every block in order; otherwise levels are rebuilt from disk.
+        in_pass = not finished and job.keep == 0
+        task = _BlockTask(
+            timeline,
+            config,
+            str(partial.path / "0" / "power"),
+            partial.blocks,
+            chunk,
+            _missing(timeline),
+            not _raw_counts(timeline),
+            in_pass,
         )
-        _run_blocks(timeline, config, writer, lengths, time_chunk, scheduler=scheduler, progress=progress)
+        builder = PyramidBuilder(lengths, writer.write_power, writer.write_counts, chunk=chunk) if in_pass else None
+        todo = [(a, z) for a, z in blocks if a // chunk not in finished]
+        quality = _run_blocks(
+            task,
+            todo,
+            builder,
+            lengths,
+            scheduler=scheduler,
+            progress=progress,
+            initial=job.n_frames - sum(z - a for a, z in todo),
+        )
+        if not in_pass:
+            rebuild_levels(writer, lengths, kept=kept, chunk=chunk)
+        nonfinite, clipped = np.sum([job.kept_quality, *finished.values(), *quality], axis=0, dtype=np.int64)
+        _warn_quality(int(nonfinite), int(clipped))
+        writer.set_attrs({**attrs, "nonfinite_samples": int(nonfinite), "clipped_samples": int(clipped)})
+        if job.format == "zarr":  # not to be renamed into the store; a NetCDF conversion leaves it behind
+            partial.clear()
         writer.close()
-        return commit(tmp, path, format=format)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except KeyboardInterrupt:
+        raise IngestInterrupted(partial.resume_hint(len(blocks))) from None
+    except AtlasError:
+        shutil.rmtree(partial.path, ignore_errors=True)
         raise
+    except OSError as err:
+        raise AtlasError(f"{_reason(err)}; {partial.resume_hint(len(blocks))}") from err
+    except BaseException:
+        shutil.rmtree(partial.path, ignore_errors=True)
+        raise
+    # Renames for Zarr; an interrupted NetCDF conversion leaves the partial and its record, for a rerun to resume.
+    try:
+        return commit(partial.path, job.path, format=job.format)
+    except OSError as err:
+        raise AtlasError(f"{_reason(err)}; {str(job.path)!r} was not replaced") from err
+
+
+def _reason(err: OSError) -> str:
+    """An operating-system error in a few words: what went wrong, and with which file."""
+    return f"{err.strerror or err}: {err.filename!r}" if err.filename else str(err.strerror or err)
+
+
+class _Partial:
+    """The record, inside a ``.partial`` store, of which level-0 blocks are finished."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.state = path / ".ingest"
+        self.blocks = self.state / "blocks"
+
+    def finished(self, fingerprint: dict) -> dict[int, tuple[int, int]] | None:
+        """Sample counts of each finished block of the same job, or None to start over."""
+        if not self.path.exists():
+            return None
+        try:
+            found = json.loads((self.state / "job.json").read_text())
+        except (OSError, ValueError):
+            log.warning("%s holds no record of its progress; starting over", self.path)
+            return None
+        if found != fingerprint:
+            differ = ", ".join(k for k in fingerprint if found.get(k) != fingerprint[k])
+            log.warning("%s is an unfinished ingest of another job (%s differ); starting over", self.path, differ)
+            return None
+        return {int(p.name): tuple(json.loads(p.read_text())) for p in self.blocks.iterdir() if p.name.isdigit()}
+
+    def start(self, fingerprint: dict) -> None:
+        """Record the job, once the arrays exist: from now on the partial can be resumed."""
+        self.blocks.mkdir(parents=True)
+        _write_atomic(self.state / "job.json", json.dumps(fingerprint))
+
+    def resume_hint(self, n_blocks: int) -> str:
+        """What an interrupted run leaves, and how to go on."""
+        if not (self.state / "job.json").exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+            return "nothing was changed"
+        done = sum(1 for p in self.blocks.iterdir() if p.name.isdigit())
+        return f"{done} of {n_blocks} blocks are kept in {str(self.path)!r}; run the same command again to resume"
+
+    def clear(self) -> None:
+        shutil.rmtree(self.state)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a small file whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _BlockTask:
+    """One dask task: frames ``start..stop-1`` -> level 0 on disk, level 1 and sample counts returned."""
+
+    timeline: Timeline
+    config: StftConfig
+    level0: str
+    marks: Path
+    chunk: int
+    missing: np.ndarray  # (n, 2) sample ranges with no data, which read as NaN
+    full_scale: bool
+    level1: bool  # return the block halved, for the in-pass pyramid
+
+    def __call__(self, start: int, stop: int):
+        first, last = self.config.frame_span(start, stop)
+        samples = self.timeline.read(first, last)
+        power = power_spectrogram(samples, self.config)
+        zarr.open_array(self.level0, mode="r+")[:, start:stop] = power
+        # A block owns its samples up to the next block's first; the last one, all it reads.
+        last_frame = stop == self.config.n_frames(self.timeline.n_samples)
+        own = last if last_frame else stop * self.config.hop_length
+        quality = _sample_quality(samples[: own - first], _overlap(self.missing, first, own), self.full_scale)
+        _write_atomic(self.marks / str(start // self.chunk), json.dumps(quality))
+        counts = np.isfinite(power[0]).astype(np.int32)
+        if not self.level1:
+            return counts, None, quality
+        mean, pair_counts = halve(power, counts)
+        return counts, (mean, halve_max(power), pair_counts), quality
+
+
+def _sample_quality(samples: np.ndarray, missing: int, full_scale: bool) -> tuple[int, int]:
+    """(non-finite, clipped) samples the files hold, of ``samples`` of which ``missing`` are missing (NaN)."""
+    nonfinite = int(np.count_nonzero(~np.isfinite(samples))) - missing
+    if not full_scale:
+        return nonfinite, 0
+    size = np.abs(samples)
+    return nonfinite, int(np.count_nonzero((size >= CLIP_LEVEL) & (size < np.inf)))
+
+
+def _overlap(ranges: np.ndarray, start: int, stop: int) -> int:
+    """Samples of ``[start, stop)`` inside ``ranges``, shape (n, 2)."""
+    return int(np.clip(np.minimum(ranges[:, 1], stop) - np.maximum(ranges[:, 0], start), 0, None).sum())
+
+
+def _missing(timeline: Timeline) -> np.ndarray:
+    return np.array(timeline.missing(), dtype=np.int64).reshape(-1, 2)
+
+
+def _count_quality(timeline: Timeline, start: int, stop: int) -> tuple[int, int]:
+    """:func:`_sample_quality` of samples ``[start, stop)`` of a timeline, read a piece at a time."""
+    missing = _missing(timeline)
+    total = np.zeros(2, dtype=np.int64)
+    for a in range(start, stop, 2**20):
+        b = min(a + 2**20, stop)
+        total += _sample_quality(timeline.read(a, b), _overlap(missing, a, b), not _raw_counts(timeline))
+    return int(total[0]), int(total[1])
+
+
+def _warn_quality(nonfinite: int, clipped: int) -> None:
+    if nonfinite:
+        log.warning("%d samples inside the audio files are NaN or infinite; their frames are NaN, as gaps", nonfinite)
+    if clipped:
+        log.warning("%d samples are clipped (|x| >= %.6f of full scale)", clipped, CLIP_LEVEL)
 
 
 def _run_blocks(
-    timeline: Timeline,
-    config: StftConfig,
-    writer: StoreWriter,
+    task: _BlockTask,
+    blocks: list[tuple[int, int]],
+    builder: PyramidBuilder | None,
     lengths: list[int],
-    time_chunk: int,
     *,
     scheduler: str | None,
     progress: bool | None,
-) -> None:
-    n_frames = lengths[0]
-    builder = PyramidBuilder(lengths, writer.write_power, writer.write_counts, chunk=time_chunk)
-    level0 = str(writer.path / "0" / "power")
-    blocks = [(i, min(i + time_chunk, n_frames)) for i in range(0, n_frames, time_chunk)]
-    task = dask.delayed(_compute_block, pure=False)
+    initial: int,
+) -> list[tuple[int, int]]:
+    """Compute ``blocks``, feeding the builder if there is one; the blocks' sample counts."""
+    quality = []
+    run = dask.delayed(task, pure=False)
     with _scheduler(scheduler) as (get, workers), ThreadPoolExecutor(1) as pyramid_thread:
         # Enough blocks per batch to keep every worker busy; one batch is
         # computed while the previous one feeds the pyramid.
-        batch = workers
         pending = None
         bar = tqdm(
-            total=n_frames,
+            total=lengths[0],
+            initial=initial,
             unit="frame",
             unit_scale=True,
             disable=(None if progress is None else not progress),
             desc="ingest",
         )
-        for b in range(0, len(blocks), batch):
-            results = dask.compute(
-                *(task(timeline, config, level0, a, z) for a, z in blocks[b : b + batch]), scheduler=get
-            )
-            if pending is not None:
-                pending.result()
-            pending = pyramid_thread.submit(_feed, builder, results, lengths)
+        for b in range(0, len(blocks), workers):
+            results = dask.compute(*(run(a, z) for a, z in blocks[b : b + workers]), scheduler=get)
+            quality.extend(r[2] for r in results)
+            if builder is not None:
+                if pending is not None:
+                    pending.result()
+                pending = pyramid_thread.submit(_feed, builder, results, lengths)
             bar.update(sum(len(r[0]) for r in results))
         if pending is not None:
             pending.result()
-        builder.finish()
+        if builder is not None:
+            builder.finish()
         bar.close()
+    return quality
 
 
 def _feed(builder: PyramidBuilder, results, lengths: list[int]) -> None:
-    for counts0, mean1, peak1, counts1 in results:
+    for counts0, level1, _ in results:
         builder.push_level0_counts(counts0)
         if len(lengths) > 1:
-            builder.push(1, mean1, peak1, counts1)
+            builder.push(1, *level1)
+
+
+def _append_job(
+    new: Timeline,
+    path: Path,
+    config: StftConfig | None,
+    format: StoreFormat | None,
+    time_chunk: int | None,
+    calibration: Calibration | None,
+) -> _Job:
+    """Check that ``new`` can extend the store at ``path``, and plan what to keep of it."""
+    if not path.exists():
+        raise SourceNotFoundError(f"no store at {str(path)!r} to append to")
+    with closing(StoreReader(path)) as old:
+        attrs = old.attrs
+        stored = StftConfig(**{k: attrs[k] for k in ("n_fft", "hop_length", "win_length", "window")})
+        kept_format = "zarr" if old.is_zarr else "netcdf"
+        time_chunk = time_chunk or old.time_chunk(0)
+    config = config or stored
+
+    def refuse(why: str) -> ParameterError:
+        return ParameterError(f"cannot append to {str(path)!r}: {why}")
+
+    for name, value in stored.to_attrs().items():
+        if getattr(config, name) != value:
+            raise refuse(f"{name} {value} in the store, {getattr(config, name)} asked")
+    if new.sample_rate != attrs["sample_rate"]:
+        raise refuse(f"sample_rate {attrs['sample_rate']:g} Hz in the store, {new.sample_rate:g} Hz in the new files")
+    if str(new.channel) != attrs["channel"]:
+        raise refuse(f"channel {attrs['channel']} in the store, {new.channel} asked")
+    if format not in (None, kept_format):
+        raise refuse(f"format {kept_format} in the store, {format} asked")
+    start = to_datetime64(attrs["start_time"])
+    records = json.loads(attrs["sources"])
+    paths = {str(Path(r["path"]).resolve()) for r in records}
+    for src in new.sources:
+        if src.start_time < start:
+            raise refuse(
+                f"{src.path.name!r} starts at {src.start_time}, before the store's start {start}; "
+                "ingest all the files into a new store instead"
+            )
+        if str(src.path.resolve()) in paths:
+            raise refuse(f"{src.path.name!r} is already in the store")
+    old_sources = [_reopen(record, path) for record in records]
+    before = _joined(old_sources, new.channel)
+    timeline = _joined([*old_sources, *new.sources], new.channel)
+    if timeline.start_time != start or before.n_samples != attrs["n_samples"]:
+        raise FormatError(f"{str(path)!r}: its sources attribute does not match its time span")
+    added = {id(src) for src in new.sources}
+    for a, b, n in timeline.overlaps():
+        earlier, later = timeline.sources[a], timeline.sources[b]
+        if (id(earlier) in added) != (id(later) in added):
+            log.warning(
+                "%s overlaps %s by %.3f s; the later file's samples are used there",
+                later.path.name,
+                earlier.path.name,
+                n / timeline.sample_rate,
+            )
+    # The first sample that changes: the first new file's, or the old end (a new file can fill a gap).
+    first_new = min(off for off, src in zip(timeline.offsets, timeline.sources, strict=True) if id(src) in added)
+    changed = min(first_new, before.n_samples)
+    keep = max(0, (changed - config.n_fft) // config.hop_length + 1)  # frames that end before it
+    own = keep // time_chunk * time_chunk * config.hop_length  # samples the kept blocks own
+    if "nonfinite_samples" in attrs:  # the store's counts, less those of the samples now recounted
+        end = config.frame_span(0, attrs["n_frames"])[1]
+        recount = _count_quality(before, own, end)
+        kept_quality = (attrs["nonfinite_samples"] - recount[0], attrs["clipped_samples"] - recount[1])
+    else:  # written before the counts were kept
+        kept_quality = _count_quality(before, 0, own)
+    return _Job(
+        timeline,
+        config,
+        path,
+        kept_format,
+        time_chunk,
+        calibration or Calibration.from_attrs(attrs),
+        base=path,
+        keep=keep,
+        base_levels=int(attrs["n_levels"]),
+        kept_quality=kept_quality,
+    )
+
+
+def _reopen(record: dict, store: Path) -> AudioSource:
+    """A source of a store, opened again as it was recorded; an error if it is gone or has changed."""
+    try:
+        src = open_source(record["path"], start_time=record["start_time"])
+    except AtlasError as err:
+        raise type(err)(f"cannot append to {str(store)!r}: one of its sources cannot be opened: {err}") from None
+    src = dataclasses.replace(src, start_time_from=record["start_time_from"])
+    if "resampled_from" in record:
+        src = ResampledSource.wrap(src, record["sample_rate"])
+    now = src.describe()
+    for key, value in record.items():
+        if key != "offset" and now.get(key) != value:
+            raise FormatError(
+                f"cannot append to {str(store)!r}: its source {src.path.name!r} has changed since it was "
+                f"ingested ({key} {value} then, {now.get(key)} now)"
+            )
+    return src
+
+
+def _joined(sources: list[AudioSource], channel) -> Timeline:
+    """The sources on one timeline, on the grid of the earliest, as :func:`open_timeline` lays them out."""
+    sources = sorted(sources, key=lambda s: s.start_time)
+    t0, rate = sources[0].start_time, sources[0].sample_rate
+    offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
+    return Timeline(tuple(sources), tuple(offsets), channel)
+
+
+def _raw_counts(timeline: Timeline) -> bool:
+    """Whether samples are raw counts (MiniSEED) rather than fractions of full scale."""
+    return any(isinstance(s, MiniSeedSource) for s in timeline.sources)
 
 
 class _scheduler:
@@ -232,7 +667,7 @@ def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels:
 
 
 def _power_attrs(timeline: Timeline) -> dict[str, str]:
-    counts = any(isinstance(s, MiniSeedSource) for s in timeline.sources)
+    counts = _raw_counts(timeline)
     return {
         "long_name": "spectral power |STFT|^2" + (" of raw counts" if counts else " re full scale"),
         "units": "count2" if counts else "1",

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from data_access.store import TIME_CHUNK, VECTOR_CHUNK
+from data_access.store import TIME_CHUNK, VECTOR_CHUNK, StoreWriter
 
 #: The coarsest level has at most this many columns: the whole recording on one screen.
 TOP_FRAMES = 2048
@@ -58,12 +58,15 @@ def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
         counts = np.append(counts, np.int32(0))
     c0, c1 = counts[0::2], counts[1::2]
     pair_counts = c0 + c1
-    if np.array_equal(c0, c1):  # the usual case, no gap inside: a plain mean of pairs
-        return (power[:, 0::2] + power[:, 1::2]) * np.float32(0.5), pair_counts
-    # Weighted by counts in float64; a column with no frame adds nothing.
-    sums = np.where(counts > 0, power, 0.0) * counts.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = ((sums[:, 0::2] + sums[:, 1::2]) / pair_counts).astype(np.float32)
+    mean = (power[:, 0::2] + power[:, 1::2]) * np.float32(0.5)  # the usual case, equal counts: a plain mean
+    uneven = np.flatnonzero(c0 != c1)
+    if len(uneven):
+        # Weighted by counts in float64; a column with no frame adds nothing. Only these pairs are
+        # redone, so a column never depends on which other columns were halved in the same call.
+        w0, w1 = c0[uneven].astype(np.float64), c1[uneven].astype(np.float64)
+        p0 = np.where(w0 > 0, power[:, 2 * uneven], 0.0) * w0
+        p1 = np.where(w1 > 0, power[:, 2 * uneven + 1], 0.0) * w1
+        mean[:, uneven] = (p0 + p1) / (w0 + w1)
     return mean, pair_counts
 
 
@@ -82,6 +85,53 @@ def halve_max(peak: np.ndarray) -> np.ndarray:
     if peak.shape[1] % 2:
         return np.concatenate([np.fmax(peak[:, 0:-1:2], peak[:, 1::2]), peak[:, -1:]], axis=1)
     return np.fmax(peak[:, 0::2], peak[:, 1::2])
+
+
+def rebuild_levels(
+    store: StoreWriter, lengths: list[int], *, kept: list[int] | None = None, chunk: int = TIME_CHUNK
+) -> None:
+    """Rewrite levels ``1..N``, and level 0's frame counts, from level 0 as stored.
+
+    Each level is read back from disk ``2 * chunk`` columns at a time and halved
+    into one chunk of the level above, so memory is two chunks whatever the
+    length. A resumed ingest rebuilds every level; an append keeps the columns
+    no new frame reaches and rebuilds each level from its first changed chunk.
+
+    Parameters
+    ----------
+    store : StoreWriter
+        A store whose level-0 ``power`` is complete.
+    lengths : list of int
+        Columns per level, from :func:`level_lengths`.
+    kept : list of int, optional
+        Columns of each level to leave as they are, a multiple of ``chunk``
+        (level 0's frame counts are rewritten from ``2 * kept[1]``); by
+        default none.
+    chunk : int, default: TIME_CHUNK
+        The store's columns per chunk along time (even).
+    """
+    kept = kept or [0] * len(lengths)
+    for k in range(len(lengths)):
+        up = k + 1 < len(lengths)
+        if k and not up:
+            break
+        start = 2 * kept[k + 1] if up else kept[0]  # first column of level k to read
+        own = _CountBuffer(start)
+        above = _CountBuffer(start // 2)
+        for a in range(start, lengths[k], 2 * chunk):
+            b = min(a + 2 * chunk, lengths[k])
+            power = store.read(k, "power", a, b)
+            if k == 0:  # level 0 keeps no max, and its counts are whether a frame is valid
+                peak, counts = power, np.isfinite(power[0]).astype(np.int32)
+                own.push(counts, lambda at, c: store.write_counts(0, at, c))
+            else:
+                peak, counts = store.read(k, "power_max", a, b), store.read(k, "frame_count", a, b)
+            if up:
+                mean, pair_counts = halve(power, counts)
+                store.write_power(k + 1, a // 2, mean, halve_max(peak))
+                above.push(pair_counts, lambda at, c, level=k + 1: store.write_counts(level, at, c))
+        own.flush(lambda at, c: store.write_counts(0, at, c))
+        above.flush(lambda at, c, level=k + 1: store.write_counts(level, at, c))
 
 
 class _Level:
@@ -185,12 +235,12 @@ class PyramidBuilder:
 
 
 class _CountBuffer:
-    """Frame counts of one level, written in whole ``VECTOR_CHUNK`` pieces."""
+    """Frame counts of one level from column ``start`` on, written in ``VECTOR_CHUNK`` pieces."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0) -> None:
         self.parts: list[np.ndarray] = []
         self.length = 0
-        self.start = 0
+        self.start = start
 
     def push(self, counts: np.ndarray, write: Callable[[int, np.ndarray], None]) -> None:
         self.parts.append(np.asarray(counts, dtype=np.int32))

@@ -12,7 +12,10 @@ Layout (every group a CF-style dataset)::
 
 Arrays are written with zarr directly, chunk by chunk, into a hidden
 ``.partial`` directory that is renamed into place only when complete, so an
-existing store is never touched by a failed or interrupted ingest. NetCDF is
+existing store is never touched by a failed or interrupted ingest (or append:
+an appended store is a new tree too, which takes the old one's unchanged
+columns with :meth:`StoreWriter.copy_columns`). zarr writes each chunk to a
+temporary file and renames it, so a chunk on disk is whole or absent. NetCDF is
 written by converting that finished Zarr tree with xarray, streaming chunk by
 chunk through dask.
 """
@@ -197,11 +200,59 @@ class StoreWriter:
         """Write ``frame_count`` of columns ``start..start + len(counts) - 1``."""
         self.root[f"{level}/frame_count"][start : start + len(counts)] = counts
 
+    def read(self, level: int, name: str, start: int, stop: int) -> np.ndarray:
+        """Columns ``start..stop-1`` of array ``name`` of a level, as written so far."""
+        array = self.root[f"{level}/{name}"]
+        return array[..., start:stop]
+
+    def copy_columns(self, source: StoreReader, level: int, stop: int) -> None:
+        """Copy columns ``0..stop-1`` of a level (every array but ``time``) from another store.
+
+        Whole chunks of a Zarr store chunked alike are hard-linked, not copied:
+        zarr replaces a chunk file whenever it writes one, so a linked chunk is
+        never changed in place and the two stores stay independent. Otherwise
+        one chunk at a time is read and written.
+        """
+        chunk = self.root[f"{level}/power"].chunks[1]
+        for name in ("power", "power_max") if level else ("power",):
+            if 0 < stop and stop % chunk == 0 and self._link_chunks(source, f"{level}/{name}", stop // chunk):
+                continue
+            for start in range(0, stop, chunk):
+                cols = (slice(None), slice(start, min(start + chunk, stop)))
+                self.root[f"{level}/{name}"][cols] = source.read(level, name, cols)
+        for start in range(0, stop, VECTOR_CHUNK):
+            counts = source.read(level, "frame_count", (slice(start, min(start + VECTOR_CHUNK, stop)),))
+            self.write_counts(level, start, counts)
+
+    def _link_chunks(self, source: StoreReader, key: str, n_chunks: int) -> bool:
+        """Hard-link time chunks ``0..n_chunks-1`` of array ``key``; False if they cannot be."""
+        if not source.is_zarr:
+            return False
+        src, dst = source._root[key], self.root[key]
+        if (src.chunks, src.metadata.chunk_key_encoding) != (dst.chunks, dst.metadata.chunk_key_encoding):
+            return False
+        try:
+            for f in range(src.cdata_shape[0]):
+                for t in range(n_chunks):
+                    name = src.metadata.encode_chunk_key((f, t))
+                    if (source.path / key / name).exists():  # a chunk that is all fill value is not stored
+                        (self.path / key / name).parent.mkdir(parents=True, exist_ok=True)
+                        os.link(source.path / key / name, self.path / key / name)
+        except OSError:  # no hard links on this file system, or across devices
+            return False
+        return True
+
+    def set_attrs(self, attrs: dict[str, object]) -> None:
+        """Replace the root attributes."""
+        self.root.attrs.put(attrs)
+
     def close(self) -> None:
         """Consolidate the metadata so readers open the tree with one request."""
         with warnings.catch_warnings():
             # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
             warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            # A resumable ingest keeps its record in a hidden folder (.ingest) that is not zarr's.
+            warnings.filterwarnings("ignore", r"Object at \.\w+ is not recognized", UserWarning)
             zarr.consolidate_metadata(self.path)
 
 
@@ -231,7 +282,9 @@ def check_output(path: str | os.PathLike, *, overwrite: bool) -> Path:
 def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
     """Move a finished Zarr build at ``tmp`` to ``path``, as NetCDF if asked.
 
-    What was at ``path`` is replaced only now that the new store is complete.
+    What was at ``path`` is replaced only now that the new store is complete:
+    it is renamed aside, the new store renamed into place, and only then the
+    old one deleted, so no moment leaves neither.
     """
     if format == "netcdf":
         built = tmp.with_name(tmp.name + ".nc")
@@ -240,10 +293,20 @@ def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
         tree.close()
         shutil.rmtree(tmp)
         tmp = built
+    old = path.with_name(f".{path.name}.replaced")
+    _remove(old)  # left by a commit killed between its renames
     if path.exists():
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        os.replace(path, old)
     os.replace(tmp, path)
+    _remove(old)
     return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def open_store(path: str | os.PathLike) -> xr.DataTree:
@@ -328,6 +391,11 @@ class StoreReader:
             self._arrays[key] = self._root[key]
         with self._lock:
             return np.asarray(self._arrays[key][index])
+
+    def close(self) -> None:
+        """Close the file (NetCDF); a Zarr store holds nothing open."""
+        if not self.is_zarr:
+            self._root.close()
 
 
 def _plain(value):

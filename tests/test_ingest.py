@@ -50,6 +50,8 @@ def test_miniseed_gap_gives_nan_frames_exactly_and_true_times_after(tmp_path):
     assert level0.time.values[i] == T0 + np.timedelta64(int(round(centre * 1e9)), "ns")
     assert level0.frame_count.values[touches_gap].sum() == 0
     assert tree.attrs["gaps_seconds"] == "[]"  # the gap is inside one file, not between files
+    # missing samples are not bad samples; raw counts have no full scale to clip at
+    assert (tree.attrs["nonfinite_samples"], tree.attrs["clipped_samples"]) == (0, 0)
     assert tree["0"].power.attrs["units"] == "count2"
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import chirp, noise
 
 from data_access import StftConfig, ingest, open_store, open_timeline
-from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, halve_max, level_lengths
+from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, halve_max, level_lengths, rebuild_levels
+from data_access.store import StoreWriter
 
 
 def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +57,19 @@ def test_halve_by_hand():
     assert pair_counts.tolist() == [4]
 
 
+def test_halve_of_a_pair_does_not_depend_on_the_other_pairs():
+    """So a level rebuilt from disk in other pieces than the ingest's is bit for bit the same."""
+    rng = np.random.default_rng(0)
+    power = rng.random((5, 64)).astype(np.float32) * 1e3
+    counts = rng.integers(0, 4, 64)
+    power[:, counts == 0] = np.nan
+    whole, whole_counts = halve(power, counts)
+    for cut in (2, 10, 32):
+        left, right = halve(power[:, :cut], counts[:cut]), halve(power[:, cut:], counts[cut:])
+        np.testing.assert_array_equal(np.concatenate([left[0], right[0]], axis=1), whole)
+        np.testing.assert_array_equal(np.concatenate([left[1], right[1]]), whole_counts)
+
+
 @pytest.mark.parametrize("time_chunk", [8, 64])
 def test_every_level_is_the_mean_of_level0_over_its_frames(write_audio, tmp_path, time_chunk):
     """Through a real ingest with a gap between files and an odd number of frames."""
@@ -99,3 +114,24 @@ def test_builder_writes_whole_chunks_and_bounded_buffers():
         assert [s for s, _ in spans] == list(np.cumsum([0] + [n for _, n in spans[:-1]]))
         assert all(n == 16 for _, n in spans[:-1])
         assert sum(n for _, n in spans) == lengths[level]
+
+
+@pytest.mark.parametrize("kept", [None, [256, 128, 0]])
+def test_rebuild_levels_from_level0_on_disk_equals_the_in_pass_build(write_audio, tmp_path, kept):
+    """Levels wiped (wholly, or past the kept columns) and rebuilt from level 0 as stored, with a gap."""
+    config = StftConfig(n_fft=128, hop_length=64)
+    paths = [write_audio("r_20260301_120000.wav", noise(40.0)), write_audio("r_20260301_120041.wav", noise(9.9))]
+    store = ingest(open_timeline(paths), tmp_path / "r.zarr", config, time_chunk=64)
+    expected = {k: open_store(store)[k].to_dataset().load() for k in open_store(store).children}
+    lengths = level_lengths(expected["0"].sizes["time"])
+    assert len(lengths) == 3
+    writer = StoreWriter(store)
+    keep = kept or [0] * len(lengths)
+    writer.root["0/frame_count"][2 * keep[1] :] = 0
+    for k in range(1, len(lengths)):
+        writer.root[f"{k}/power"][:, keep[k] :] = np.nan
+        writer.root[f"{k}/power_max"][:, keep[k] :] = 0.0
+        writer.root[f"{k}/frame_count"][keep[k] :] = -1
+    rebuild_levels(writer, lengths, kept=kept, chunk=64)
+    for k, level in expected.items():
+        xr.testing.assert_identical(open_store(store)[k].to_dataset().load(), level)
