@@ -14,6 +14,9 @@ energy read from any level is exact for that level's resolution.
 :class:`PyramidBuilder` builds levels ``1..N`` while level 0 streams past in
 time order, holding at most about one chunk per level: memory grows with the
 logarithm of the recording's length, never with the length itself.
+:func:`rebuild_levels` builds them again from level 0 as stored, level by
+level, for an ingest that was resumed or appended to. Each pair of columns is
+halved on its own, so both give the same bits whatever pieces they work in.
 """
 
 from __future__ import annotations
