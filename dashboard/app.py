@@ -11,15 +11,18 @@ import datetime as dt
 import io
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
+import xarray as xr
 
 from dashboard.keys import KeyboardShortcuts
 from dashboard.state import PRESET_BANDS, ExplorerState
 from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator
-from data_access import AtlasError, open_atlas
+from data_access import AtlasError, ParameterError, open_atlas
 from data_access.query import warm_up
 
 
@@ -34,8 +37,34 @@ def _to_datetime(t: np.datetime64) -> dt.datetime:
     return np.datetime64(t, "us").astype(dt.datetime)
 
 
+class Selection(NamedTuple):
+    """What an explorer shows, as data: the result of :meth:`SpectrogramExplorer.selection`.
+
+    A named tuple: ``view, curves = explorer.selection()`` or ``explorer.selection().curves``.
+
+    Attributes
+    ----------
+    spectrogram : DataArray, float32, dims ("freq", "time"), shape (height, width)
+        The visible time and frequency window in dB, what the NetCDF download
+        holds (see :meth:`data_access.Atlas.view`); ``attrs`` carry ``units``,
+        ``level``, ``seconds_per_column`` and ``agg``.
+    curves : DataFrame, index ``time_utc`` (datetime64[ns]), one float32 column per band
+        The visible band curves in dB, what the CSV download holds; no columns
+        when no band is named. ``attrs`` carry ``units`` and ``level``.
+    """
+
+    spectrogram: xr.DataArray
+    curves: pd.DataFrame
+
+
 class SpectrogramExplorer(pn.viewable.Viewer):
     """Spectrogram, controls and band curves of one store.
+
+    In a notebook, the explorer shows inline when it is a cell's value, and what
+    it shows is reachable from the kernel: read or set :attr:`time_range` and
+    :attr:`freq_range`, change the bands with :meth:`add_band` and
+    :meth:`remove_band`, and take what is on screen as data with
+    :meth:`selection`. Clicks and code move the same :attr:`state`.
 
     Parameters
     ----------
@@ -51,16 +80,88 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         self._spectrogram = SpectrogramView(state=self.state)
         self._curves = BandCurves(state=self.state)
 
-    # State a notebook user reaches from the kernel.
+    # ------------------------------------------------- state a notebook user reaches from the kernel
     @property
-    def time_range(self):
-        """Visible (start, end), datetime64[ns]."""
+    def time_range(self) -> tuple[np.datetime64, np.datetime64]:
+        """Visible (start, end), datetime64[ns] UTC; set it to move the view.
+
+        Set from a pair of times (datetime64, pandas Timestamps, ISO strings);
+        a range reaching outside the recording is moved inside it, keeping its
+        width, as in the start/end inputs. An empty or inverted range raises
+        :class:`~data_access.errors.ParameterError`.
+        """
         return self.state.time_range
 
+    @time_range.setter
+    def time_range(self, value: tuple[object, object]) -> None:
+        start, end = value
+        self.state.set_time(start, end)
+
     @property
-    def bands(self) -> dict:
-        """Named bands (low, high) in Hz."""
-        return self.state.bands
+    def freq_range(self) -> tuple[float, float]:
+        """Visible (low, high) in Hz; set it to move the view (high is clipped to Nyquist)."""
+        return self.state.freq_range
+
+    @freq_range.setter
+    def freq_range(self, value: tuple[float, float]) -> None:
+        low, high = (float(f) for f in value)
+        nyquist = self.state.atlas.freq_range[1]
+        if not 0 <= low < min(high, nyquist):
+            raise ParameterError(f"freq_range {low:g} .. {high:g} Hz must have 0 <= low < high, low < {nyquist:g} Hz")
+        self.state.set_view(time=self.state.time_range, freq=(low, high))
+
+    @property
+    def bands(self) -> dict[str, tuple[float, float]]:
+        """Named bands (low, high) in Hz, a copy: change them with :meth:`add_band` and :meth:`remove_band`."""
+        return dict(self.state.bands)
+
+    def add_band(self, name: str, low: float, high: float) -> None:
+        """Add (or replace) a band: its span on the spectrogram and its curve follow.
+
+        Raises :class:`~data_access.errors.ParameterError` unless 0 <= low < high <= Nyquist.
+        """
+        self.state.add_band(name, low, high)
+
+    def remove_band(self, name: str) -> None:
+        """Drop a band and its curve (no error if there is no band of that name)."""
+        self.state.remove_band(name)
+
+    def selection(self, *, width: int = 1200, height: int = 600, points: int = 800) -> Selection:
+        """The visible spectrogram and band curves, as data (what the two downloads hold).
+
+        Parameters
+        ----------
+        width, height : int, default: 1200, 600
+            Pixels of the spectrogram along time and frequency.
+        points : int, default: 800
+            Points of each band curve, evenly spaced over the visible time range.
+
+        Returns
+        -------
+        Selection
+            ``(spectrogram, curves)``: the :class:`xarray.DataArray` of the
+            visible window, dims ("freq", "time"), shape (height, width), and a
+            :class:`pandas.DataFrame` of the band curves, index ``time_utc``.
+
+        Examples
+        --------
+        >>> view, curves = explorer.selection()
+        >>> view.shape, list(curves.columns)
+        ((600, 1200), ['fin whale', 'shipping', ...])
+        """
+        return Selection(self._visible_view(width, height), self._curves_frame(points))
+
+    def _visible_view(self, width: int, height: int) -> xr.DataArray:
+        state = self.state
+        return state.atlas.view(time=state.time_range, freq=state.freq_range, width=width, height=height, agg=state.agg)
+
+    def _curves_frame(self, points: int) -> pd.DataFrame:
+        if not self.state.bands:
+            return pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]", name="time_utc"))
+        curves = self._curves.curves(points=points)
+        frame = curves.to_dataframe().rename_axis("time_utc")
+        frame.attrs.update(curves.attrs)
+        return frame
 
     def _time_inputs(self) -> pn.viewable.Viewable:
         """Precise start and end pickers, two-way with the shared time range."""
@@ -142,19 +243,14 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         return pn.Row(csv, netcdf)
 
     def _curves_csv(self) -> io.StringIO:
-        frame = self._curves.curves().to_dataframe()
-        return io.StringIO(frame.to_csv(index_label="time_utc"))
+        return io.StringIO(self._curves_frame(800).to_csv())
 
     def _view_netcdf(self) -> io.BytesIO:
-        state = self.state
-        view = state.atlas.view(time=state.time_range, freq=state.freq_range, width=1200, height=600, agg=state.agg)
-        return io.BytesIO(view.to_netcdf(engine="h5netcdf"))
+        return io.BytesIO(self._visible_view(1200, 600).to_netcdf(engine="h5netcdf"))
 
     def auto_db_range(self) -> None:
         """Fit the colour limits to the 2nd..99.5th percentiles of what is on screen."""
-        state = self.state
-        view = state.atlas.view(time=state.time_range, freq=state.freq_range, width=400, height=200, agg=state.agg)
-        state.auto_db_range(view.values)
+        self.state.auto_db_range(self._visible_view(400, 200).values)
 
     def _controls(self) -> pn.viewable.Viewable:
         state = self.state
