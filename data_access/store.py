@@ -415,7 +415,9 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
     dict
         Time span, STFT parameters, channel, calibration (None if none),
         and per level its columns, seconds per column, chunking and the
-        pyramids it holds (``mean``, and ``max`` above level 0), plus the sources.
+        pyramids it holds (``mean``, and ``max`` above level 0), plus the
+        sources and the counts of NaN/infinite and clipped samples in them
+        (None for a store written before they were counted).
     """
     path = Path(path)
     if not path.exists():
@@ -451,5 +453,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "levels": levels,
         "sources": json.loads(attrs.get("sources", "[]")),
         "gaps_seconds": json.loads(attrs.get("gaps_seconds", "[]")),
+        "nonfinite_samples": attrs.get("nonfinite_samples"),
+        "clipped_samples": attrs.get("clipped_samples"),
         "software": attrs.get("software"),
     }

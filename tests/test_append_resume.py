@@ -28,6 +28,7 @@ from data_access import (
     open_timeline,
 )
 from data_access.ingest import CLIP_LEVEL
+from data_access.store import store_info
 
 # Small frames and chunks: many blocks and several pyramid levels from a few seconds of audio.
 CONFIG = StftConfig(n_fft=128, hop_length=64)
@@ -332,6 +333,7 @@ def test_nan_inf_and_clipped_samples_are_counted_and_their_frames_are_gaps(tmp_p
     tree = open_store(store)
     assert tree.attrs["nonfinite_samples"] == 4  # the 2 s gap between the files is NaN too, but not counted
     assert tree.attrs["clipped_samples"] == 7
+    assert (store_info(store)["nonfinite_samples"], store_info(store)["clipped_samples"]) == (4, 7)
     assert "4 samples inside the audio files are NaN or infinite; their frames are NaN, as gaps" in caplog.text
     assert "7 samples are clipped (|x| >= 0.999969 of full scale)" in caplog.text
     power = tree["0"].power.values
