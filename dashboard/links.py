@@ -1,0 +1,144 @@
+"""Deep links: the explorer's view as a URL query, and back.
+
+A copied link reproduces the view: ``?start=…&end=…&fmin=…&fmax=…&db=lo,hi&cmap=…&agg=…&bands=…``
+(times ISO 8601 UTC to the nanosecond; frequencies in Hz; bands as
+``name:low-high`` joined by ``;``, names percent-encoded). Reading a link never fails: each value that
+cannot be used (a bad date, an inverted or outside range, an unknown colormap,
+a huge number) is left at its default and reported in one sentence, so the page
+opens on the default view with a visible message instead of an error.
+
+No Panel import: the state is :class:`~dashboard.state.ExplorerState`.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from collections.abc import Mapping
+
+import numpy as np
+
+from dashboard.state import COLORMAPS, ExplorerState
+from data_access import AtlasError
+from data_access.sources import to_datetime64
+
+#: Query keys a link may carry (besides ``store``, which the page resolves).
+KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands")
+
+
+def _iso(t: np.datetime64) -> str:
+    return str(np.datetime64(t, "ns")).rstrip("0").rstrip(".") + "Z"
+
+
+def _number(text: str) -> str:
+    return f"{float(text):.10g}"
+
+
+def view_query(state: ExplorerState) -> dict[str, str]:
+    """The query that reproduces what ``state`` shows."""
+    start, end = state.time_range
+    return {
+        "start": _iso(start),
+        "end": _iso(end),
+        "fmin": _number(state.freq_range[0]),
+        "fmax": _number(state.freq_range[1]),
+        "db": ",".join(_number(v) for v in state.db_range),
+        "cmap": state.cmap,
+        "agg": state.agg,
+        "bands": ";".join(
+            f"{urllib.parse.quote(name, safe=' ')}:{_number(lo)}-{_number(hi)}"
+            for name, (lo, hi) in state.bands.items()
+        ),
+    }
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a number") from None
+    if not math.isfinite(value) or abs(value) > 1e12:
+        raise ValueError(f"{what} {text!r} is out of range")
+    return value
+
+
+def _time(text: str, what: str) -> np.datetime64:
+    try:
+        return to_datetime64(text.removesuffix("Z"))
+    except (AtlasError, ValueError, OverflowError) as err:
+        raise ValueError(f"{what} {text!r} is not a time ({err})") from None
+
+
+def _bands(text: str, nyquist: float) -> dict[str, tuple[float, float]]:
+    bands = {}
+    for item in filter(None, text.split(";")):
+        name, _, span = item.rpartition(":")
+        low, sep, high = span.partition("-")
+        if not name.strip() or not sep:
+            raise ValueError(f"band {item!r} is not name:low-high")
+        lo, hi = _finite(low, f"band {name!r} low"), _finite(high, f"band {name!r} high")
+        if not 0 <= lo < hi <= nyquist:
+            raise ValueError(f"band {name!r} {lo:g}-{hi:g} Hz is not within 0..{nyquist:g} Hz")
+        bands[urllib.parse.unquote(name).strip()] = (lo, hi)
+    return bands
+
+
+def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
+    """Show what ``query`` asks for; return a sentence for each part that could not be used.
+
+    Parts are applied independently, all in one change of ``state``.
+    """
+    problems: list[str] = []
+    changes: dict[str, object] = {}
+    first, last = state.atlas.time_range
+    nyquist = state.atlas.freq_range[1]
+
+    def attempt(keys: tuple[str, ...], read) -> None:
+        if any(k in query for k in keys):
+            try:
+                changes.update(read())
+            except ValueError as err:
+                problems.append(f"{err}: ignored")
+
+    def times():
+        start = _time(query["start"], "start") if "start" in query else state.time_range[0]
+        end = _time(query["end"], "end") if "end" in query else state.time_range[1]
+        if not start < end:
+            raise ValueError(f"time range {_iso(start)} .. {_iso(end)} is empty or inverted")
+        if end <= first or start >= last:
+            raise ValueError(f"time range {_iso(start)} .. {_iso(end)} is outside the recording")
+        return {"time_range": (max(start, first), min(end, last))}
+
+    def freqs():
+        lo = _finite(query["fmin"], "fmin") if "fmin" in query else state.freq_range[0]
+        hi = _finite(query["fmax"], "fmax") if "fmax" in query else state.freq_range[1]
+        lo, hi = max(lo, 0.0), min(hi, nyquist)
+        if not lo < hi:
+            raise ValueError(f"frequency range {query.get('fmin')}..{query.get('fmax')} Hz is empty or inverted")
+        return {"freq_range": (lo, hi)}
+
+    def db():
+        parts = query["db"].split(",")
+        if len(parts) != 2:
+            raise ValueError(f"db {query['db']!r} is not low,high")
+        lo, hi = (_finite(p, "db") for p in parts)
+        if not lo < hi:
+            raise ValueError(f"db range {lo:g},{hi:g} is inverted")
+        return {"db_range": (lo, hi)}
+
+    def choice(key: str, options: list[str]):
+        def read():
+            if query[key] not in options:
+                raise ValueError(f"{key} {query[key]!r} is not one of {', '.join(options)}")
+            return {key: query[key]}
+
+        return read
+
+    attempt(("start", "end"), times)
+    attempt(("fmin", "fmax"), freqs)
+    attempt(("db",), db)
+    attempt(("cmap",), choice("cmap", COLORMAPS))
+    attempt(("agg",), choice("agg", ["mean", "max"]))
+    attempt(("bands",), lambda: {"bands": _bands(query["bands"], nyquist)})
+    state.param.update(changes)
+    return problems

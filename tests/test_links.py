@@ -1,0 +1,87 @@
+"""Deep links without a browser: the view as a query and back, and links that cannot be followed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import noise, tone
+
+from data_access import StftConfig, ingest, open_atlas, open_timeline
+
+T0 = np.datetime64("2026-03-01T12:00:00", "ns")
+S = np.timedelta64(1_000_000_000, "ns")
+
+
+@pytest.fixture(scope="module")
+def atlas(tmp_path_factory):
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("links")
+    sf.write(d / "s_20260301_120000.wav", noise(120.0, amp=0.01) + tone(1000.0, 120.0, amp=0.1), 8000)
+    return open_atlas(ingest(open_timeline(d / "s_20260301_120000.wav"), d / "s.zarr", StftConfig(n_fft=256)))
+
+
+@pytest.fixture
+def state(atlas):
+    from dashboard.state import ExplorerState
+
+    return ExplorerState(atlas)
+
+
+def test_a_link_reproduces_the_view(state, atlas):
+    from dashboard.links import apply_query, view_query
+    from dashboard.state import ExplorerState
+
+    state.set_view(time=(T0 + 10 * S + np.timedelta64(123_456_789, "ns"), T0 + 20 * S), freq=(500.0, 2500.5))
+    state.param.update(db_range=(-90.0, -12.0), cmap="kbc", agg="max")
+    state.add_band("my tone: 1 kHz; loud", 900.0, 1100.0)  # separators in a name survive
+    query = view_query(state)
+    fresh = ExplorerState(atlas)
+    assert apply_query(fresh, query) == []
+    for name in ("time_range", "freq_range", "db_range", "cmap", "agg", "bands"):
+        assert getattr(fresh, name) == getattr(state, name), name
+    assert query["start"] == "2026-03-01T12:00:10.123456789Z"
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"start": "yesterday-ish", "end": "2026-03-01T12:00:30"}, "is not a time"),
+        ({"start": "2026-03-01T12:00:30", "end": "2026-03-01T12:00:10"}, "empty or inverted"),
+        ({"start": "1990-01-01", "end": "1990-01-02"}, "outside the recording"),
+        ({"start": "99999-01-01", "end": "99999-01-02"}, "is not a time"),
+        ({"fmin": "3000", "fmax": "1000"}, "empty or inverted"),
+        ({"fmin": "1e400"}, "out of range"),
+        ({"db": "-1e300,0"}, "out of range"),
+        ({"db": "0,-10"}, "inverted"),
+        ({"db": "nan,3"}, "out of range"),
+        ({"cmap": "<script>"}, "is not one of"),
+        ({"agg": "sum"}, "is not one of"),
+        ({"bands": "whale:15-1e9"}, "is not within"),
+        ({"bands": "justaname"}, "is not name:low-high"),
+    ],
+)
+def test_a_malformed_link_keeps_the_default_view_and_says_why(state, query, expected):
+    from dashboard.links import apply_query
+
+    before = {name: getattr(state, name) for name in ("time_range", "freq_range", "db_range", "cmap", "agg", "bands")}
+    problems = apply_query(state, query)
+    assert len(problems) == 1 and expected in problems[0], problems
+    after = {name: getattr(state, name) for name in before}
+    assert after == before
+
+
+def test_good_parts_of_a_partly_bad_link_are_used(state):
+    from dashboard.links import apply_query
+
+    problems = apply_query(state, {"start": "2026-03-01T12:00:05", "end": "2026-03-01T12:00:15", "cmap": "nope"})
+    assert len(problems) == 1 and "cmap" in problems[0]
+    assert state.time_range == (T0 + 5 * S, T0 + 15 * S)
+
+
+def test_links_need_no_panel():
+    import subprocess
+    import sys
+
+    code = "import sys, dashboard.links; assert 'panel' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
