@@ -1,0 +1,326 @@
+"""Benchmark: many people on one server at once.
+
+Run from the repository root::
+
+    python benchmarks/load.py                          # 20 sessions for 3 minutes on a 1 h demo store
+    python benchmarks/load.py --sessions 5 --minutes 1 --store demo/demo.zarr --json load.json
+
+One ``spectral-atlas serve`` (as ``python -m dashboard.cli serve``) on 127.0.0.1, and
+one Debian Chromium (``/usr/bin/chromium`` through Playwright's ``executable_path``;
+nothing is downloaded) holding ``--sessions`` separate browser contexts, so each
+is a session of its own (its own cookies and websocket). Every session loads the
+page, then loops until the time is up over scripted gestures on its own random
+path: wheel zooms in and out on the spectrogram, drag pans, the ◀ ▶ buttons, and
+band edits (add a band by name, remove it).
+
+What is measured:
+
+- **errors** (must be 0): browser console errors and page errors, gestures whose
+  answer never came (``--timeout``), and ``ERROR`` or ``Traceback`` lines in the
+  server's log;
+- **interaction latency**: from the gesture to the info panel showing the new
+  time span (for pans, zooms and paging: the server has read the new image and
+  the browser has the message), or to the band listing changing (band edits);
+  p50 / p95 / max over all sessions;
+- **server RSS** every 5 s (psutil, the server process), from listening through
+  the load to 30 s after every session has closed, with the number of open
+  sessions the server reports (its log line on each session's end). RSS must
+  plateau: stores and chunk caches are shared by the process, and a session holds
+  no copy of a level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from playwright.async_api import async_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
+
+log = logging.getLogger("load")
+
+VIEWPORT = {"width": 1400, "height": 950}
+IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
+INFO = "() => { const e = document.querySelector('.atlas-info'); return e ? (e.shadowRoot || e).textContent : ''; }"
+TARGET_P95_MS = 1000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, port: int, log_path: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "dashboard.cli", "-v", "serve", str(store), "--port", str(port)]
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise TimeoutError(f"the server did not listen within 180 s; see {log_path}") from None
+            time.sleep(0.3)
+
+
+def rss_mb(proc: subprocess.Popen) -> float:
+    return psutil.Process(proc.pid).memory_info().rss / 2**20
+
+
+class Session:
+    """One browser context: one person, one session on the server."""
+
+    def __init__(self, index: int, browser, url: str, seed: int, timeout_s: float) -> None:
+        self.index, self.browser, self.url, self.timeout_s = index, browser, url, timeout_s
+        self.rng = np.random.default_rng(seed + index)
+        self.latencies: dict[str, list[float]] = {}
+        self.errors: list[str] = []
+        self.gestures = 0
+
+    async def info(self) -> str:
+        return await self.page.locator(".atlas-info").evaluate("e => (e.shadowRoot || e).textContent")
+
+    async def listing(self) -> str:
+        return await self.page.locator(".band-listing").evaluate("e => (e.shadowRoot || e).textContent")
+
+    async def open(self) -> None:
+        self.context = await self.browser.new_context(viewport=VIEWPORT)
+        self.page = await self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        await self.page.goto(self.url, timeout=180_000)
+        await self.page.wait_for_function(IDLE, timeout=180_000)
+        await self.page.locator(".atlas-info").wait_for(timeout=180_000)
+        deadline = time.monotonic() + 180
+        while "read 0 ms" in await self.info() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+
+    async def plot_box(self) -> dict:
+        canvases = self.page.locator("canvas")
+        boxes = [await canvases.nth(i).bounding_box() for i in range(await canvases.count())]
+        return max((b for b in boxes if b), key=lambda b: b["height"])
+
+    async def _timed(self, kind: str, act, changed) -> None:
+        before = await changed()
+        started = time.perf_counter()
+        await act()
+        while True:
+            now = await changed()
+            if now != before:
+                break
+            if time.perf_counter() - started > self.timeout_s:
+                self.errors.append(f"session {self.index}: {kind} got no answer in {self.timeout_s:g} s")
+                return
+            await asyncio.sleep(0.02)
+        self.latencies.setdefault(kind, []).append((time.perf_counter() - started) * 1e3)
+
+    def _showing(self):
+        async def showing() -> str:
+            text = await self.info()
+            return text.split("showing ")[1][:50] if "showing " in text else text
+
+        return showing
+
+    async def gesture(self) -> None:
+        box = await self.plot_box()
+        x = box["x"] + box["width"] * self.rng.uniform(0.15, 0.85)
+        y = box["y"] + box["height"] * self.rng.uniform(0.2, 0.8)
+        r = self.rng.random()
+        mouse = self.page.mouse
+        if r < 0.35:
+            delta = float(self.rng.choice([-1, 1]) * self.rng.uniform(250, 500))
+
+            async def act():
+                await mouse.move(x, y)
+                await mouse.wheel(0, delta)
+
+            await self._timed("zoom", act, self._showing())
+        elif r < 0.65:
+            dx = box["width"] * self.rng.uniform(0.1, 0.3) * self.rng.choice([-1, 1])
+
+            async def act():
+                await mouse.move(x, y)
+                await mouse.down()
+                await mouse.move(x + dx, y, steps=6)
+                await mouse.up()
+
+            await self._timed("pan", act, self._showing())
+        elif r < 0.85:
+            label = str(self.rng.choice(["◀", "▶", "zoom +", "whole"]))
+            button = self.page.get_by_role("button", name=label, exact=True)
+            await self._timed("button", lambda: button.click(), self._showing())
+        else:
+            name = f"s{self.index}-{self.gestures}"
+            lo = float(self.rng.uniform(100, 8000))
+            await self.page.get_by_placeholder("name").fill(name)
+            await self.page.get_by_label("low (Hz)").fill(f"{lo:.0f}")
+            await self.page.get_by_label("high (Hz)").fill(f"{lo + 2000:.0f}")
+            add = self.page.get_by_role("button", name="add band")
+            await self._timed("band edit", lambda: add.click(), self.listing)
+            remove = self.page.locator(f".band-listing .choices__item[data-value='{name}'] .choices__button")
+            if await remove.count():
+                await self._timed("band edit", lambda: remove.first.click(), self.listing)
+        self.gestures += 1
+
+    async def run(self, until: float) -> None:
+        try:
+            await self.open()
+            while time.monotonic() < until:
+                await self.gesture()
+                await asyncio.sleep(float(self.rng.uniform(0.3, 1.5)))  # a person looks at the picture
+        except Exception as err:  # a session that breaks is an error of the run, not the end of it
+            self.errors.append(f"session {self.index}: {type(err).__name__}: {str(err).splitlines()[0]}")
+        finally:
+            await self.context.close()
+
+
+async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> dict:
+    rss: list[tuple[float, float, int]] = []
+    t0 = time.monotonic()
+    stop_sampling = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop_sampling.is_set():
+            rss.append((time.monotonic() - t0, rss_mb(server), open_sessions(server_log)))
+            try:
+                await asyncio.wait_for(stop_sampling.wait(), 5.0)
+            except TimeoutError:
+                pass
+
+    sampler = asyncio.create_task(sample())
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        sessions = [Session(i, browser, url, args.seed, args.timeout) for i in range(args.sessions)]
+        until = time.monotonic() + args.minutes * 60
+        load_started = time.monotonic() - t0
+        await asyncio.gather(*(s.run(until) for s in sessions))
+        load_ended = time.monotonic() - t0
+        await browser.close()
+    await asyncio.sleep(args.linger)  # the server notices closed sessions and lets them go
+    stop_sampling.set()
+    await sampler
+    return {"sessions": sessions, "rss": rss, "load_started": load_started, "load_ended": load_ended}
+
+
+def open_sessions(server_log: Path) -> int:
+    """The server's count of open sessions, from its last ``sessions open:`` log line (-1 if none yet)."""
+    found = re.findall(r"sessions open: (\d+)", server_log.read_text(errors="replace"))
+    return int(found[-1]) if found else -1
+
+
+def server_errors(server_log: Path) -> list[str]:
+    return [
+        line for line in server_log.read_text(errors="replace").splitlines() if "ERROR" in line or "Traceback" in line
+    ]
+
+
+def report(result: dict, server_log: Path, args) -> dict:
+    sessions = result["sessions"]
+    errors = [e for s in sessions for e in s.errors] + server_errors(server_log)
+    by_kind: dict[str, list[float]] = {}
+    for s in sessions:
+        for kind, values in s.latencies.items():
+            by_kind.setdefault(kind, []).extend(values)
+    everything = [v for values in by_kind.values() for v in values]
+    print(f"\n{args.sessions} sessions for {args.minutes:g} min on {platform.node()} ({os.cpu_count()} cores)")
+    print(f"{'interaction':<12}{'n':>6}{'p50':>9}{'p95':>9}{'max':>9}  (ms, gesture -> answer in the page)")
+    rows = {}
+    for kind, values in sorted(by_kind.items()) + [("all", everything)]:
+        if values:
+            p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
+            rows[kind] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
+            print(f"{kind:<12}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
+    print("\nserver RSS (MB) and open sessions over time:")
+    for t, mb, n in result["rss"]:
+        phase = "load" if result["load_started"] <= t <= result["load_ended"] else "idle"
+        print(f"  {t:7.1f} s  {mb:8.1f} MB  sessions {n if n >= 0 else '?':>3}  {phase}")
+    during = [mb for t, mb, _ in result["rss"] if result["load_started"] <= t <= result["load_ended"]]
+    half = len(during) // 2
+    first_half, second_half = max(during[:half] or [0]), max(during[half:] or [0])
+    growth = second_half - first_half
+    after = result["rss"][-1]
+    print(f"\nRSS max in the first half of the load {first_half:.0f} MB, second half {second_half:.0f} MB "
+          f"(growth {growth:+.0f} MB); {after[1]:.0f} MB with {after[2]} sessions open after all closed")  # fmt: skip
+    print(f"errors: {len(errors)}")
+    for e in errors[:20]:
+        print(f"  {e}")
+    p95 = rows.get("all", {}).get("p95", float("nan"))
+    checks = [
+        ("errors == 0", len(errors) == 0, f"{len(errors)}"),
+        (f"interaction p95 <= {TARGET_P95_MS:.0f} ms", p95 <= TARGET_P95_MS, f"{p95:.0f} ms"),
+        (
+            "RSS plateaus (second-half max within 10% of first-half max)",
+            growth <= 0.1 * first_half,
+            f"{growth:+.0f} MB",
+        ),
+        ("sessions released after close", after[2] == 0, f"{after[2]} open"),
+    ]
+    print()
+    for name, ok, value in checks:
+        print(f"target {name:<62}{value:>12}  {'PASS' if ok else 'MISS'}")
+    return {
+        "sessions": args.sessions,
+        "minutes": args.minutes,
+        "latency_ms": rows,
+        "errors": errors,
+        "rss": result["rss"],
+        "checks": {name: ok for name, ok, _ in checks},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent browser sessions (default 20)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="minutes of load (default 3)")
+    parser.add_argument("--store", type=Path, help="store to serve (default: a 1 h demo built in a temp dir)")
+    parser.add_argument("--hours", type=float, default=1.0, help="length of the demo built without --store")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a gesture counts as an error")
+    parser.add_argument("--linger", type=float, default=30.0, help="seconds of RSS sampling after the sessions close")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with tempfile.TemporaryDirectory(prefix="atlas-load-") as tmp:
+        store = args.store
+        if store is None:
+            from data_access.demo import make_demo
+
+            log.info("building a %g h demo store", args.hours)
+            store = make_demo(Path(tmp), hours=args.hours, progress=False)
+        port = free_port()
+        server_log = Path(tmp) / "serve.log"
+        server = start_server(store, port, server_log)
+        try:
+            result = asyncio.run(drive(f"http://127.0.0.1:{port}/", server, args, server_log))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        figures = report(result, server_log, args)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
