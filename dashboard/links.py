@@ -2,7 +2,8 @@
 
 A copied link reproduces the view: ``?start=…&end=…&fmin=…&fmax=…&db=lo,hi&cmap=…&agg=…&bands=…``
 (times ISO 8601 UTC to the nanosecond; frequencies in Hz; bands as
-``name:low-high`` joined by ``;``, names percent-encoded). Reading a link never fails: each value that
+``name:low-high`` joined by ``;``, names percent-encoded), plus ``&channel=K`` (an index into
+the store's channels, or a channel's label) for a multichannel store. Reading a link never fails: each value that
 cannot be used (a bad date, an inverted or outside range, an unknown colormap,
 a huge number) is left at its default and reported in one sentence, so the page
 opens on the default view with a visible message instead of an error.
@@ -23,7 +24,7 @@ from data_access import AtlasError
 from data_access.sources import to_datetime64
 
 #: Query keys a link may carry (besides ``store``, which the page resolves).
-KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands")
+KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands", "channel")
 
 
 def _iso(t: np.datetime64) -> str:
@@ -49,6 +50,7 @@ def view_query(state: ExplorerState) -> dict[str, str]:
             f"{urllib.parse.quote(name, safe=' ')}:{_number(lo)}-{_number(hi)}"
             for name, (lo, hi) in state.bands.items()
         ),
+        **({} if state.channel is None else {"channel": str(state.channel)}),
     }
 
 
@@ -81,6 +83,18 @@ def _bands(text: str, nyquist: float) -> dict[str, tuple[float, float]]:
             raise ValueError(f"band {name!r} {lo:g}-{hi:g} Hz is not within 0..{nyquist:g} Hz")
         bands[urllib.parse.unquote(name).strip()] = (lo, hi)
     return bands
+
+
+def _channel(text: str, labels: list[str]) -> int:
+    """A channel index from its index or its label."""
+    if not labels:
+        raise ValueError(f"channel {text!r}: this store holds a single channel")
+    if text.isdigit() and int(text) < len(labels):
+        return int(text)
+    if text in labels:
+        return labels.index(text)
+    choices = ", ".join(f"{i} ({label})" if label != str(i) else label for i, label in enumerate(labels))
+    raise ValueError(f"channel {text!r} is not one of {choices}")
 
 
 def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
@@ -140,5 +154,6 @@ def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
     attempt(("cmap",), choice("cmap", COLORMAPS))
     attempt(("agg",), choice("agg", ["mean", "max"]))
     attempt(("bands",), lambda: {"bands": _bands(query["bands"], nyquist)})
+    attempt(("channel",), lambda: {"channel": _channel(query["channel"], state.atlas.channels)})
     state.param.update(changes)
     return problems

@@ -41,13 +41,22 @@ class ExplorerState(param.Parameterized):
     db_range = param.Range(default=(-70.0, 0.0), doc="Colour limits in dB.")
     cmap = param.Selector(default="fire", objects=COLORMAPS, doc="colorcet colormap of the spectrogram.")
     agg = param.Selector(default="mean", objects=["mean", "max"], doc="How frames sharing a pixel combine.")
+    channel = param.Selector(
+        default=None,
+        objects=[None],
+        doc="Channel shown, an index into atlas.channels (named by its label); None for a single-channel store.",
+    )
     bands = param.Dict(default={}, doc="Named frequency bands (low, high) in Hz, drawn as curves.")
     level = param.Integer(default=0, doc="Pyramid level of the last image (read-only for users).")
     read_ms = param.Number(default=0.0, doc="Milliseconds the last image took to read and rasterize.")
     busy = param.Boolean(default=False, doc="A pan or zoom is being answered with a new image.")
 
     def __init__(self, atlas: Atlas, **params) -> None:
-        super().__init__(atlas=atlas, **params)
+        super().__init__(atlas=atlas)
+        if atlas.channels:  # the choices are this store's channels, by label
+            self.param.channel.objects = {label: i for i, label in enumerate(atlas.channels)}
+            self.channel = 0
+        self.param.update(params)
         if self.time_range is None:
             self.time_range = atlas.time_range
         if self.freq_range is None:
@@ -57,7 +66,7 @@ class ExplorerState(param.Parameterized):
         if "db_range" not in params:
             # Colours fitted to the recording (a calibrated store reads 40..150 dB re 1 µPa²/Hz,
             # an uncalibrated one -120..0 dB re full scale): percentiles of the coarsest picture.
-            self.auto_db_range(atlas.view(width=400, height=200).values)
+            self.auto_db_range(atlas.view(width=400, height=200, channel=self.channel).values)
         if not self.bands:
             nyquist = atlas.freq_range[1]
             self.bands = {name: band for name, band in PRESET_BANDS.items() if band[1] <= nyquist}

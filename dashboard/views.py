@@ -85,10 +85,12 @@ class SpectrogramView(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
 
-    def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0) -> hv.Image:
+    def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None) -> hv.Image:
         width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
         started = time.perf_counter()
-        view = self.state.atlas.view(time=time_range, freq=freq_range, width=width, height=height, agg=agg)
+        view = self.state.atlas.view(
+            time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel
+        )
         self.state.param.update(level=view.attrs["level"], read_ms=(time.perf_counter() - started) * 1e3)
         image = hv.Image(
             (view.time.values, view.freq.values, view.values),
@@ -101,7 +103,7 @@ class SpectrogramView(pn.viewable.Viewer):
         return _band_spans(tuple((name, tuple(band)) for name, band in bands.items()))
 
     def __panel__(self) -> pn.viewable.Viewable:
-        inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg"])
+        inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg", "channel"])
         size = hv.streams.PlotSize()
         dmap = hv.DynamicMap(self._image, streams=[inputs, size]).opts(
             framewise=True,
@@ -178,12 +180,13 @@ class BandCurves(pn.viewable.Viewer):
 
     def curves(self, points: int = 800):
         """The visible band curves as an ``xr.Dataset`` (one variable per band, dB)."""
-        return self.state.atlas.band_energy(self.state.bands, time=self.state.time_range, points=points)
+        state = self.state
+        return state.atlas.band_energy(state.bands, time=state.time_range, points=points, channel=state.channel)
 
-    def _plot(self, time_range, bands, width, height, scale=1.0) -> hv.Overlay:
+    def _plot(self, time_range, bands, width, height, scale=1.0, channel=None) -> hv.Overlay:
         if not bands:
             return hv.Overlay([hv.Curve([], "time", "dB")])
-        data = self.state.atlas.band_energy(bands, time=time_range, points=max(int(width or 800), 2))
+        data = self.state.atlas.band_energy(bands, time=time_range, points=max(int(width or 800), 2), channel=channel)
         return hv.Overlay(
             [
                 hv.Curve(
@@ -197,7 +200,7 @@ class BandCurves(pn.viewable.Viewer):
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        bands = hv.streams.Params(self.state, ["bands"])
+        bands = hv.streams.Params(self.state, ["bands", "channel"])
         dmap = hv.DynamicMap(self._plot, streams=[visible_after_image(self.state), bands, hv.streams.PlotSize()]).opts(
             framewise=True, responsive=True, min_height=200, xlabel="time (UTC)", show_legend=True
         )
@@ -216,13 +219,17 @@ class Overview(pn.viewable.Viewer):
         return hv.VSpan(*time_range).opts(color="white", alpha=0.25, line_color="white")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        view = self.state.atlas.view(width=1200, height=60)  # read once; only its colours follow the state
-        base = hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
+        # Read once per channel; only its colours follow the state.
+        @functools.cache
+        def base(channel) -> hv.Image:
+            view = self.state.atlas.view(width=1200, height=60, channel=channel)
+            return hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
 
-        def coloured(cmap, db_range):
-            return base.opts(cmap=cc.palette[cmap], clim=tuple(db_range), clone=True)
+        def coloured(cmap, db_range, channel):
+            return base(channel).opts(cmap=cc.palette[cmap], clim=tuple(db_range), clone=True)
 
-        image = hv.DynamicMap(coloured, streams=[hv.streams.Params(self.state, ["cmap", "db_range"])]).opts(
+        streams = [hv.streams.Params(self.state, ["cmap", "db_range", "channel"])]
+        image = hv.DynamicMap(coloured, streams=streams).opts(
             responsive=True,
             height=110,
             xaxis="bottom",

@@ -8,6 +8,11 @@ overlap, so workers need no locks) and hands back the block reduced to level
 those pieces in time order, in a thread of its own so it overlaps with the FFTs. Peak memory is a
 few blocks per worker plus about one chunk per level, whatever the length.
 
+With ``channel="all"`` every task computes the power of every channel of its
+frames (each channel exactly as a single-channel ingest does) and writes the
+``(channel, freq, time)`` region; blocks, the pyramid, resuming and appending
+work as for one channel, with memory times the number of channels.
+
 Resuming
 --------
 The store is built in a hidden ``.NAME.partial`` directory beside it, which
@@ -59,6 +64,7 @@ or infinite, and the clipped ones, ``|x| >= CLIP_LEVEL``. Samples missing
 (between files, or inside a MiniSEED file) read as NaN too and are not
 counted: :meth:`~data_access.sources.Timeline.missing` says where they are.
 Raw counts (MiniSEED) have no full scale, so nothing counts as clipped there.
+With ``channel="all"`` the samples of every channel are counted.
 The totals are logged as warnings and kept as root attributes
 ``nonfinite_samples`` and ``clipped_samples``. A frame holding a NaN or
 infinite sample is NaN, a gap, never infinite.
@@ -84,7 +90,7 @@ from tqdm.auto import tqdm
 from data_access import __version__
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
-from data_access.pyramid import PyramidBuilder, halve, halve_max, level_lengths, rebuild_levels
+from data_access.pyramid import PyramidBuilder, frame_counts, halve, halve_max, level_lengths, rebuild_levels
 from data_access.sources import (
     AudioSource,
     MiniSeedSource,
@@ -281,6 +287,7 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
                 attrs=attrs,
                 power_attrs=_power_attrs(timeline),
                 time_chunk=chunk,
+                channels=timeline.channel_labels() if timeline.channel == "all" else None,
             )
             if job.base is not None:
                 log.info("appending to %s: %d frames kept, %d blocks to compute", job.base, kept[0], len(blocks))
@@ -401,25 +408,32 @@ class _BlockTask:
     level0: str
     marks: Path
     chunk: int
-    missing: np.ndarray  # (n, 2) sample ranges with no data, which read as NaN
+    missing: list[np.ndarray]  # per channel read, (n, 2) sample ranges with no data, which read as NaN
     full_scale: bool
     level1: bool  # return the block halved, for the in-pass pyramid
 
     def __call__(self, start: int, stop: int):
         first, last = self.config.frame_span(start, stop)
         samples = self.timeline.read(first, last)
-        power = power_spectrogram(samples, self.config)
-        zarr.open_array(self.level0, mode="r+")[:, start:stop] = power
+        power = _power(samples, self.config)
+        zarr.open_array(self.level0, mode="r+")[..., start:stop] = power
         # A block owns its samples up to the next block's first; the last one, all it reads.
         last_frame = stop == self.config.n_frames(self.timeline.n_samples)
         own = last if last_frame else stop * self.config.hop_length
         quality = _sample_quality(samples[: own - first], _overlap(self.missing, first, own), self.full_scale)
         _write_atomic(self.marks / str(start // self.chunk), json.dumps(quality))
-        counts = np.isfinite(power[0]).astype(np.int32)
+        counts = frame_counts(power)
         if not self.level1:
             return counts, None, quality
         mean, pair_counts = halve(power, counts)
         return counts, (mean, halve_max(power), pair_counts), quality
+
+
+def _power(samples: np.ndarray, config: StftConfig) -> np.ndarray:
+    """Power of a block: ``(n_freq, n)``, or ``(n_channels, n_freq, n)`` from samples ``(n, n_channels)``."""
+    if samples.ndim == 1:
+        return power_spectrogram(samples, config)
+    return np.stack([power_spectrogram(np.ascontiguousarray(column), config) for column in samples.T])
 
 
 def _sample_quality(samples: np.ndarray, missing: int, full_scale: bool) -> tuple[int, int]:
@@ -431,13 +445,20 @@ def _sample_quality(samples: np.ndarray, missing: int, full_scale: bool) -> tupl
     return nonfinite, int(np.count_nonzero((size >= CLIP_LEVEL) & (size < np.inf)))
 
 
-def _overlap(ranges: np.ndarray, start: int, stop: int) -> int:
-    """Samples of ``[start, stop)`` inside ``ranges``, shape (n, 2)."""
-    return int(np.clip(np.minimum(ranges[:, 1], stop) - np.maximum(ranges[:, 0], start), 0, None).sum())
+def _overlap(missing: list[np.ndarray], start: int, stop: int) -> int:
+    """Samples of ``[start, stop)`` inside the ranges, shape (n, 2), of each channel, summed."""
+    return sum(
+        int(np.clip(np.minimum(ranges[:, 1], stop) - np.maximum(ranges[:, 0], start), 0, None).sum())
+        for ranges in missing
+    )
 
 
-def _missing(timeline: Timeline) -> np.ndarray:
-    return np.array(timeline.missing(), dtype=np.int64).reshape(-1, 2)
+def _missing(timeline: Timeline) -> list[np.ndarray]:
+    """The sample ranges with no data of each channel the timeline reads, shape (n, 2) each."""
+    channels = range(timeline.n_channels) if timeline.channel == "all" else [timeline.channel]
+    return [
+        np.array(dataclasses.replace(timeline, channel=c).missing(), dtype=np.int64).reshape(-1, 2) for c in channels
+    ]
 
 
 def _count_quality(timeline: Timeline, start: int, stop: int) -> tuple[int, int]:
@@ -489,7 +510,7 @@ def _run_blocks(
                 if pending is not None:
                     pending.result()
                 pending = pyramid_thread.submit(_feed, builder, results, lengths)
-            bar.update(sum(len(r[0]) for r in results))
+            bar.update(sum(r[0].shape[-1] for r in results))
         if pending is not None:
             pending.result()
         if builder is not None:
@@ -533,6 +554,8 @@ def _append_job(
         raise refuse(f"sample_rate {attrs['sample_rate']:g} Hz in the store, {new.sample_rate:g} Hz in the new files")
     if str(new.channel) != attrs["channel"]:
         raise refuse(f"channel {attrs['channel']} in the store, {new.channel} asked")
+    if new.channel == "all" and new.n_channels != attrs["n_channels"]:
+        raise refuse(f"{attrs['n_channels']} channels in the store, {new.n_channels} in the new files")
     if format not in (None, kept_format):
         raise refuse(f"format {kept_format} in the store, {format} asked")
     start = to_datetime64(attrs["start_time"])
@@ -652,6 +675,11 @@ def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels:
         "sample_rate": rate,
         **config.to_attrs(),
         "channel": str(timeline.channel),
+        **(
+            {"n_channels": timeline.n_channels, "channel_labels": json.dumps(timeline.channel_labels())}
+            if timeline.channel == "all"
+            else {}
+        ),
         "start_time": str(timeline.start_time),
         "end_time": str(end),
         "duration_seconds": timeline.n_samples / rate,

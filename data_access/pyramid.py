@@ -17,6 +17,11 @@ logarithm of the recording's length, never with the length itself.
 :func:`rebuild_levels` builds them again from level 0 as stored, level by
 level, for an ingest that was resumed or appended to. Each pair of columns is
 halved on its own, so both give the same bits whatever pieces they work in.
+
+A multichannel store (``channel="all"``) has a leading ``channel`` axis on
+power, ``(channel, freq, time)``, and on frame counts, ``(channel, time)``:
+every function here takes it, and halves each channel exactly as a mono
+store's, so channel ``k`` is bit for bit the store of channel ``k`` alone.
 """
 
 from __future__ import annotations
@@ -39,22 +44,39 @@ def level_lengths(n_frames: int, *, top: int = TOP_FRAMES) -> list[int]:
     return lengths
 
 
+def frame_counts(power: np.ndarray) -> np.ndarray:
+    """Whether each full-resolution frame is valid (1) or a gap (0).
+
+    Parameters
+    ----------
+    power : ndarray, shape (n_freq, n) or (n_channels, n_freq, n)
+
+    Returns
+    -------
+    counts : ndarray, int32, shape (n,) or (n_channels, n)
+    """
+    return np.isfinite(power[..., 0, :]).astype(np.int32)
+
+
 def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Average pairs of consecutive columns, weighted by their frame counts.
 
     Parameters
     ----------
-    power : ndarray, float32, shape (n_freq, n)
+    power : ndarray, float32, shape (n_freq, n) or (n_channels, n_freq, n)
         Columns along the last axis; NaN where a column has no valid frame.
-    counts : ndarray, int, shape (n,)
-        Valid full-resolution frames behind each column.
+    counts : ndarray, int, shape (n,) or (n_channels, n)
+        Valid full-resolution frames behind each column (of each channel).
 
     Returns
     -------
-    power : ndarray, float32, shape (n_freq, ceil(n / 2))
-    counts : ndarray, int32, shape (ceil(n / 2),)
+    power : ndarray, float32, shape (n_freq, ceil(n / 2)) or (n_channels, n_freq, ceil(n / 2))
+    counts : ndarray, int32, shape (ceil(n / 2),) or (n_channels, ceil(n / 2))
         An odd last column stands alone.
     """
+    if power.ndim == 3:  # each channel on its own, as a mono store halves it
+        means, pairs = zip(*(halve(p, c) for p, c in zip(power, counts, strict=True)), strict=True)
+        return np.stack(means), np.stack(pairs)
     counts = np.asarray(counts, dtype=np.int32)
     if len(counts) % 2:
         power = np.concatenate([power, np.zeros((len(power), 1), np.float32)], axis=1)
@@ -78,16 +100,16 @@ def halve_max(peak: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    peak : ndarray, float32, shape (n_freq, n)
+    peak : ndarray, float32, shape (..., n_freq, n)
 
     Returns
     -------
-    peak : ndarray, float32, shape (n_freq, ceil(n / 2))
+    peak : ndarray, float32, shape (..., n_freq, ceil(n / 2))
         An odd last column stands alone; a pair of NaN columns stays NaN.
     """
-    if peak.shape[1] % 2:
-        return np.concatenate([np.fmax(peak[:, 0:-1:2], peak[:, 1::2]), peak[:, -1:]], axis=1)
-    return np.fmax(peak[:, 0::2], peak[:, 1::2])
+    if peak.shape[-1] % 2:
+        return np.concatenate([np.fmax(peak[..., 0:-1:2], peak[..., 1::2]), peak[..., -1:]], axis=-1)
+    return np.fmax(peak[..., 0::2], peak[..., 1::2])
 
 
 def rebuild_levels(
@@ -125,7 +147,7 @@ def rebuild_levels(
             b = min(a + 2 * chunk, lengths[k])
             power = store.read(k, "power", a, b)
             if k == 0:  # level 0 keeps no max, and its counts are whether a frame is valid
-                peak, counts = power, np.isfinite(power[0]).astype(np.int32)
+                peak, counts = power, frame_counts(power)
                 own.push(counts, lambda at, c: store.write_counts(0, at, c))
             else:
                 peak, counts = store.read(k, "power_max", a, b), store.read(k, "frame_count", a, b)
@@ -142,9 +164,9 @@ class _Level:
 
     def __init__(self, chunk: int) -> None:
         self.chunk = chunk
-        self.power: np.ndarray | None = None  # (n_freq, chunk) mean, allocated at the first push
-        self.peak: np.ndarray | None = None  # (n_freq, chunk) max
-        self.counts = np.zeros(chunk, dtype=np.int32)
+        self.power: np.ndarray | None = None  # ([n_channels,] n_freq, chunk) mean, allocated at the first push
+        self.peak: np.ndarray | None = None  # ([n_channels,] n_freq, chunk) max
+        self.counts: np.ndarray | None = None  # ([n_channels,] chunk)
         self.fill = 0  # columns in the buffer
         self.start = 0  # level column of the buffer's first column
 
@@ -158,7 +180,8 @@ class PyramidBuilder:
         Columns per level, from :func:`level_lengths`.
     write_power : callable
         ``write_power(level, start, power, peak)`` with the mean and the max
-        of power, each of shape ``(n_freq, n)``; called
+        of power, each of shape ``(n_freq, n)`` (``(n_channels, n_freq, n)``
+        for a multichannel store); called
         with whole ``chunk`` blocks except at a level's end.
     write_counts : callable
         ``write_counts(level, start, counts)``; called for every level including 0.
@@ -184,21 +207,22 @@ class PyramidBuilder:
         self._counts = [_CountBuffer() for _ in lengths]
 
     def push_level0_counts(self, counts: np.ndarray) -> None:
-        """Frame counts (0 or 1) of the next level-0 columns."""
+        """Frame counts (0 or 1) of the next level-0 columns, shape ``(n,)`` or ``(n_channels, n)``."""
         self._push_counts(0, counts)
 
     def push(self, level: int, power: np.ndarray, peak: np.ndarray, counts: np.ndarray) -> None:
-        """The next columns of ``level`` (>= 1): mean and max of power, shape ``(n_freq, n)``."""
+        """The next columns of ``level`` (>= 1): mean and max of power, ``([n_channels,] n_freq, n)``."""
         buf = self._levels[level]
         if buf.power is None:
-            buf.power = np.empty((power.shape[0], self.chunk), dtype=np.float32)
+            buf.power = np.empty((*power.shape[:-1], self.chunk), dtype=np.float32)
             buf.peak = np.empty_like(buf.power)
-        done = 0
-        while done < len(counts):
-            take = min(self.chunk - buf.fill, len(counts) - done)
-            buf.power[:, buf.fill : buf.fill + take] = power[:, done : done + take]
-            buf.peak[:, buf.fill : buf.fill + take] = peak[:, done : done + take]
-            buf.counts[buf.fill : buf.fill + take] = counts[done : done + take]
+            buf.counts = np.zeros((*counts.shape[:-1], self.chunk), dtype=np.int32)
+        done, n = 0, counts.shape[-1]
+        while done < n:
+            take = min(self.chunk - buf.fill, n - done)
+            buf.power[..., buf.fill : buf.fill + take] = power[..., done : done + take]
+            buf.peak[..., buf.fill : buf.fill + take] = peak[..., done : done + take]
+            buf.counts[..., buf.fill : buf.fill + take] = counts[..., done : done + take]
             buf.fill += take
             done += take
             if buf.fill == self.chunk:
@@ -222,9 +246,9 @@ class PyramidBuilder:
         buf = self._levels[level]
         n = buf.fill
         # A partial (last) chunk is copied so the writer gets contiguous memory.
-        power = buf.power if n == self.chunk else np.ascontiguousarray(buf.power[:, :n])
-        peak = buf.peak if n == self.chunk else np.ascontiguousarray(buf.peak[:, :n])
-        counts = buf.counts[:n].copy()
+        power = buf.power if n == self.chunk else np.ascontiguousarray(buf.power[..., :n])
+        peak = buf.peak if n == self.chunk else np.ascontiguousarray(buf.peak[..., :n])
+        counts = buf.counts[..., :n].copy()
         self.write_power(level, buf.start, power, peak)
         self._push_counts(level, counts)
         buf.start += n
@@ -241,22 +265,22 @@ class _CountBuffer:
     """Frame counts of one level from column ``start`` on, written in ``VECTOR_CHUNK`` pieces."""
 
     def __init__(self, start: int = 0) -> None:
-        self.parts: list[np.ndarray] = []
+        self.parts: list[np.ndarray] = []  # each ([n_channels,] n)
         self.length = 0
         self.start = start
 
     def push(self, counts: np.ndarray, write: Callable[[int, np.ndarray], None]) -> None:
         self.parts.append(np.asarray(counts, dtype=np.int32))
-        self.length += len(counts)
+        self.length += counts.shape[-1]
         if self.length >= VECTOR_CHUNK:
-            joined = np.concatenate(self.parts)
-            whole = len(joined) // VECTOR_CHUNK * VECTOR_CHUNK
-            write(self.start, joined[:whole])
+            joined = np.concatenate(self.parts, axis=-1)
+            whole = self.length // VECTOR_CHUNK * VECTOR_CHUNK
+            write(self.start, joined[..., :whole])
             self.start += whole
-            self.parts, self.length = [joined[whole:]], len(joined) - whole
+            self.parts, self.length = [joined[..., whole:]], self.length - whole
 
     def flush(self, write: Callable[[int, np.ndarray], None]) -> None:
         if self.length:
-            write(self.start, np.concatenate(self.parts))
+            write(self.start, np.concatenate(self.parts, axis=-1))
             self.start += self.length
             self.parts, self.length = [], 0

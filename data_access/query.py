@@ -29,6 +29,10 @@ Conventions
   store's root attributes) is the factor ``k(f)`` from stored power to µPa² per
   bin (:attr:`Atlas.power_scale`), applied at read time; stored power is never
   rewritten.
+- A store of every channel (``channel="all"``) lists them in
+  :attr:`Atlas.channels`; ``view`` and ``band_energy`` read one at a time,
+  ``channel=0`` by default. A single-channel store has ``channels == []`` and
+  takes ``channel=None`` or ``0`` only.
 """
 
 from __future__ import annotations
@@ -168,7 +172,9 @@ class Atlas:
     (first sample to end of last sample), ``freq_range`` (0 to Nyquist, Hz),
     ``levels``, ``stft`` (:class:`StftConfig`), ``sample_rate``, ``sources``,
     ``calibration`` (a :class:`~data_access.calibration.Calibration` or None),
-    and the units of views (``units``) and of band curves (``band_units``).
+    ``channels`` (labels of a multichannel store's channels: SEED ids for
+    MiniSEED, else "0", "1", ...; ``[]`` for a single-channel store), and the
+    units of views (``units``) and of band curves (``band_units``).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -189,6 +195,7 @@ class Atlas:
         self.freq_range = (0.0, self.sample_rate / 2)
         self.df = self.sample_rate / self.stft.n_fft
         self.sources = json.loads(attrs.get("sources", "[]"))
+        self.channels: list[str] = self._reader.channels
         try:
             self.calibration = Calibration.from_attrs(attrs)
         except FormatError as err:
@@ -200,7 +207,7 @@ class Atlas:
             self.levels.append(
                 Level(
                     level=k,
-                    n_columns=self._reader.shape(k, "power")[1],
+                    n_columns=self._reader.shape(k, "power")[-1],
                     first=start + samples_to_timedelta(centre0, self.sample_rate),
                     step=2**k * hop / self.sample_rate,
                     time_chunk=self._reader.time_chunk(k),
@@ -253,6 +260,7 @@ class Atlas:
         width: int,
         height: int,
         agg: Agg = "mean",
+        channel: int | None = None,
     ) -> xr.DataArray:
         """The spectrogram of a window, rasterized to ``height x width`` pixels, in dB.
 
@@ -268,14 +276,19 @@ class Atlas:
         agg : {"mean", "max"}, default: "mean"
             How frames sharing a pixel combine: the mean of power, or the
             largest power (so a 5 ms click stays visible in a day's view).
+        channel : int, optional
+            Index into :attr:`channels` of a multichannel store, default 0; a
+            single-channel store takes only None or 0.
 
         Returns
         -------
         DataArray, float32, dims ("freq", "time"), shape (height, width)
             dB of power at pixel centres (power spectral density in
             dB re 1 µPa²/Hz on a calibrated store); NaN where the recording has a gap.
-            ``attrs`` carry ``units``, ``level``, ``seconds_per_column``, ``agg``.
+            ``attrs`` carry ``units``, ``level``, ``seconds_per_column``, ``agg``,
+            and for a multichannel store ``channel`` (its label).
         """
+        index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
         f0, f1 = self._freq_window(freq)
         for name, n in (("width", width), ("height", height)):
@@ -289,7 +302,7 @@ class Atlas:
         b0, b1 = _at_least_two(*self._bins(f0, f1), self.stft.n_freq)
         name = "power_max" if agg == "max" and lvl.level > 0 else "power"
         # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
-        power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1)[b0:b1])
+        power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1, index)[b0:b1])
         if self._psd_scale is not None:
             power = power * self._psd_scale[b0:b1, None]
         x = (lvl.column_times(j0, j1) - self.time_range[0]) / _SECOND
@@ -315,6 +328,7 @@ class Atlas:
                 "level": lvl.level,
                 "seconds_per_column": lvl.step,
                 "agg": agg,
+                **({} if index is None else {"channel": self.channels[index]}),
             },
         )
 
@@ -324,6 +338,7 @@ class Atlas:
         *,
         time: tuple[TimeLike, TimeLike] | None = None,
         points: int,
+        channel: int | None = None,
     ) -> xr.Dataset:
         """Band power over time, in dB, at ``points`` evenly spaced times.
 
@@ -337,6 +352,9 @@ class Atlas:
         points : int
             Output samples along time; the level is chosen as for a view
             ``points`` pixels wide.
+        channel : int, optional
+            Index into :attr:`channels` of a multichannel store, default 0; a
+            single-channel store takes only None or 0.
 
         Returns
         -------
@@ -344,8 +362,10 @@ class Atlas:
             One variable per band, dims ``("time",)``, dB of band power (see
             the module notes; dB re 1 µPa on a calibrated store); each point is
             the mean of band power over the valid frames whose columns are
-            centred in it, NaN over gaps.
+            centred in it, NaN over gaps. A multichannel store's carries the
+            channel's label in ``attrs["channel"]``.
         """
+        index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
         if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
             raise ParameterError(f"points={points!r} must be a whole number >= 1")
@@ -360,8 +380,8 @@ class Atlas:
         matrix = np.stack([weights[name] for name in names])  # (bands, bins)
         used = np.flatnonzero(matrix.any(axis=0))
         b0, b1 = int(used[0]), int(used[-1]) + 1
-        counts = self._read_counts(lvl, j0, j1).astype(np.float64)
-        power = self._read_columns(lvl, "power", j0, j1)[b0:b1]
+        counts = self._read_counts(lvl, j0, j1, index).astype(np.float64)
+        power = self._read_columns(lvl, "power", j0, j1, index)[b0:b1]
         # One float32 product for every band; columns with no valid frame add nothing.
         band_power = (matrix[:, b0:b1].astype(np.float32) @ np.nan_to_num(power, nan=0.0)).astype(np.float64)
         band_power /= self._band_norm
@@ -399,9 +419,29 @@ class Atlas:
                 },
             )
         out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.band_units})
+        if index is not None:
+            out.attrs["channel"] = self.channels[index]
         return out
 
     # ----------------------------------------------------------------- helpers
+    def _channel_index(self, channel) -> int | None:
+        """The index of ``channel`` in a multichannel store (default 0), or None for a single-channel one."""
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (int, np.integer))):
+            raise ParameterError(f"channel={channel!r} must be a channel index (an int)")
+        if not self.channels:
+            if channel not in (None, 0):
+                raise ParameterError(
+                    f"channel={channel} but {self.path.name!r} holds one channel ({self.attrs['channel']}); "
+                    "only channel 0 (or None) can be read"
+                )
+            return None
+        channel = 0 if channel is None else int(channel)
+        if not 0 <= channel < len(self.channels):
+            named = [str(i) if label == str(i) else f"{i} ({label})" for i, label in enumerate(self.channels)]
+            listing = ", ".join(named)
+            raise ParameterError(f"channel={channel} is not one of the channels of {self.path.name!r}: {listing}")
+        return channel
+
     def _time_window(self, time) -> tuple[np.datetime64, np.datetime64]:
         start, end = self.time_range
         if time is None:
@@ -455,21 +495,23 @@ class Atlas:
         b0 = max(int(math.floor(f0 / self.df + 0.5)), 0)
         return b0, min(max(int(math.ceil(f1 / self.df + 0.5)), b0 + 1), self.stft.n_freq)
 
-    def _read_columns(self, lvl: Level, name: str, j0: int, j1: int) -> np.ndarray:
-        """Columns ``j0..j1-1`` of every bin, assembled from cached whole chunks."""
+    def _read_columns(self, lvl: Level, name: str, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
+        """Columns ``j0..j1-1`` of every bin (of one channel), assembled from cached whole chunks."""
         size = lvl.time_chunk
+        lead = () if channel is None else (channel,)
         parts = []
         for c in range(j0 // size, (j1 - 1) // size + 1):
             chunk = CACHE.get(
-                (str(self.path), lvl.level, name, c),
-                lambda c=c: self._reader.read(lvl.level, name, (slice(None), slice(c * size, (c + 1) * size))),
+                (str(self.path), lvl.level, name, *lead, c),
+                lambda c=c: self._reader.read(lvl.level, name, (*lead, slice(None), slice(c * size, (c + 1) * size))),
             )
             lo, hi = max(j0 - c * size, 0), min(j1 - c * size, chunk.shape[1])
             parts.append(chunk[:, lo:hi])
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
-    def _read_counts(self, lvl: Level, j0: int, j1: int) -> np.ndarray:
-        return self._reader.read(lvl.level, "frame_count", (slice(j0, j1),))
+    def _read_counts(self, lvl: Level, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
+        lead = () if channel is None else (channel,)
+        return self._reader.read(lvl.level, "frame_count", (*lead, slice(j0, j1)))
 
 
 def warm_up() -> None:

@@ -28,6 +28,9 @@ A :class:`Timeline` joins sources on one sample grid by absolute time. The rules
 - **Bad files** (unreadable, empty, no samples, no start time) stop the opening
   with one line naming the file, or with ``skip_bad=True`` are skipped with a
   warning and listed in :meth:`Timeline.summary`.
+- **Channels**: a timeline reads one channel, the mean of all channels, or with
+  ``channel="all"`` every channel (then every file must have the same number of
+  channels, and :meth:`Timeline.read` returns shape ``(n, channels)``).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StartTimeFrom = Literal["header", "filename", "user"]
-Channel = int | Literal["mean"]
+Channel = int | Literal["mean", "all"]
 #: Sample ranges ``[start, stop)``.
 Ranges = list[tuple[int, int]]
 
@@ -553,9 +556,9 @@ class MiniSeedSource(AudioSource):
         )
 
     def segments(self, channel: Channel = 0) -> Ranges:
-        """Sample ranges with data: for ``"mean"``, where every channel has data."""
+        """Sample ranges with data: for ``"mean"`` and ``"all"``, where every channel has data."""
         per_channel = [_merge_ranges((lo + off, hi + off) for lo, hi, _, _ in pieces) for off, pieces in self.plan]
-        if channel != "mean":
+        if channel not in ("mean", "all"):
             return per_channel[channel]
         missing = _merge_ranges(r for ranges in per_channel for r in _complement(ranges, 0, self.n_samples))
         return _complement(missing, 0, self.n_samples)
@@ -768,7 +771,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 @dataclass(frozen=True)
 class Timeline:
-    """Several sources on one sample grid, read as one mono signal.
+    """Several sources on one sample grid, read as one mono signal or as all channels.
 
     Attributes
     ----------
@@ -776,8 +779,8 @@ class Timeline:
         Sorted by start time.
     offsets : tuple of int
         Sample index on the timeline of each source's first sample.
-    channel : int or "mean"
-        Which channel to read, or the mean of all channels.
+    channel : int, "mean" or "all"
+        Which channel to read, the mean of all channels, or every channel.
     skipped : tuple of (str, str)
         Path and reason of each input file skipped as bad (``skip_bad=True``).
     """
@@ -807,6 +810,26 @@ class Timeline:
         """Length in seconds, gaps included."""
         return self.n_samples / self.sample_rate
 
+    @property
+    def n_channels(self) -> int:
+        """Channels :meth:`read` returns: every channel of the files for ``"all"``, else 1."""
+        return self.sources[0].channels if self.channel == "all" else 1
+
+    def channel_labels(self) -> list[str]:
+        """A name for each channel :meth:`read` returns.
+
+        The SEED ids (``NET.STA.LOC.CHA``) when every file is MiniSEED with the
+        same ones, else the channel indices as text (``"0"``, ``"1"``, ...); for
+        one channel, or the mean, that channel (``"0"`` or ``"mean"``).
+        """
+        if self.channel != "all":
+            return [str(self.channel)]
+        originals = [src.source if isinstance(src, ResampledSource) else src for src in self.sources]
+        ids = {getattr(src, "seed_ids", None) for src in originals}
+        if len(ids) == 1 and (seed_ids := ids.pop()):
+            return list(seed_ids)
+        return [str(c) for c in range(self.n_channels)]
+
     def gaps(self) -> Ranges:
         """Sample ranges ``[start, stop)`` between files that no file covers."""
         files = _merge_ranges((off, off + src.n_samples) for off, src in zip(self.offsets, self.sources, strict=True))
@@ -835,14 +858,14 @@ class Timeline:
         return found
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Mono samples ``[start, stop)`` of the timeline.
+        """Samples ``[start, stop)`` of the timeline: mono, or every channel for ``channel="all"``.
 
         Returns
         -------
-        samples : ndarray, float32, shape (stop - start,)
+        samples : ndarray, float32, shape (stop - start,), or (stop - start, n_channels) for "all"
             NaN where no file has data. Where files overlap, the later file wins.
         """
-        out = np.full(stop - start, np.nan, dtype=np.float32)
+        out = np.full((stop - start, self.n_channels) if self.channel == "all" else stop - start, np.nan, np.float32)
         # Sources are sorted by offset; the first that can reach `start` is found by bisection.
         first = max(bisect.bisect_right(self.offsets, start) - 1, 0)
         longest = max(src.n_samples for src in self.sources)
@@ -853,7 +876,12 @@ class Timeline:
             lo, hi = max(start, off), min(stop, off + src.n_samples)
             if lo < hi:
                 data = src.read(lo - off, hi - off)
-                out[lo - start : hi - start] = data.mean(axis=1) if self.channel == "mean" else data[:, self.channel]
+                if self.channel == "all":
+                    out[lo - start : hi - start] = data
+                elif self.channel == "mean":
+                    out[lo - start : hi - start] = data.mean(axis=1)
+                else:
+                    out[lo - start : hi - start] = data[:, self.channel]
         return out
 
     def describe(self) -> list[dict[str, object]]:
@@ -946,8 +974,9 @@ def open_timeline(
     time_pattern : str, optional
         strftime pattern of the start time in the file names, tried before the
         built-in presets (:data:`TIME_PATTERNS`).
-    channel : int or "mean", default: 0
-        Channel to analyse, or the mean of all channels.
+    channel : int, "mean" or "all", default: 0
+        Channel to analyse, the mean of all channels, or every channel (read
+        as shape ``(n, channels)``; every file must have the same number).
     sample_rate : float, optional
         Sample rate of the timeline: files at other rates are resampled to it
         (:class:`ResampledSource`). By default all files must share one rate.
@@ -967,7 +996,8 @@ def open_timeline(
     ------
     FormatError
         A bad file (unless ``skip_bad``), every file bad, different sample rates
-        without ``sample_rate``, or an overlap longer than ``max_overlap``.
+        without ``sample_rate``, an overlap longer than ``max_overlap``, or
+        files with different numbers of channels for ``channel="all"``.
     SourceNotFoundError
         An input that does not exist, a directory without audio, a pattern
         matching nothing.
@@ -1056,8 +1086,21 @@ def _check_overlaps(timeline: Timeline, max_overlap: float) -> None:
 def _check_channel(channel: Channel, sources: Sequence[AudioSource]) -> None:
     if channel == "mean":
         return
+    if channel == "all":
+        counts = {src.channels for src in sources}
+        if len(counts) > 1:
+            by_count = {n: [s.path.name for s in sources if s.channels == n] for n in sorted(counts)}
+            listing = "; ".join(
+                f"{n} channel{'s' * (n != 1)}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                for n, names in by_count.items()
+            )
+            raise FormatError(
+                f"channel='all' needs every file to have the same number of channels, but they differ ({listing}); "
+                "ingest them separately, or pick one channel (--channel K) or the mean (--channel mean)"
+            )
+        return
     if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)):
-        raise ParameterError(f"channel={channel!r} must be a channel index or 'mean'")
+        raise ParameterError(f"channel={channel!r} must be a channel index, 'mean' or 'all'")
     for src in sources:
         if not 0 <= channel < src.channels:
             raise ParameterError(

@@ -10,6 +10,19 @@ Layout (every group a CF-style dataset)::
     /1 ... /N          the same, each halving the time axis by the mean of power,
     /k/power_max       and beside it the max of power over the same frames
 
+A store of every channel (``channel="all"``; root attrs ``channel = "all"``,
+``n_channels`` and ``channel_labels``, a JSON list: SEED ids for MiniSEED, else
+"0", "1", ...) puts a ``channel`` dimension first::
+
+    /k/power, /k/power_max   (channel, freq, time) float32, chunks (1, freq chunk, time chunk)
+    /k/frame_count           (channel, time) int32: valid frames per channel, since
+                             channels of a MiniSEED file can have gaps of their own
+    /k/channel               (channel) int32 coordinate 0..C-1, attrs ``labels`` (JSON)
+
+Channel ``k`` of it equals, at every level, the store of ``channel=k`` alone.
+A single-channel store (a channel index, or ``"mean"``) has no channel
+dimension, as before.
+
 Arrays are written with zarr directly, chunk by chunk, into a hidden
 ``.partial`` directory that is renamed into place only when complete, so an
 existing store is never touched by a failed or interrupted ingest (or append:
@@ -109,6 +122,7 @@ class StoreWriter:
         attrs: dict[str, object],
         power_attrs: dict[str, str],
         time_chunk: int = TIME_CHUNK,
+        channels: list[str] | None = None,
     ) -> StoreWriter:
         """Create an empty store at ``path`` with every level's arrays and coordinates.
 
@@ -125,9 +139,15 @@ class StoreWriter:
             Attributes of every ``power`` array (CF units, long_name).
         time_chunk : int, default: TIME_CHUNK
             Columns per chunk along time, at every level.
+        channels : list of str, optional
+            Labels of the channels of a multichannel store: ``power`` gets a
+            leading ``channel`` dimension (one chunk per channel), and so does
+            ``frame_count``. By default a single-channel store.
         """
         root = zarr.open_group(Path(path), mode="w-", attributes=attrs)
         n_freq = len(freq)
+        # A multichannel store puts the channel first, one channel per chunk.
+        lead, lead_chunks, lead_dims = ((len(channels),), (1,), ("channel",)) if channels else ((), (), ())
         for spec in levels:
             group = root.create_group(
                 str(spec.level),
@@ -141,21 +161,21 @@ class StoreWriter:
             for name in names:
                 group.create_array(
                     name,
-                    shape=(n_freq, spec.n_frames),
-                    chunks=(freq_chunk(n_freq, time_chunk), time_chunk),
+                    shape=(*lead, n_freq, spec.n_frames),
+                    chunks=(*lead_chunks, freq_chunk(n_freq, time_chunk), time_chunk),
                     dtype="float32",
                     fill_value=np.nan,
                     compressors=_COMPRESSORS,
-                    dimension_names=("freq", "time"),
+                    dimension_names=(*lead_dims, "freq", "time"),
                     attributes=power_attrs if name == "power" else _max_attrs(power_attrs),
                 )
             group.create_array(
                 "frame_count",
-                shape=(spec.n_frames,),
-                chunks=(VECTOR_CHUNK,),
+                shape=(*lead, spec.n_frames),
+                chunks=(*lead_chunks, VECTOR_CHUNK),
                 dtype="int32",
                 fill_value=0,
-                dimension_names=("time",),
+                dimension_names=(*lead_dims, "time"),
                 attributes={
                     "long_name": "valid full-resolution frames averaged into each column",
                     "units": "1",
@@ -170,6 +190,15 @@ class StoreWriter:
                 attributes={"units": "Hz", "long_name": "frequency", "standard_name": "sound_frequency"},
             )
             fa[:] = freq
+            if channels:
+                ca = group.create_array(
+                    "channel",
+                    shape=(len(channels),),
+                    dtype="int32",
+                    dimension_names=("channel",),
+                    attributes={"long_name": "channel index in the input files", "labels": json.dumps(channels)},
+                )
+                ca[:] = np.arange(len(channels), dtype=np.int32)
             ta = group.create_array(
                 "time",
                 shape=(spec.n_frames,),
@@ -190,15 +219,16 @@ class StoreWriter:
     def write_power(self, level: int, start: int, power: np.ndarray, peak: np.ndarray | None = None) -> None:
         """Write columns ``start..`` of a level: mean (and, above level 0, max) of power.
 
-        Both blocks are C-contiguous, shape ``(n_freq, n)``.
+        Both blocks are C-contiguous, shape ``(n_freq, n)``, or ``(n_channels, n_freq, n)``
+        in a multichannel store.
         """
-        self.root[f"{level}/power"][:, start : start + power.shape[1]] = power
+        self.root[f"{level}/power"][..., start : start + power.shape[-1]] = power
         if peak is not None:
-            self.root[f"{level}/power_max"][:, start : start + peak.shape[1]] = peak
+            self.root[f"{level}/power_max"][..., start : start + peak.shape[-1]] = peak
 
     def write_counts(self, level: int, start: int, counts: np.ndarray) -> None:
-        """Write ``frame_count`` of columns ``start..start + len(counts) - 1``."""
-        self.root[f"{level}/frame_count"][start : start + len(counts)] = counts
+        """Write ``frame_count`` of columns ``start..``; ``counts`` is ``(n,)`` or ``(n_channels, n)``."""
+        self.root[f"{level}/frame_count"][..., start : start + counts.shape[-1]] = counts
 
     def read(self, level: int, name: str, start: int, stop: int) -> np.ndarray:
         """Columns ``start..stop-1`` of array ``name`` of a level, as written so far."""
@@ -213,15 +243,15 @@ class StoreWriter:
         never changed in place and the two stores stay independent. Otherwise
         one chunk at a time is read and written.
         """
-        chunk = self.root[f"{level}/power"].chunks[1]
+        chunk = self.root[f"{level}/power"].chunks[-1]
         for name in ("power", "power_max") if level else ("power",):
             if 0 < stop and stop % chunk == 0 and self._link_chunks(source, f"{level}/{name}", stop // chunk):
                 continue
             for start in range(0, stop, chunk):
-                cols = (slice(None), slice(start, min(start + chunk, stop)))
+                cols = (Ellipsis, slice(start, min(start + chunk, stop)))
                 self.root[f"{level}/{name}"][cols] = source.read(level, name, cols)
         for start in range(0, stop, VECTOR_CHUNK):
-            counts = source.read(level, "frame_count", (slice(start, min(start + VECTOR_CHUNK, stop)),))
+            counts = source.read(level, "frame_count", (Ellipsis, slice(start, min(start + VECTOR_CHUNK, stop))))
             self.write_counts(level, start, counts)
 
     def _link_chunks(self, source: StoreReader, key: str, n_chunks: int) -> bool:
@@ -232,9 +262,9 @@ class StoreWriter:
         if (src.chunks, src.metadata.chunk_key_encoding) != (dst.chunks, dst.metadata.chunk_key_encoding):
             return False
         try:
-            for f in range(src.cdata_shape[0]):
+            for lead in np.ndindex(*src.cdata_shape[:-1]):  # (freq chunk) or (channel, freq chunk)
                 for t in range(n_chunks):
-                    name = src.metadata.encode_chunk_key((f, t))
+                    name = src.metadata.encode_chunk_key((*lead, t))
                     if (source.path / key / name).exists():  # a chunk that is all fill value is not stored
                         (self.path / key / name).parent.mkdir(parents=True, exist_ok=True)
                         os.link(source.path / key / name, self.path / key / name)
@@ -378,7 +408,12 @@ class StoreReader:
     def time_chunk(self, level: int) -> int:
         """Columns per stored chunk along time (512 for a contiguous NetCDF array)."""
         chunks = self._root[f"{level}/power"].chunks
-        return int(chunks[1]) if chunks else TIME_CHUNK
+        return int(chunks[-1]) if chunks else TIME_CHUNK
+
+    @property
+    def channels(self) -> list[str]:
+        """Labels of the channels of a multichannel store (``channel="all"``); ``[]`` for a single channel."""
+        return json.loads(self.attrs["channel_labels"]) if self.attrs.get("channel") == "all" else []
 
     def has(self, level: int, name: str) -> bool:
         """Whether a level holds array ``name``."""
@@ -413,7 +448,9 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
     Returns
     -------
     dict
-        Time span, STFT parameters, channel, calibration (None if none),
+        Time span, STFT parameters, channel (an index, "mean" or "all"),
+        ``channels`` (labels of a multichannel store's channels, else []),
+        calibration (None if none),
         and per level its columns, seconds per column, chunking and the
         pyramids it holds (``mean``, and ``max`` above level 0), plus the
         sources and the counts of NaN/infinite and clipped samples in them
@@ -432,7 +469,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         levels.append(
             {
                 "level": k,
-                "n_frames": reader.shape(k, "power")[1],
+                "n_frames": reader.shape(k, "power")[-1],
                 "seconds_per_frame": attrs["hop_length"] * 2**k / attrs["sample_rate"],
                 "time_chunk": reader.time_chunk(k),
                 "pyramids": ["mean", "max"] if reader.has(k, "power_max") else ["mean"],
@@ -447,6 +484,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "sample_rate": attrs["sample_rate"],
         "stft": {k: attrs[k] for k in ("n_fft", "hop_length", "win_length", "window")},
         "channel": attrs["channel"],
+        "channels": reader.channels,
         "n_frames": attrs["n_frames"],
         "units": reader.array_attrs(0, "power").get("units"),
         "calibration": calibration.to_json() if calibration else None,

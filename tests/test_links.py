@@ -85,3 +85,48 @@ def test_links_need_no_panel():
 
     code = "import sys, dashboard.links; assert 'panel' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    """A store of both channels of a stereo file (``channel="all"``)."""
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("stereo")
+    y = np.stack([tone(1000.0, 20.0, amp=0.1), tone(2000.0, 20.0, amp=0.1)], axis=1)
+    sf.write(d / "s_20260301_120000.wav", y, 8000)
+    timeline = open_timeline(d / "s_20260301_120000.wav", channel="all")
+    return open_atlas(ingest(timeline, d / "s.zarr", StftConfig(n_fft=256)))
+
+
+def test_a_link_carries_the_channel_of_a_multichannel_store(stereo, state):
+    from dashboard.links import apply_query, view_query
+    from dashboard.state import ExplorerState
+
+    shown = ExplorerState(stereo, channel=1)
+    query = view_query(shown)
+    assert query["channel"] == "1"
+    fresh = ExplorerState(stereo)
+    assert fresh.channel == 0
+    assert apply_query(fresh, query) == [] and fresh.channel == 1
+    assert apply_query(fresh, {"channel": "0"}) == [] and fresh.channel == 0  # an index, or a label (here the same)
+    assert "channel" not in view_query(state)  # a single-channel store's link has none
+
+
+@pytest.mark.parametrize(
+    ("multichannel", "value", "expected"),
+    [
+        (True, "2", "channel '2' is not one of 0, 1"),
+        (True, "left", "channel 'left' is not one of 0, 1"),
+        (True, "-1", "channel '-1' is not one of 0, 1"),
+        (False, "1", "channel '1': this store holds a single channel"),
+    ],
+)
+def test_a_bad_channel_in_a_link_is_ignored_and_said(stereo, atlas, multichannel, value, expected):
+    from dashboard.links import apply_query
+    from dashboard.state import ExplorerState
+
+    state = ExplorerState(stereo if multichannel else atlas)
+    before = state.channel
+    assert apply_query(state, {"channel": value}) == [f"{expected}: ignored"]
+    assert state.channel == before
