@@ -278,6 +278,8 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             pn.pane.Markdown("keys: ← → page · + − zoom · Home whole", styles={"font-size": "0.8em"}),
             keys,
             pn.widgets.Select.from_param(state.param.cmap, label="colormap"),
+            # A store of several channels (ingest --channel all) shows one at a time.
+            pn.widgets.Select.from_param(state.param.channel, label="channel", visible=len(state.atlas.channels) > 1),
             pn.widgets.RadioButtonGroup.from_param(state.param.agg),
             pn.Row(
                 pn.widgets.RangeSlider.from_param(

@@ -19,12 +19,12 @@ log = logging.getLogger("spectral_atlas")
 
 
 def _channel(text: str) -> int | str:
-    if text == "mean":
+    if text in ("mean", "all"):
         return text
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a channel index nor 'mean'") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a channel index, 'mean' nor 'all'") from None
 
 
 def _calibration_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
@@ -63,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--hop-length", type=int, help="samples between frames (default: n_fft / 2)")
     ingest.add_argument("--win-length", type=int, help="window length, <= n_fft (default: n_fft)")
     ingest.add_argument("--window", help="scipy.signal.get_window name (default: hann)")
-    ingest.add_argument("--channel", type=_channel, default=0, help="channel index or 'mean' (default: 0)")
+    ingest.add_argument(
+        "--channel",
+        type=_channel,
+        default=0,
+        help="channel index, 'mean', or 'all' (every channel, as a channel dimension) (default: 0)",
+    )
     ingest.add_argument("--start-time", help="UTC start of the first file (ISO 8601), if not in headers or names")
     ingest.add_argument("--time-pattern", help="strftime pattern of the start time in the file names")
     ingest.add_argument("--sample-rate", type=float, metavar="HZ", help="resample files at other rates to HZ")
@@ -246,7 +251,8 @@ def format_info(info: dict) -> str:
     lines = [
         f"time span   {info['start_time']} .. {info['end_time']}",
         f"duration    {info['duration_seconds']:.3f} s ({info['duration_seconds'] / 3600:.2f} h)",
-        f"sample rate {info['sample_rate']:g} Hz, channel {info['channel']}",
+        f"sample rate {info['sample_rate']:g} Hz, "
+        + (f"channels {', '.join(info['channels'])}" if info.get("channels") else f"channel {info['channel']}"),
         f"STFT        n_fft={stft['n_fft']} hop_length={stft['hop_length']} "
         f"win_length={stft['win_length']} window={stft['window']}",
         f"levels      {len(info['levels'])}",
