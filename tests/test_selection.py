@@ -140,3 +140,23 @@ def test_the_package_exports_the_explorer_without_loading_panel_for_the_cli():
         dashboard.Nothing  # noqa: B018
     code = "import sys, dashboard.cli; sys.exit('panel' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_multichannel_store_selects_the_channel_shown(tmp_path):
+    import soundfile as sf
+
+    from dashboard import SpectrogramExplorer
+
+    wav = tmp_path / "stereo.wav"
+    sf.write(wav, np.stack([tone(1000, 10, amp=AMP), tone(3000, 10, amp=AMP)], axis=1), SR, subtype="FLOAT")
+    timeline = open_timeline([wav], start_time=str(START), channel="all")
+    store = ingest(timeline, tmp_path / "stereo.zarr", StftConfig(n_fft=512, hop_length=256), progress=False)
+    explorer = SpectrogramExplorer(store)
+    explorer.add_band("3 kHz", 2900, 3100)
+    explorer.state.channel = 0
+    view, curves = explorer.selection(width=100, height=256, points=20)
+    assert abs(_peak_hz(view) - 1000) < 20 and (curves["3 kHz"] < TONE_DB - 60).all()
+    explorer.state.channel = 1
+    view, curves = explorer.selection(width=100, height=256, points=20)
+    assert abs(_peak_hz(view) - 3000) < 20
+    np.testing.assert_allclose(curves["3 kHz"], TONE_DB, atol=0.05)
