@@ -8,8 +8,14 @@ serve the same component in a template.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
+import json
+import logging
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,11 +25,14 @@ import panel as pn
 import param
 import xarray as xr
 
+from dashboard.catalog import Catalog
 from dashboard.keys import KeyboardShortcuts
 from dashboard.state import PRESET_BANDS, ExplorerState
 from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator
 from data_access import AtlasError, ParameterError, open_atlas
 from data_access.query import warm_up
+
+log = logging.getLogger("spectral_atlas")
 
 
 @pn.cache
@@ -320,32 +329,101 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
 
 class StorePicker(pn.viewable.Viewer):
-    """The explorer of one store at a time, with a selector when several are offered."""
+    """The explorer of one store at a time, with a selector and a listing when several are offered.
+
+    Parameters
+    ----------
+    stores : list of str, or Catalog
+        Store paths, or a :class:`~dashboard.catalog.Catalog` of stores and data roots.
+    store : str, optional
+        Name of the store to show first (the page's ``?store=NAME``). A name the
+        catalog does not list is never read as a path: the first store is shown,
+        with a warning on the page.
+    """
 
     explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
 
-    def __init__(self, stores: list[str], **params) -> None:
-        super().__init__(explorer=SpectrogramExplorer(stores[0]), **params)
-        self.stores = [str(s) for s in stores]
-        names = {Path(s).name: s for s in self.stores}
-        if len(names) < len(self.stores):  # two stores of one name: tell them apart by their folder
-            names = {f"{Path(s).parent.name}/{Path(s).name}": s for s in self.stores}
-        self.select = pn.widgets.Select(label="store", options=names, value=self.stores[0], width=300)
-        self.select.param.watch(lambda event: setattr(self, "explorer", SpectrogramExplorer(event.new)), "value")
+    def __init__(self, stores: list[str] | Catalog, *, store: str | None = None, **params) -> None:
+        catalog = stores if isinstance(stores, Catalog) else Catalog(stores=stores)
+        path = str(catalog.get(store) or catalog.entries[0].path)
+        super().__init__(explorer=SpectrogramExplorer(path), **params)
+        self.catalog = catalog
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["store-message"])
+        self.select = pn.widgets.Select(label="store", options=self._options(), value=path, width=300)
+        self.select.param.watch(lambda event: self._open(event.new), "value")
+        self.listing = pn.pane.DataFrame(self._table(), index=False, sizing_mode="stretch_width")
+        if store is not None and catalog.get(store) is None:
+            self._refuse(store)
+
+    def pick_store(self, name: str | None) -> str | None:
+        """Show the store listed as ``name``.
+
+        Returns
+        -------
+        str or None
+            The path of the store now shown, or None if the catalog lists no store
+            as ``name``: the store shown stays, and the page says so.
+        """
+        path = self.catalog.get(name)
+        if path is None:
+            self._refuse(name)
+            return None
+        self.select.value = str(path)  # opens it (through the selector's watcher)
+        return str(path)
+
+    def refresh(self) -> None:
+        """Scan the catalog again: new stores under the data roots appear, removed ones go."""
+        self.catalog.scan()
+        self.select.options = self._options()
+        self.listing.object = self._table()
+
+    def _options(self) -> dict[str, str]:
+        return {entry.name: str(entry.path) for entry in self.catalog.entries}
+
+    def _table(self) -> pd.DataFrame:
+        rows = [
+            (e.name, e.start_time[:19], e.end_time[:19], f"{e.duration_seconds / 3600:.2f} h")
+            for e in self.catalog.entries
+        ]
+        return pd.DataFrame(rows, columns=["store", "start (UTC)", "end (UTC)", "duration"])
+
+    def _open(self, path: str) -> None:
+        name = self.catalog.name_of(path)
+        if name is None:  # a value the listing does not hold (a forged widget message): open nothing
+            self._refuse(path)
+            return
+        self.explorer = SpectrogramExplorer(path)
+        self.message.visible = False
+        if pn.state.location is not None:
+            pn.state.location.update_query(store=name)
+
+    def _refuse(self, name: object) -> None:
+        log.warning("refused store %r: the catalog lists no store by that name", name)
+        shown = self.catalog.name_of(self.explorer.store)
+        # The name is the visitor's text: escaped, it shows as text and never as markup.
+        self.message.object = f"No store is listed as {html.escape(repr(name)[:120])}; showing {html.escape(shown)}."
+        self.message.visible = True
 
     @param.depends("explorer")
     def _shown(self) -> SpectrogramExplorer:
         return self.explorer
 
     def __panel__(self) -> pn.viewable.Viewable:
-        if len(self.stores) == 1:
-            return pn.Column(self._shown, sizing_mode="stretch_width")
-        return pn.Column(self.select, self._shown, sizing_mode="stretch_width")
+        if len(self.catalog.stores) == 1 and not self.catalog.roots:
+            return pn.Column(self.message, self._shown, sizing_mode="stretch_width")
+        refresh = pn.widgets.Button(label="refresh", width=80, align="end", css_classes=["store-refresh"])
+        refresh.on_click(lambda event: self.refresh())
+        listing = pn.Card(self.listing, title="stores", collapsed=True, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.select, refresh), listing, self.message, self._shown, sizing_mode="stretch_width")
 
 
-def explorer_page(stores: list[str]) -> StorePicker:
-    """The served page's content: see :class:`StorePicker`."""
-    return StorePicker(list(stores))
+def explorer_page(stores: list[str] | Catalog) -> StorePicker:
+    """The served page's content: see :class:`StorePicker`; the page's ``?store=NAME`` picks the store shown."""
+    store = pn.state.session_args.get("store")  # the request's arguments, URL-decoded by tornado
+    return StorePicker(
+        stores if isinstance(stores, Catalog) else list(stores),
+        store=store[0].decode(errors="replace") if store else None,
+    )
 
 
 def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplate:
@@ -357,18 +435,182 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     return pn.template.BootstrapTemplate(title="Spectral Atlas", main=[content], header_background="#0b3d5c")
 
 
-def serve(stores: list[str], *, port: int = 5006, address: str = "127.0.0.1", allow_websocket_origin=None, show=False):
-    """Serve the explorer on ``stores`` until interrupted (``spectral-atlas serve``)."""
-    for store in stores:
-        shared_atlas(str(store))  # open every store now: a bad path fails before the server starts
-    warm_up()
+def serve(
+    stores: list[str] = (),
+    *,
+    data_roots: list[str] = (),
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    allow_websocket_origin: list[str] | None = None,
+    prefix: str | None = None,
+    basic_auth: str | None = None,
+    cookie_secret: str | None = None,
+    oauth_provider: str | None = None,
+    oauth_key: str | None = None,
+    oauth_secret: str | None = None,
+    oauth_extra_params: dict[str, str] | None = None,
+    oauth_redirect_uri: str | None = None,
+    num_procs: int = 1,
+    show: bool = False,
+) -> None:
+    """Serve the explorer until interrupted (``spectral-atlas serve``).
+
+    The options go to :func:`panel.serve` and on to Bokeh's server as they are;
+    this function checks only that they fit together, so a misconfigured
+    service stops at start-up with one line rather than at the first login.
+
+    Parameters
+    ----------
+    stores : list of str
+        Stores offered by path; the first is shown unless ``?store=NAME`` names another.
+    data_roots : list of str
+        Directories whose stores, at any depth, are listed and offered
+        (see :class:`~dashboard.catalog.Catalog`); nothing else can be opened.
+    port : int, default: 5006
+        Port to listen on.
+    address : str, default: "127.0.0.1"
+        Address to listen on (``0.0.0.0``: every interface).
+    allow_websocket_origin : list of str, optional
+        ``host[:port]`` of the pages allowed to open the app's websocket; behind
+        a reverse proxy, its public host name. Default: ``address`` and
+        ``localhost`` on ``port``.
+    prefix : str, optional
+        URL path the app answers under (``/atlas``), to match a reverse proxy's location.
+    basic_auth : str, optional
+        A password, or the path of a JSON file of ``{"user": "password"}``; needs ``cookie_secret``.
+    cookie_secret : str, optional
+        Key that signs the login cookie (default: ``PANEL_COOKIE_SECRET``).
+    oauth_provider : str, optional
+        One of Panel's OAuth providers: ``generic`` (any OpenID Connect server), ``github``,
+        ``google``, ``azure``, ``okta``, ``gitlab``, ...; needs ``oauth_key``, ``oauth_secret``
+        and ``cookie_secret``.
+    oauth_key, oauth_secret : str, optional
+        Client id and secret registered with the provider (default: ``PANEL_OAUTH_KEY``,
+        ``PANEL_OAUTH_SECRET``).
+    oauth_extra_params : dict, optional
+        Provider settings, such as ``AUTHORIZE_URL``, ``TOKEN_URL`` and ``USER_URL`` for ``generic``.
+    oauth_redirect_uri : str, optional
+        Public URL of the login endpoint the provider sends the browser back to.
+    num_procs : int, default: 1
+        Server processes sharing the port (0: one per CPU).
+    show : bool, default: False
+        Open a browser.
+
+    Raises
+    ------
+    ParameterError
+        Options that do not fit together, such as a login without a cookie secret.
+    SourceNotFoundError, FormatError
+        A store or data root that does not exist or is no store.
+    """
+    options = _server_options(
+        basic_auth=basic_auth,
+        cookie_secret=cookie_secret,
+        oauth_provider=oauth_provider,
+        oauth_key=oauth_key,
+        oauth_secret=oauth_secret,
+        oauth_extra_params=oauth_extra_params,
+        oauth_redirect_uri=oauth_redirect_uri,
+    )
+    if num_procs < 0:
+        raise ParameterError(f"--num-procs {num_procs} must be 0 (one per CPU) or more")
+    catalog = Catalog(stores=stores, roots=data_roots)  # a bad path fails before the server starts
+    if num_procs == 1:
+        shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
+        warm_up()
+    else:  # Bokeh forks the processes: nothing may start OpenMP threads before (datashader's kernels do)
+        os.register_at_fork(after_in_child=_in_forked_process)
     origins = allow_websocket_origin or [f"{address}:{port}", f"localhost:{port}"]
+    if prefix:
+        options["prefix"] = prefix
 
     def page():
         pn.extension(sizing_mode="stretch_width", inline=True)
-        return page_template(explorer_page(list(stores)))
+        return page_template(explorer_page(catalog))
 
-    pn.serve(page, port=port, address=address, websocket_origin=origins, show=show, title="Spectral Atlas")
+    pn.serve(
+        page,
+        port=port,
+        address=address,
+        websocket_origin=origins,
+        show=show,
+        title="Spectral Atlas",
+        num_procs=num_procs,
+        **options,
+    )
+
+
+def _server_options(
+    *, basic_auth, cookie_secret, oauth_provider, oauth_key, oauth_secret, oauth_extra_params, oauth_redirect_uri
+) -> dict:
+    """The login options for :func:`panel.serve`, once they are known to fit together."""
+    if basic_auth and oauth_provider:
+        raise ParameterError("--basic-auth and --oauth-provider exclude each other: choose one way to log in")
+    oauth = {
+        "--oauth-key": oauth_key,
+        "--oauth-secret": oauth_secret,
+        "--oauth-extra-params": oauth_extra_params,
+        "--oauth-redirect-uri": oauth_redirect_uri,
+    }
+    if oauth_provider is None:
+        given = [flag for flag, value in oauth.items() if value]
+        if given:
+            raise ParameterError(f"{given[0]} needs --oauth-provider")
+    else:
+        from panel.auth import AUTH_PROVIDERS
+
+        if oauth_provider not in AUTH_PROVIDERS:
+            raise ParameterError(f"--oauth-provider {oauth_provider!r} is not one of {sorted(AUTH_PROVIDERS)}")
+        needed = {
+            "--oauth-key": oauth_key or pn.config.oauth_key,
+            "--oauth-secret": oauth_secret or pn.config.oauth_secret,
+        }
+        for flag, value in needed.items():
+            if not value and oauth_provider != "pam":  # PAM logs in against the host's own accounts
+                env = "PANEL_" + flag[2:].upper().replace("-", "_")
+                raise ParameterError(f"--oauth-provider {oauth_provider} needs {flag} (or {env})")
+    login = "--basic-auth" if basic_auth else "--oauth-provider" if oauth_provider else None
+    if login and not (cookie_secret or pn.config.cookie_secret):
+        raise ParameterError(f"{login} needs --cookie-secret (or PANEL_COOKIE_SECRET) to sign the login cookie")
+    if basic_auth:
+        basic_auth = _credentials(basic_auth)
+    options = {
+        "basic_auth": basic_auth,
+        "cookie_secret": cookie_secret,
+        "oauth_provider": oauth_provider,
+        "oauth_key": oauth_key,
+        "oauth_secret": oauth_secret,
+        "oauth_extra_params": oauth_extra_params,
+        "oauth_redirect_uri": oauth_redirect_uri,
+    }
+    return {key: value for key, value in options.items() if value}
+
+
+def _credentials(basic_auth: str) -> str:
+    """A password as it is, or a credentials file checked now and given by its absolute path."""
+    path = Path(basic_auth)
+    if path.suffix.lower() == ".json" or path.is_file():
+        try:
+            users = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ParameterError(f"--basic-auth credentials file {basic_auth!r}: {err}") from None
+        if not users or not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+            raise ParameterError(f'--basic-auth credentials file {basic_auth!r} must hold {{"user": "password", ...}}')
+        return str(path.resolve())  # Panel reads it at each login, whatever the working directory is then
+    return basic_auth
+
+
+def _in_forked_process() -> None:
+    """In each server process Bokeh forks: compile the kernels, and exit once the parent is gone."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    warm_up()
 
 
 if pn.state.served:  # a plain import has no side effects

@@ -90,12 +90,44 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true", help="replace an existing demo store")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    serve = sub.add_parser("serve", help="serve the explorer on one or more stores")
-    serve.add_argument("stores", nargs="+", metavar="STORE", help="stores to offer (the first is shown)")
+    serve = sub.add_parser("serve", help="serve the explorer on stores and data roots", description=_SERVE_DESCRIPTION)
+    serve.add_argument("stores", nargs="*", metavar="STORE", help="stores to offer (the first is shown)")
+    serve.add_argument(
+        "--data-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="offer every store under DIR, listed with its time span (repeatable); nothing else can be opened",
+    )
     serve.add_argument("--port", type=int, default=5006, help="port (default: 5006)")
     serve.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]", help="allowed origins")
+    serve.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="host of the pages allowed to connect, e.g. the proxy's public name (repeatable; default: ADDRESS:PORT)",
+    )
+    serve.add_argument("--prefix", metavar="PATH", help="URL path to answer under behind a reverse proxy, e.g. /atlas")
+    serve.add_argument("--num-procs", type=int, default=1, metavar="N", help="server processes (0: one per CPU)")
     serve.add_argument("--show", action="store_true", help="open a browser")
+    login = serve.add_argument_group("login (Panel's auth providers)")
+    login.add_argument(
+        "--basic-auth", metavar="PASSWORD|FILE", help='a password, or a JSON file of {"user": "password", ...}'
+    )
+    login.add_argument(
+        "--cookie-secret", metavar="SECRET", help="key signing the login cookie (default: $PANEL_COOKIE_SECRET)"
+    )
+    login.add_argument(
+        "--oauth-provider", metavar="NAME", help="generic (any OpenID Connect server), github, google, azure, okta, ..."
+    )
+    login.add_argument("--oauth-key", metavar="ID", help="OAuth client id (default: $PANEL_OAUTH_KEY)")
+    login.add_argument("--oauth-secret", metavar="SECRET", help="OAuth client secret (default: $PANEL_OAUTH_SECRET)")
+    login.add_argument(
+        "--oauth-extra-params",
+        metavar="JSON",
+        help='provider settings, e.g. {"AUTHORIZE_URL": ..., "TOKEN_URL": ..., "USER_URL": ...} for generic',
+    )
+    login.add_argument("--oauth-redirect-uri", metavar="URL", help="public URL of the login page (the callback)")
 
     calibrate = sub.add_parser(
         "calibrate", help="set, replace or remove the calibration of a store (its power is not rewritten)"
@@ -184,14 +216,38 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_SERVE_DESCRIPTION = """Serve the explorer. Every option goes to Panel's server (panel.serve) as it is.
+A login needs --cookie-secret; secrets are better passed as PANEL_COOKIE_SECRET, PANEL_OAUTH_KEY and
+PANEL_OAUTH_SECRET in the environment than on a command line other users can read."""
+
+
 def _serve(args: argparse.Namespace) -> int:
     from dashboard.app import serve
+    from data_access import ParameterError
 
+    extra = None
+    if args.oauth_extra_params:
+        try:
+            extra = json.loads(args.oauth_extra_params)
+        except ValueError as err:
+            raise ParameterError(f"--oauth-extra-params is not JSON: {err}") from None
+        if not isinstance(extra, dict):
+            raise ParameterError('--oauth-extra-params must be a JSON object, e.g. {"TOKEN_URL": "https://..."}')
     serve(
         args.stores,
+        data_roots=args.data_root,
         port=args.port,
         address=args.address,
         allow_websocket_origin=args.allow_websocket_origin,
+        prefix=args.prefix,
+        basic_auth=args.basic_auth,
+        cookie_secret=args.cookie_secret,
+        oauth_provider=args.oauth_provider,
+        oauth_key=args.oauth_key,
+        oauth_secret=args.oauth_secret,
+        oauth_extra_params=extra,
+        oauth_redirect_uri=args.oauth_redirect_uri,
+        num_procs=args.num_procs,
         show=args.show,
     )
     return 0
