@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +28,7 @@ import xarray as xr
 
 from dashboard.catalog import Catalog
 from dashboard.keys import KeyboardShortcuts
+from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
 from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator
 from data_access import AtlasError, ParameterError, open_atlas
@@ -162,7 +164,14 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def _visible_view(self, width: int, height: int) -> xr.DataArray:
         state = self.state
-        return state.atlas.view(time=state.time_range, freq=state.freq_range, width=width, height=height, agg=state.agg)
+        return state.atlas.view(
+            time=state.time_range,
+            freq=state.freq_range,
+            width=width,
+            height=height,
+            agg=state.agg,
+            channel=state.channel,
+        )
 
     def _curves_frame(self, points: int) -> pd.DataFrame:
         if not self.state.bands:
@@ -298,6 +307,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             ),
             self._band_editor(),
             self._downloads(),
+            self._copy_link(),
             pn.pane.Markdown(
                 pn.bind(self._info, state.param.level, state.param.read_ms, state.param.time_range),
                 css_classes=["atlas-info"],
@@ -312,13 +322,51 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
         sources = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
         return (
-            f"**{atlas.path.name}** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
+            f"**`{atlas.path.name}`** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {stft.window}  \n"
             f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms"
         )
 
+    def _link_to_url(self) -> pn.viewable.Viewable:
+        """On a served page, the view follows the URL's query and the query follows the view.
+
+        Returns the message shown for the parts of a link that could not be used.
+        """
+        message = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["link-message"])
+        location = pn.state.location
+        if location is None:  # not served (a notebook cell): no URL to follow
+            return message
+        query = dict(urllib.parse.parse_qsl(location.search.lstrip("?")))
+        problems = apply_query(self.state, {k: v for k, v in query.items() if k in KEYS})
+        if problems:
+            message.object = "This link could not be followed in full: " + "; ".join(problems) + "."
+            message.visible = True
+
+        def write(*_):
+            kept = {k: v for k, v in urllib.parse.parse_qsl(location.search.lstrip("?")) if k not in KEYS}
+            location.search = "?" + urllib.parse.urlencode({**kept, **view_query(self.state)})
+
+        self.state.param.watch(write, ["time_range", "freq_range", "db_range", "cmap", "agg", "bands", "channel"])
+        return message
+
+    def _copy_link(self) -> pn.viewable.Viewable:
+        button = pn.widgets.Button(label="copy link", width=90, css_classes=["copy-link"])
+        # The clipboard API needs a secure origin (https or 127.0.0.1); elsewhere the link is offered to copy by hand.
+        button.js_on_click(
+            code="""
+            const url = window.location.href;
+            if (navigator.clipboard && window.isSecureContext) {
+              navigator.clipboard.writeText(url).then(() => { window.atlasCopiedLink = url; });
+            } else {
+              window.prompt("Copy this link", url);
+            }
+            """
+        )
+        return button
+
     def __panel__(self) -> pn.viewable.Viewable:
         main = pn.Column(
+            self._link_to_url(),
             Overview(state=self.state),
             pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26),
             self._spectrogram,
@@ -526,6 +574,8 @@ def serve(
 
     def page():
         pn.extension(sizing_mode="stretch_width", inline=True)
+        _SESSIONS.opened()
+        pn.state.on_session_destroyed(_SESSIONS.closed)
         return page_template(explorer_page(catalog))
 
     pn.serve(
@@ -538,6 +588,27 @@ def serve(
         num_procs=num_procs,
         **options,
     )
+
+
+class _SessionCount:
+    """Open sessions of this process, logged as each opens and closes (an operator sees they are released)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self.open += 1
+            log.info("session opened; sessions open: %d", self.open)
+
+    def closed(self, session_context) -> None:
+        with self._lock:
+            self.open -= 1
+            log.info("session closed; sessions open: %d", self.open)
+
+
+_SESSIONS = _SessionCount()
 
 
 def _server_options(

@@ -84,6 +84,7 @@ class SpectrogramView(pn.viewable.Viewer):
     """The main image: re-read at every pan and zoom, at the plot's own pixel size."""
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+    _wanted = None  # the latest gesture's (x_range, y_range) not yet answered
 
     def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None) -> hv.Image:
         width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
@@ -143,14 +144,19 @@ class SpectrogramView(pn.viewable.Viewer):
         if x_range is None:
             return
         # Say "busy" first (it reaches the browser at once), then read the new image
-        # on the next tick: a slow read shows its indicator while it runs.
+        # on the next tick: a slow read shows its indicator while it runs. Gestures
+        # that arrive while one is read are answered once, with the latest range.
+        self._wanted = (x_range, y_range)
         self.state.busy = True
 
         def answer() -> None:
+            if self._wanted is None:
+                return
+            (x, y), self._wanted = self._wanted, None
             try:
-                self.state.set_view(time=x_range, freq=y_range)
+                self.state.set_view(time=x, freq=y)
             finally:
-                self.state.busy = False
+                self.state.busy = self._wanted is not None
 
         pn.state.execute(answer, schedule=True)
 

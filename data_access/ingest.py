@@ -85,7 +85,7 @@ from pathlib import Path
 import dask
 import numpy as np
 import zarr
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text: no ipywidgets needed in a notebook
 
 from data_access import __version__
 from data_access.calibration import Calibration

@@ -131,6 +131,15 @@ def drag(page, canvas, start: tuple[float, float], end: tuple[float, float]) -> 
     page.mouse.up()
 
 
+def page_url(page) -> str:
+    # Not page.url: the sync API only hears of history changes while it is called.
+    return page.evaluate("window.location.href")
+
+
+def colormap_select(page):
+    return page.locator("select").filter(has=page.locator("option", has_text="kbc"))
+
+
 def plot_pixels(page) -> Image.Image:
     return Image.open(io.BytesIO(main_plot(page).screenshot())).convert("RGB")
 
@@ -257,3 +266,62 @@ def test_panel_serve_app_py_serves_the_same_explorer(page, demo_store, tmp_path)
         page.wait_for_function(IDLE, timeout=60_000)
         expect(page.locator(".atlas-info")).to_contain_text("demo.zarr")
         wait_for(lambda: "read 0 ms" not in _info_text(page))
+
+
+def _open(page, url: str):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.locator(".atlas-info").wait_for()
+    wait_for(lambda: "read 0 ms" not in _info_text(page))
+    page.errors = errors
+    return page
+
+
+def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(app, browser, server):
+    app.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    app.locator("text=zoom +").first.click()
+    wait_for(lambda: "start=" in page_url(app))
+    app.get_by_placeholder("name").fill("link band")
+    app.get_by_role("button", name="add band").click()
+    expect(app.locator(".band-listing")).to_contain_text("link band")
+    colormap_select(app).select_option("kbc")
+    wait_for(lambda: "kbc" in page_url(app) and "link+band" in page_url(app))
+    app.get_by_role("button", name="copy link").click()
+    link = wait_for(lambda: app.evaluate("window.atlasCopiedLink"))
+    assert link == page_url(app)
+    shown = _info_text(app).split("showing ")[1][:50]
+    fresh = browser.new_context(viewport={"width": 1500, "height": 1000})
+    try:
+        other = _open(fresh.new_page(), link)
+        assert _info_text(other).split("showing ")[1][:50] == shown
+        expect(other.locator(".band-listing")).to_contain_text("link band")
+        assert colormap_select(other).input_value() == "kbc"
+        assert other.errors == []
+        shot(other, "6-deep-link")
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("start=not-a-date&end=2026-01-15T00:02:00", "link-message"),
+        ("start=2026-01-15T00:04:00&end=2026-01-15T00:01:00", "link-message"),
+        ("start=1990-01-01&end=1990-01-02", "link-message"),
+        ("fmin=1e999", "link-message"),
+        ("db=5,-5&cmap=%3Cscript%3E", "link-message"),
+        ("bands=x:1-99999999", "link-message"),
+        ("store=..%2F..%2Fetc%2Fpasswd", "store-message"),
+        ("store=nothing-here&start=2026-01-15T00:01:00&end=2026-01-15T00:02:00", "store-message"),
+    ],
+)
+def test_a_malformed_link_opens_the_default_view_with_a_message(page, server, query, message):
+    opened = _open(page, f"{server}?{query}")
+    expect(opened.locator(f".{message}")).to_contain_text(
+        "could not be followed" if message == "link-message" else "No store"
+    )
+    if "start=2026" not in query:
+        assert "showing 2026-01-15 00:00:00.000 → 2026-01-15 00:06:00.000" in _info_text(opened)
+    assert opened.errors == []
