@@ -8,6 +8,7 @@ would receive) and tornado's websocket client.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import html
 import http.client
 import json
@@ -30,6 +31,17 @@ from tornado.websocket import websocket_connect
 from dashboard.catalog import Catalog
 from data_access import FormatError, ParameterError, SourceNotFoundError, StftConfig, ingest, open_timeline
 from data_access.demo import make_demo
+
+
+def run_async(coroutine):
+    """Run a coroutine to the end on a thread of its own.
+
+    Not ``asyncio.run`` here: the browser tests' Playwright (sync API) keeps an
+    event loop running in this thread for the rest of the session.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
 
 HOURS = 0.02  # 72 s demo deployments
 TONE_SECONDS = 5.0
@@ -194,7 +206,7 @@ async def _messages(port: int, ws_path: str, token: str, headers: dict, *, pull:
 def _document_text(port: int, query: str = "") -> str:
     """All the text of the document a browser opening ``/?query`` receives, HTML entities decoded."""
     token = _session(port, f"/{query and '?' + query}")
-    _, document = asyncio.run(_messages(port, "/ws", token, {"Origin": f"http://127.0.0.1:{port}"}, pull=True))
+    _, document = run_async(_messages(port, "/ws", token, {"Origin": f"http://127.0.0.1:{port}"}, pull=True))
     return html.unescape(json.dumps(json.loads(document), ensure_ascii=False))
 
 
@@ -203,8 +215,8 @@ def test_the_served_catalog_lists_the_stores_and_opens_one_by_name(catalog_serve
     text = _document_text(port)
     for name in LISTED:
         assert name in text
-    assert "<strong>alpha.zarr</strong>" in text  # the first store is shown
-    assert "<strong>beta.zarr</strong>" in _document_text(port, "store=site-b/deep/beta.zarr")
+    assert "<strong><code>alpha.zarr</code></strong>" in text  # the first store is shown
+    assert "<strong><code>beta.zarr</code></strong>" in _document_text(port, "store=site-b/deep/beta.zarr")
     assert "No store is listed" not in text
 
 
@@ -225,7 +237,7 @@ def test_a_name_outside_the_catalog_opens_the_first_store_with_a_warning(catalog
     text = _document_text(port, query)
     name = urllib.parse.parse_qs(query)["store"][0]
     assert f"No store is listed as {name!r}" in text
-    assert "<strong>alpha.zarr</strong>" in text  # the first store is shown
+    assert "<strong><code>alpha.zarr</code></strong>" in text  # the first store is shown
     # Nothing of the store outside: "secret" only in the URL (the page's location) and the name echoed.
     assert "secret" not in text.replace(query, "").replace(repr(name), "")
     assert f"refused store {name!r}" in log_path.read_text()
@@ -311,12 +323,12 @@ def logged_in(auth_server):
 def test_an_unauthenticated_websocket_is_refused(auth_server, logged_in):
     cookie, token = logged_in
     origin = f"http://127.0.0.1:{auth_server}"
-    accepted, _ = asyncio.run(
+    accepted, _ = run_async(
         _messages(auth_server, "/atlas/ws", token, {"Cookie": cookie, "Origin": origin}, pull=False)
     )
     assert accepted is not None and '"ACK"' in accepted  # with the login cookie, the session opens
     with pytest.raises(HTTPClientError) as refused:  # the same request without it: no upgrade
-        asyncio.run(_messages(auth_server, "/atlas/ws", token, {"Origin": origin}, pull=False))
+        run_async(_messages(auth_server, "/atlas/ws", token, {"Origin": origin}, pull=False))
     assert refused.value.code == 403
 
 
@@ -324,7 +336,7 @@ def test_a_websocket_from_an_origin_not_allowed_is_refused(auth_server, logged_i
     cookie, token = logged_in
     with pytest.raises(HTTPClientError) as refused:
         headers = {"Cookie": cookie, "Origin": "http://evil.example"}
-        asyncio.run(_messages(auth_server, "/atlas/ws", token, headers, pull=False))
+        run_async(_messages(auth_server, "/atlas/ws", token, headers, pull=False))
     assert refused.value.code == 403
 
 
