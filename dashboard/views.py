@@ -50,13 +50,10 @@ hv.streams.Stream._callbacks["bokeh"][GestureRangeXY] = _GestureRangeXYCallback
 
 
 @functools.lru_cache(maxsize=64)
-def _band_spans(bands: tuple[tuple[str, tuple[float, float]], ...]) -> hv.Overlay:
-    # Built once per set of bands: styling elements costs more than drawing them.
-    spans = [
-        hv.HSpan(lo, hi, label=name).opts(color=color, alpha=0.08)
-        for (name, (lo, hi)), color in zip(bands, _band_colors(len(bands)), strict=True)
-    ]
-    return hv.Overlay(spans)
+def _band_spans(bands: tuple[tuple[str, tuple[float, float]], ...]) -> hv.HSpans:
+    # One glyph for all bands (a renderer per band costs every redraw a few ms), built once per set of bands.
+    rows = [(lo, hi, name, color) for (name, (lo, hi)), color in zip(bands, _band_colors(len(bands)), strict=True)]
+    return hv.HSpans(rows, kdims=["y0", "y1"], vdims=["band", "color"]).opts(color="color", alpha=0.08)
 
 
 _Visible = hv.streams.Stream.define("Visible", time_range=None)
@@ -100,7 +97,7 @@ class SpectrogramView(pn.viewable.Viewer):
         )
         return image.opts(cmap=cc.palette[cmap], clim=tuple(db_range))
 
-    def _spans(self, bands) -> hv.Overlay:
+    def _spans(self, bands) -> hv.HSpans:
         return _band_spans(tuple((name, tuple(band)) for name, band in bands.items()))
 
     def __panel__(self) -> pn.viewable.Viewable:
