@@ -80,10 +80,11 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     Parameters
     ----------
     store : str
-        Path of a Zarr or NetCDF store written by ``spectral-atlas ingest``.
+        Path of a Zarr or NetCDF store written by ``spectral-atlas ingest``, or
+        the fsspec URL of a published Zarr store (``https://host/x.zarr``).
     """
 
-    store = param.String(doc="Path of the store shown.")
+    store = param.String(doc="Path or URL of the store shown.")
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection of the views.")
 
     def __init__(self, store: str, **params) -> None:
@@ -322,7 +323,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
         sources = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
         return (
-            f"**`{atlas.path.name}`** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
+            f"**`{atlas.name}`** · {sources}  \nrecording {recorded}  \nshowing {shown}  \n"
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {stft.window}  \n"
             f"level **{level}** ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms"
         )
@@ -510,7 +511,7 @@ def serve(
     Parameters
     ----------
     stores : list of str
-        Stores offered by path; the first is shown unless ``?store=NAME`` names another.
+        Stores offered by path or fsspec URL; the first is shown unless ``?store=NAME`` names another.
     data_roots : list of str
         Directories whose stores, at any depth, are listed and offered
         (see :class:`~dashboard.catalog.Catalog`); nothing else can be opened.

@@ -1,4 +1,4 @@
-"""The stores a server offers: paths named on the command line and stores found under data roots.
+"""The stores a server offers: paths and URLs named on the command line and stores found under data roots.
 
 A request can only ever give a *name*. :meth:`Catalog.resolve` looks the name up
 among the listed entries and never joins it onto a path, so ``..``, absolute
@@ -6,6 +6,9 @@ paths and their URL-encoded forms open nothing. Under a root, a store is a Zarr
 group or a NetCDF file with the root attributes ``spectral-atlas ingest``
 writes; hidden entries (partial ingests) are skipped, stores are not descended
 into, and a symlink whose target lies outside its root is not listed.
+A store given by URL (``https://host/x.zarr``, ``s3://bucket/x.zarr``) is
+listed by its last part with the time span read from it over the network; the
+local file system is never asked about it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_access import FormatError, ParameterError, SourceNotFoundError
-from data_access.store import StoreReader
+from data_access.store import NETCDF_SUFFIXES, StoreReader, store_location, store_name
 
 log = logging.getLogger("spectral_atlas")
-
-NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
-"""File suffixes tried as NetCDF stores under a data root."""
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,10 @@ class Entry:
     ----------
     name : str
         What the page lists and ``?store=`` names: the path relative to its
-        root (posix), or the file name of a store given by path.
-    path : Path
-        The store opened for this name; under a root, its real (symlink-free) path.
+        root (posix), or the file name of a store given by path (the last part of a URL).
+    path : Path or str
+        The store opened for this name; under a root, its real (symlink-free)
+        path; a remote store's URL.
     start_time, end_time : str
         UTC time span of the recording (ISO 8601).
     duration_seconds : float
@@ -44,7 +45,7 @@ class Entry:
     """
 
     name: str
-    path: Path
+    path: Path | str
     start_time: str
     end_time: str
     duration_seconds: float
@@ -55,8 +56,9 @@ class Catalog:
 
     Parameters
     ----------
-    stores : iterable of path-like
-        Stores offered as they are; each must be a store (checked now).
+    stores : iterable of path-like or str
+        Stores offered as they are, local paths or fsspec URLs of published
+        Zarr stores; each must be a store (checked now, a URL over the network).
     roots : iterable of path-like
         Directories searched for stores, at any depth; each must exist.
 
@@ -79,13 +81,10 @@ class Catalog:
     """
 
     def __init__(self, stores: Iterable[str | os.PathLike] = (), roots: Iterable[str | os.PathLike] = ()) -> None:
-        self.stores = [Path(s) for s in stores]
+        self.stores = [store_location(s) for s in stores]
         self.roots = [Path(r) for r in roots]
         if not self.stores and not self.roots:
             raise ParameterError("give at least one store or data root (STORE or --data-root DIR)")
-        for store in self.stores:
-            if not store.exists():
-                raise SourceNotFoundError(f"no store at {str(store)!r}")
         for root in self.roots:
             if not root.is_dir():
                 raise SourceNotFoundError(f"data root {str(root)!r} is not a directory")
@@ -111,7 +110,7 @@ class Catalog:
         found = []  # (path, name, name qualified by its folder, summary)
         for store in self.stores:
             try:
-                found.append((store, store.name, f"{store.parent.name}/{store.name}", _summary(store)))
+                found.append((store, store_name(store), _qualified_name(store), _summary(store)))
             except (FormatError, SourceNotFoundError) as err:
                 if strict:  # at start-up a bad path fails before the server starts
                     raise
@@ -136,12 +135,12 @@ class Catalog:
             entries[unique] = Entry(unique, path, start, end, duration)
         self._entries = entries  # one assignment: a session reading meanwhile sees the old or the new listing
 
-    def get(self, name: str | None) -> Path | None:
+    def get(self, name: str | None) -> Path | str | None:
         """The path of the store listed as ``name``, or None if no store is listed by that name."""
         entry = self._entries.get(name) if isinstance(name, str) else None
         return entry.path if entry else None
 
-    def resolve(self, name: str) -> Path:
+    def resolve(self, name: str) -> Path | str:
         """The path of the store listed as ``name``.
 
         Raises
@@ -159,7 +158,14 @@ class Catalog:
         return next((e.name for e in self._entries.values() if str(e.path) == str(path)), None)
 
 
-def _summary(path: Path) -> tuple[str, str, float]:
+def _qualified_name(store: Path | str) -> str:
+    """A store's name with its folder's: ``data/x.zarr`` for ``/srv/data/x.zarr`` or ``https://host/data/x.zarr``."""
+    if isinstance(store, str):
+        return "/".join(store.rsplit("/", 2)[-2:])
+    return f"{store.parent.name}/{store.name}"
+
+
+def _summary(path: Path | str) -> tuple[str, str, float]:
     """Start, end and duration of a store, from its root attributes (FormatError if it is none)."""
     reader = StoreReader(path)
     try:

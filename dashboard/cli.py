@@ -266,7 +266,7 @@ def _deployment(store: str) -> dict | None:
     """The deployment summary ingest keeps in the root attribute ``deployment``, if any."""
     from data_access.store import StoreReader
 
-    text = StoreReader(Path(store)).attrs.get("deployment")  # metadata only; the reader is dropped here
+    text = StoreReader(store).attrs.get("deployment")  # metadata only; the reader is dropped here
     return json.loads(text) if text else None
 
 

@@ -51,10 +51,10 @@ import numpy as np
 import xarray as xr
 
 from data_access.calibration import BAND_UNITS, PSD_UNITS, Calibration
-from data_access.errors import FormatError, ParameterError, SourceNotFoundError
+from data_access.errors import FormatError, ParameterError
 from data_access.sources import samples_to_timedelta, to_datetime64
 from data_access.stft import StftConfig
-from data_access.store import StoreReader
+from data_access.store import StoreReader, store_name
 
 Agg = Literal["mean", "max"]
 TimeLike = object
@@ -175,13 +175,13 @@ class Atlas:
     ``channels`` (labels of a multichannel store's channels: SEED ids for
     MiniSEED, else "0", "1", ...; ``[]`` for a single-channel store), and the
     units of views (``units``) and of band curves (``band_units``).
+    ``path`` is where the store is: a :class:`~pathlib.Path`, or the URL of a
+    remote store as a str; ``name`` is its last part (``x.zarr``).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise SourceNotFoundError(f"no store at {str(self.path)!r}")
-        self._reader = StoreReader(self.path)
+        self._reader = StoreReader(path)
+        self.path: Path | str = self._reader.path
         attrs = self.attrs = self._reader.attrs
         self.sample_rate = float(attrs["sample_rate"])
         self.stft = StftConfig(
@@ -231,9 +231,14 @@ class Atlas:
 
     def __repr__(self) -> str:
         t0, t1 = self.time_range
-        return f"<Atlas {self.path.name}: {t0} .. {t1}, {len(self.levels)} levels, {self.sample_rate:g} Hz>"
+        return f"<Atlas {self.name}: {t0} .. {t1}, {len(self.levels)} levels, {self.sample_rate:g} Hz>"
 
     # ------------------------------------------------------------------ choices
+    @property
+    def name(self) -> str:
+        """The store's file or directory name, the last part of its path or URL (``x.zarr``)."""
+        return store_name(self.path)
+
     @property
     def power_scale(self) -> np.ndarray | None:
         """Factor per bin from stored power to µPa², or None for an uncalibrated store.
@@ -431,7 +436,7 @@ class Atlas:
         if not self.channels:
             if channel not in (None, 0):
                 raise ParameterError(
-                    f"channel={channel} but {self.path.name!r} holds one channel ({self.attrs['channel']}); "
+                    f"channel={channel} but {self.name!r} holds one channel ({self.attrs['channel']}); "
                     "only channel 0 (or None) can be read"
                 )
             return None
@@ -439,7 +444,7 @@ class Atlas:
         if not 0 <= channel < len(self.channels):
             named = [str(i) if label == str(i) else f"{i} ({label})" for i, label in enumerate(self.channels)]
             listing = ", ".join(named)
-            raise ParameterError(f"channel={channel} is not one of the channels of {self.path.name!r}: {listing}")
+            raise ParameterError(f"channel={channel} is not one of the channels of {self.name!r}: {listing}")
         return channel
 
     def _time_window(self, time) -> tuple[np.datetime64, np.datetime64]:
@@ -539,11 +544,22 @@ def open_atlas(path: str | os.PathLike) -> Atlas:
 
     Parameters
     ----------
-    path : path-like
-        A Zarr directory or NetCDF file written by :func:`data_access.ingest`.
+    path : path-like or str
+        A Zarr directory or NetCDF file written by :func:`data_access.ingest`,
+        or the fsspec URL of a published Zarr store: ``https://host/x.zarr``
+        (a directory served as static files), ``s3://bucket/x.zarr`` (with
+        s3fs), ``gs://...`` (with gcsfs). Chunks are fetched by their keys as
+        views need them, through the same chunk cache as a local store's.
 
     Returns
     -------
     Atlas
+
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing is at ``path``, or the URL does not answer (the HTTP status is named).
+    FormatError
+        What is there is not a Spectral Atlas store (or is a NetCDF file given by URL).
     """
     return Atlas(path)

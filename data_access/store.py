@@ -51,7 +51,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from data_access.errors import FormatError, SourceNotFoundError, StoreExistsError
+from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ TIME_CHUNK = 512
 CHUNK_BYTES = 4 * 2**20
 #: Elements per chunk of the one-dimensional arrays (time, frame_count).
 VECTOR_CHUNK = 2**16
+
+#: Suffixes of NetCDF (HDF5) stores; any other store is a Zarr directory.
+NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
 
 # Uncompressed: float32 power of real sound is nearly incompressible (lz4 with
 # shuffle saves about 10%) and every codec costs time on each read and write.
@@ -339,20 +342,39 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def is_url(path: object) -> bool:
+    """Whether ``path`` is an fsspec URL (``https://``, ``s3://``, ``gs://``, ...) rather than a local path."""
+    return isinstance(path, str) and "://" in path
+
+
+def store_location(path: str | os.PathLike) -> Path | str:
+    """Where a store is: a local :class:`~pathlib.Path`, or a remote store's URL (no trailing slash)."""
+    return path.rstrip("/") if is_url(path) else Path(path)
+
+
+def store_name(location: Path | str) -> str:
+    """The last part of a store's path or URL: ``x.zarr`` for ``https://host/data/x.zarr``."""
+    return location.rsplit("/", 1)[-1] if isinstance(location, str) else location.name
+
+
 def open_store(path: str | os.PathLike) -> xr.DataTree:
     """Open a store lazily as an :class:`xarray.DataTree`.
 
     Parameters
     ----------
-    path : path-like
-        A Zarr directory or a NetCDF file written by :func:`data_access.ingest`.
+    path : path-like or str
+        A Zarr directory or a NetCDF file written by :func:`data_access.ingest`,
+        or the fsspec URL of a published Zarr store (``https://host/x.zarr``, ``s3://bucket/x.zarr``).
 
     Returns
     -------
     DataTree
         Groups ``"0"..."N"``, each with ``power(freq, time)`` backed by dask.
     """
-    path = Path(path)
+    path = store_location(path)
+    if isinstance(path, str):
+        StoreReader(path).close()  # a missing or foreign store fails here, in one line naming the URL
+        return xr.open_datatree(path, engine="zarr", chunks={}, consolidated=True, zarr_format=3)
     if not path.exists():
         raise SourceNotFoundError(f"no store at {str(path)!r}")
     try:
@@ -367,18 +389,84 @@ def open_store(path: str | os.PathLike) -> xr.DataTree:
     return tree
 
 
+def _open_remote(url: str) -> zarr.Group:
+    """The root group of the Zarr store published at ``url``, read-only.
+
+    The store's consolidated metadata (in its root ``zarr.json``) describes
+    every array, so opening reads that one file and each read then fetches
+    chunk files by their known keys: no directory is ever listed, which a plain
+    static file server cannot do.
+    """
+    if url.lower().endswith(NETCDF_SUFFIXES):
+        raise FormatError(f"cannot read {url!r}: NetCDF stores must be local; publish Zarr")
+    try:
+        store = zarr.storage.FsspecStore.from_url(url, read_only=True)
+    except (ImportError, ValueError) as err:  # no fsspec implementation for the protocol (s3fs, gcsfs, ...)
+        raise ParameterError(f"cannot read {url!r}: {err}") from None
+    try:
+        return zarr.open_group(store, mode="r", zarr_format=3)
+    except FileNotFoundError:  # zarr found no zarr.json: ask for it once more, for the server's answer
+        reason = f"{_fetch_error(f'{url}/zarr.json') or 'not a Zarr v3 group'} for its zarr.json"
+    except Exception as err:  # the server's status, or why it did not answer
+        reason = _remote_reason(url, err)
+    raise SourceNotFoundError(f"no store at {url!r}: {reason}")
+
+
+def _fetch_error(url: str) -> str | None:
+    """Why the file at ``url`` cannot be fetched, or None if it can."""
+    import fsspec
+
+    fs, path = fsspec.url_to_fs(url)
+    try:
+        fs.cat_file(path)
+    except Exception as err:
+        return _remote_reason(url, err)
+    return None
+
+
+def _remote_reason(url: str, err: Exception) -> str:
+    """A failed request in a few words: the HTTP status where there is one."""
+    status = getattr(err, "status", None)  # aiohttp.ClientResponseError: any status but 404
+    if status is not None:
+        return f"HTTP {status} {getattr(err, 'message', '')}".rstrip()
+    if isinstance(err, FileNotFoundError):  # fsspec's HTTP file system raises it for 404 alone
+        return "HTTP 404 Not Found" if url.lower().startswith(("http://", "https://")) else "not found"
+    return f"no answer ({type(err).__name__}: {err})"
+
+
 class StoreReader:
     """Attributes and numpy slices of a store's arrays, with no xarray and no index loading.
 
     Zarr through zarr-python, NetCDF through h5py. Opening reads metadata only,
-    so a 30-day store opens as fast as a one-minute one.
+    so a 30-day store opens as fast as a one-minute one. A Zarr store may also
+    be given by an fsspec URL (``https://host/x.zarr``, ``s3://bucket/x.zarr``):
+    then it is read over the network, through :class:`zarr.storage.FsspecStore`.
+
+    Parameters
+    ----------
+    path : path-like or str
+        A local store, or the URL of a published Zarr store.
+
+    Raises
+    ------
+    SourceNotFoundError
+        Nothing is at ``path``, or the URL does not answer (the HTTP status is named).
+    FormatError
+        What is there is not a Spectral Atlas store.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.is_zarr = path.is_dir()
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = store_location(path)
+        remote = isinstance(self.path, str)
+        if not remote and not self.path.exists():
+            raise SourceNotFoundError(f"no store at {str(self.path)!r}")
+        path = self.path
+        self.is_zarr = remote or path.is_dir()
         try:
-            if self.is_zarr:
+            if remote:
+                self._root = _open_remote(path)
+                attrs = dict(self._root.attrs)
+            elif self.is_zarr:
                 import zarr
 
                 self._root = zarr.open_group(path, mode="r")
@@ -388,6 +476,8 @@ class StoreReader:
 
                 self._root = h5py.File(path, "r")
                 attrs = {k: _plain(v) for k, v in self._root.attrs.items()}
+        except AtlasError:  # already one line naming the URL
+            raise
         except Exception as err:  # each backend has its own "not my format"
             raise FormatError(f"{str(path)!r} is not a Spectral Atlas store: {err}") from None
         if "n_fft" not in attrs or "0" not in self._root:
@@ -445,6 +535,11 @@ def _plain(value):
 def store_info(path: str | os.PathLike) -> dict[str, object]:
     """A JSON-friendly summary of a store, from its metadata alone.
 
+    Parameters
+    ----------
+    path : path-like or str
+        A local store, or the fsspec URL of a published Zarr store.
+
     Returns
     -------
     dict
@@ -456,10 +551,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         sources and the counts of NaN/infinite and clipped samples in them
         (None for a store written before they were counted).
     """
-    path = Path(path)
-    if not path.exists():
-        raise SourceNotFoundError(f"no store at {str(path)!r}")
-    reader = StoreReader(path)
+    reader = StoreReader(path)  # a local path or a URL
     attrs = reader.attrs
     from data_access.calibration import Calibration  # imported here: calibration.py imports this module
 
@@ -476,7 +568,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
             }
         )
     return {
-        "path": str(path),
+        "path": str(reader.path),
         "format": "zarr" if reader.is_zarr else "netcdf",
         "start_time": attrs["start_time"],
         "end_time": attrs["end_time"],
