@@ -30,7 +30,7 @@ from dashboard.catalog import Catalog
 from dashboard.keys import KeyboardShortcuts
 from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
-from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator
+from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator, visible_after_image
 from data_access import AtlasError, ParameterError, open_atlas
 from data_access.query import warm_up
 
@@ -206,7 +206,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
                 state.set_time(np.datetime64(start.value, "ns"), np.datetime64(end.value, "ns"))
 
         show()
-        state.param.watch(show, "time_range")
+        visible_after_image(state).param.watch(show, "time_range")  # after the image: see there
         start.param.watch(apply, "value")
         end.param.watch(apply, "value")
         return pn.Row(start, end)
@@ -310,14 +310,17 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self._downloads(),
             self._copy_link(),
             pn.pane.Markdown(
-                pn.bind(self._info, state.param.level, state.param.read_ms, state.param.time_range),
+                # Follows the image (level, read time), not the gesture: see visible_after_image.
+                pn.bind(
+                    self._info, visible_after_image(state).param.time_range, state.param.level, state.param.read_ms
+                ),
                 css_classes=["atlas-info"],
             ),
             width=380,
         )
 
-    def _info(self, level: int, read_ms: float, time_range) -> str:
-        atlas = self.state.atlas
+    def _info(self, time_range, *_) -> str:
+        atlas, level, read_ms = self.state.atlas, self.state.level, self.state.read_ms
         stft = atlas.stft
         shown = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="milliseconds") for t in time_range)
         recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
@@ -347,7 +350,8 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             kept = {k: v for k, v in urllib.parse.parse_qsl(location.search.lstrip("?")) if k not in KEYS}
             location.search = "?" + urllib.parse.urlencode({**kept, **view_query(self.state)})
 
-        self.state.param.watch(write, ["time_range", "freq_range", "db_range", "cmap", "agg", "bands", "channel"])
+        self.state.param.watch(write, ["freq_range", "db_range", "cmap", "agg", "bands", "channel"])
+        visible_after_image(self.state).param.watch(write, "time_range")
         return message
 
     def _copy_link(self) -> pn.viewable.Viewable:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 
 import colorcet as cc
 import holoviews as hv
@@ -57,23 +58,40 @@ def _band_spans(bands: tuple[tuple[str, tuple[float, float]], ...]) -> hv.HSpans
 
 
 _Visible = hv.streams.Stream.define("Visible", time_range=None)
+_AFTER_IMAGE_MS = 150
+
+
+_AFTER_IMAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
-    """A stream of ``state.time_range`` that follows it one server tick later.
+    """A stream of ``state.time_range`` that follows it once the new image is on its way.
 
-    The panes around the spectrogram (band curves, the overview's box) listen to
-    this instead of the state, so a new image is sent to the browser first,
-    without waiting for them. Several moves within one tick become one update.
-    Outside a server (a notebook, tests) it follows at once.
+    Everything around the spectrogram that follows the time shown (band curves,
+    the overview's box, the info pane, the start/end inputs, the page's URL)
+    listens to this instead of the state, so a pan or zoom sends the browser its
+    new image first: Bokeh sends a message in several awaited writes, work queued
+    on the server's loop in between delays it, and every other change the browser
+    receives first costs it a layout. Moves within 150 ms become one update; the
+    stream is shared by all of one state's followers. Outside a server (a
+    notebook, tests) it follows at once.
     """
-    stream = _Visible(time_range=state.time_range)
+    if state in _AFTER_IMAGE:
+        return _AFTER_IMAGE[state]
+    stream = _AFTER_IMAGE[state] = _Visible(time_range=state.time_range)
 
     def catch_up() -> None:
         if stream.time_range != state.time_range:
             stream.event(time_range=state.time_range)
 
-    state.param.watch(lambda event: pn.state.execute(catch_up, schedule=True), "time_range")
+    def later(event) -> None:
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_timeout_callback(catch_up, _AFTER_IMAGE_MS)
+        else:
+            catch_up()
+
+    state.param.watch(later, "time_range")
     return stream
 
 
@@ -89,7 +107,8 @@ class SpectrogramView(pn.viewable.Viewer):
         view = self.state.atlas.view(
             time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel
         )
-        self.state.param.update(level=view.attrs["level"], read_ms=(time.perf_counter() - started) * 1e3)
+        facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3}
+        pn.state.execute(lambda: self.state.param.update(facts), schedule=True)  # the info pane: after the image
         image = hv.Image(
             (view.time.values, view.freq.values, view.values),
             kdims=["time", "freq"],
@@ -159,16 +178,22 @@ class SpectrogramView(pn.viewable.Viewer):
 
 
 def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
-    """A spinner shown while a new image is read, only once it has taken 250 ms."""
+    """A spinner shown while a new image is read, only once it has taken 250 ms.
+
+    It fades in by style (opacity after a 250 ms delay), never by ``visible``:
+    showing or hiding an element costs the browser a layout of the page.
+    """
+
+    def style(busy: bool) -> dict[str, str]:
+        if busy:
+            return {"opacity": "1", "transition": "opacity 0s linear 250ms"}
+        return {"opacity": "0", "transition": "none"}
+
     return pn.Row(
         pn.indicators.LoadingSpinner(value=True, size=20),
         pn.pane.Str("reading…", margin=(2, 5)),
-        visible=state.param.busy,
+        styles=pn.bind(style, state.param.busy),
         css_classes=["atlas-busy"],
-        # Shown again each time it becomes visible, so the delay applies to every read.
-        stylesheets=[
-            ":host { animation: atlas-late 250ms step-end; } @keyframes atlas-late { from, to { opacity: 0; } }"
-        ],
         align="end",
         sizing_mode="fixed",
         width=130,

@@ -188,7 +188,9 @@ def test_a_gesture_shows_the_busy_indicator_until_its_image_arrives(app):
     # Record, at every frame, whether the indicator is displayed (it is hidden again when the image is in).
     app.locator(".atlas-busy").evaluate("""host => {
         window.busySeen = [];
-        const watch = () => { window.busySeen.push(getComputedStyle(host).display !== 'none');
+        // Busy: opacity 1 after a 250 ms transition delay (idle: opacity 0, no transition).
+        const watch = () => { const css = getComputedStyle(host);
+                              window.busySeen.push(css.transitionProperty !== 'none' || css.opacity === '1');
                               requestAnimationFrame(watch); };
         watch();
     }""")
