@@ -9,9 +9,11 @@ One ``spectral-atlas serve`` (as ``python -m dashboard.cli serve``) on 127.0.0.1
 one Debian Chromium (``/usr/bin/chromium`` through Playwright's ``executable_path``;
 nothing is downloaded) holding ``--sessions`` separate browser contexts, so each
 is a session of its own (its own cookies and websocket). Every session loads the
-page, then loops until the time is up over scripted gestures on its own random
-path: wheel zooms in and out on the spectrogram, drag pans, the ◀ ▶ buttons, and
-band edits (add a band by name, remove it).
+page (sessions arrive ``--stagger`` seconds apart), then loops until the time is up
+over scripted gestures on its own random path, ``--think`` seconds apart on average:
+wheel zooms in and out on the spectrogram, drag pans, the zoom / whole / ◀ ▶
+buttons, and band edits (add a band by name, remove it). Only gestures that must
+change the view are made (no pan past the recording's ends).
 
 What is measured:
 
@@ -110,6 +112,7 @@ class Session:
         self.page = await self.context.new_page()
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url[:120]} ({r.failure})"))
         await self.page.goto(self.url, timeout=180_000)
         await self.page.wait_for_function(IDLE, timeout=180_000)
         await self.page.locator(".atlas-info").wait_for(timeout=180_000)
@@ -143,14 +146,23 @@ class Session:
 
         return showing
 
+    async def zoomed_in(self) -> tuple[bool, bool]:
+        """(room before, room after) the span shown, from the info pane; a gesture that cannot move is not timed."""
+        stamps = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", await self.info())
+        if len(stamps) < 4:
+            return False, False
+        rec0, rec1, shown0, shown1 = stamps[:4]
+        return shown0 > rec0, shown1 < rec1
+
     async def gesture(self) -> None:
         box = await self.plot_box()
         x = box["x"] + box["width"] * self.rng.uniform(0.15, 0.85)
         y = box["y"] + box["height"] * self.rng.uniform(0.2, 0.8)
+        before, after = await self.zoomed_in()
         r = self.rng.random()
         mouse = self.page.mouse
-        if r < 0.35:
-            delta = float(self.rng.choice([-1, 1]) * self.rng.uniform(250, 500))
+        if r < 0.35 or not (before or after):  # a zoom (only in, when the whole recording is shown)
+            delta = float((1 if (before or after) and self.rng.random() < 0.4 else -1) * self.rng.uniform(250, 500))
 
             async def act():
                 await mouse.move(x, y)
@@ -158,7 +170,8 @@ class Session:
 
             await self._timed("zoom", act, self._showing())
         elif r < 0.65:
-            dx = box["width"] * self.rng.uniform(0.1, 0.3) * self.rng.choice([-1, 1])
+            direction = 1.0 if before and (not after or self.rng.random() < 0.5) else -1.0  # +1: earlier comes in
+            dx = box["width"] * self.rng.uniform(0.1, 0.3) * direction
 
             async def act():
                 await mouse.move(x, y)
@@ -168,7 +181,7 @@ class Session:
 
             await self._timed("pan", act, self._showing())
         elif r < 0.85:
-            label = str(self.rng.choice(["◀", "▶", "zoom +", "whole"]))
+            label = str(self.rng.choice(["zoom +", "whole", *(["◀"] if before else []), *(["▶"] if after else [])]))
             button = self.page.get_by_role("button", name=label, exact=True)
             await self._timed("button", lambda: button.click(), self._showing())
         else:
@@ -184,12 +197,13 @@ class Session:
                 await self._timed("band edit", lambda: remove.first.click(), self.listing)
         self.gestures += 1
 
-    async def run(self, until: float) -> None:
+    async def run(self, until: float, delay: float, think: tuple[float, float]) -> None:
         try:
+            await asyncio.sleep(delay)  # people arrive one after another, not in the same second
             await self.open()
             while time.monotonic() < until:
                 await self.gesture()
-                await asyncio.sleep(float(self.rng.uniform(0.3, 1.5)))  # a person looks at the picture
+                await asyncio.sleep(float(self.rng.uniform(*think)))  # a person looks at the picture
         except Exception as err:  # a session that breaks is an error of the run, not the end of it
             self.errors.append(f"session {self.index}: {type(err).__name__}: {str(err).splitlines()[0]}")
         finally:
@@ -215,7 +229,8 @@ async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> d
         sessions = [Session(i, browser, url, args.seed, args.timeout) for i in range(args.sessions)]
         until = time.monotonic() + args.minutes * 60
         load_started = time.monotonic() - t0
-        await asyncio.gather(*(s.run(until) for s in sessions))
+        think = (args.think * 0.5, args.think * 1.5)
+        await asyncio.gather(*(s.run(until, i * args.stagger, think) for i, s in enumerate(sessions)))
         load_ended = time.monotonic() - t0
         await browser.close()
     await asyncio.sleep(args.linger)  # the server notices closed sessions and lets them go
@@ -298,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, default=1.0, help="length of the demo built without --store")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a gesture counts as an error")
     parser.add_argument("--linger", type=float, default=30.0, help="seconds of RSS sampling after the sessions close")
+    parser.add_argument("--think", type=float, default=3.0, help="mean seconds between a person's gestures")
+    parser.add_argument("--stagger", type=float, default=2.0, help="seconds between sessions' arrivals")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
