@@ -185,14 +185,18 @@ def test_wheel_zoom_reads_a_finer_level(app):
 
 
 def test_a_gesture_shows_the_busy_indicator_until_its_image_arrives(app):
-    # Record, at every frame, whether the indicator is displayed (it is hidden again when the image is in).
+    app.locator("text=zoom +").first.click()  # half the recording: a pan has somewhere to go
+    wait_for(lambda: "showing 2026-01-15 00:01:30.000" in _info_text(app))
+    # Record every change of the indicator's style (its stylesheet lives in its shadow root): busy is
+    # opacity 1 after a 250 ms transition delay, idle is opacity 0 with no transition.
     app.locator(".atlas-busy").evaluate("""host => {
         window.busySeen = [];
-        // Busy: opacity 1 after a 250 ms transition delay (idle: opacity 0, no transition).
-        const watch = () => { const css = getComputedStyle(host);
-                              window.busySeen.push(css.transitionProperty !== 'none' || css.opacity === '1');
-                              requestAnimationFrame(watch); };
-        watch();
+        const record = () => { const css = getComputedStyle(host);
+                               window.busySeen.push(css.transitionProperty !== 'none' || css.opacity === '1'); };
+        new MutationObserver(record).observe(host.shadowRoot || host,
+            {subtree: true, childList: true, characterData: true, attributes: true});
+        new MutationObserver(record).observe(host, {attributes: true});
+        record();
     }""")
     drag(app, main_plot(app), (0.6, 0.5), (0.3, 0.5))  # a pan
     wait_for(lambda: app.evaluate("window.busySeen.includes(true)"))
