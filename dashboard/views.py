@@ -17,6 +17,7 @@ import numpy as np
 import panel as pn
 import param
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
+from panel.io.state import set_curdoc
 
 from dashboard.state import ExplorerState
 
@@ -87,7 +88,12 @@ def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
     def later(event) -> None:
         doc = pn.state.curdoc
         if doc is not None and doc.session_context is not None:
-            doc.add_timeout_callback(catch_up, _AFTER_IMAGE_MS)
+
+            def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
+                with set_curdoc(doc):
+                    catch_up()
+
+            doc.add_timeout_callback(in_session, _AFTER_IMAGE_MS)
         else:
             catch_up()
 
