@@ -250,9 +250,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, port: int, log_path: Path) -> subprocess.Popen:
-    """``spectral-atlas serve STORE --port PORT``; returns once the port accepts connections."""
-    cmd = [sys.executable, "-m", "dashboard.cli", "serve", str(store), "--port", str(port)]
+def start_server(store: Path, port: int, log_path: Path, *, verbose: bool = False) -> subprocess.Popen:
+    """``spectral-atlas [-v] serve STORE --port PORT``; returns once the port accepts connections."""
+    options = ["-v"] if verbose else []
+    cmd = [sys.executable, "-m", "dashboard.cli", *options, "serve", str(store), "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with open(log_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

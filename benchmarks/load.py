@@ -40,7 +40,6 @@ import logging
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,8 @@ from playwright.async_api import async_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from browser import free_port, start_server  # noqa: E402  (the browser benchmark's server start-up)
 from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
 
 log = logging.getLogger("load")
@@ -61,30 +62,6 @@ VIEWPORT = {"width": 1400, "height": 950}
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
 INFO = "() => { const e = document.querySelector('.atlas-info'); return e ? (e.shadowRoot || e).textContent : ''; }"
 TARGET_P95_MS = 1000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(store: Path, port: int, log_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "dashboard.cli", "-v", "serve", str(store), "--port", str(port)]
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.terminate()
-                raise TimeoutError(f"the server did not listen within 180 s; see {log_path}") from None
-            time.sleep(0.3)
 
 
 def rss_mb(proc: subprocess.Popen) -> float:
@@ -328,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             store = make_demo(Path(tmp), hours=args.hours, progress=False)
         port = free_port()
         server_log = Path(tmp) / "serve.log"
-        server = start_server(store, port, server_log)
+        server = start_server(store, port, server_log, verbose=True)
         try:
             result = asyncio.run(drive(f"http://127.0.0.1:{port}/", server, args, server_log))
         finally:
