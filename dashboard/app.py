@@ -25,6 +25,7 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
+from panel.io.resources import get_dist_path
 
 from dashboard.catalog import Catalog
 from dashboard.keys import KeyboardShortcuts
@@ -488,6 +489,21 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     return pn.template.BootstrapTemplate(title="Spectral Atlas", main=[content], header_background="#0b3d5c")
 
 
+def _local_stylesheets() -> None:
+    """Make this session's Panel stylesheets come from this server, however the session began.
+
+    Panel points its components' stylesheets at this server when it renders the
+    page for a session; until then (and for good, if the page's session was
+    discarded before its websocket connected and Bokeh made a new one for that
+    websocket, as happens under load) it points them at cdn.holoviz.org, which a
+    closed network cannot reach and no one asked for. Set the page's value
+    (Panel's own) before anything is built.
+    """
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
+
+
 def serve(
     stores: list[str] = (),
     *,
@@ -504,6 +520,8 @@ def serve(
     oauth_extra_params: dict[str, str] | None = None,
     oauth_redirect_uri: str | None = None,
     num_procs: int = 1,
+    unused_session_lifetime: int = 60_000,
+    check_unused_sessions: int = 17_000,
     show: bool = False,
 ) -> None:
     """Serve the explorer until interrupted (``spectral-atlas serve``).
@@ -546,6 +564,12 @@ def serve(
         Public URL of the login endpoint the provider sends the browser back to.
     num_procs : int, default: 1
         Server processes sharing the port (0: one per CPU).
+    unused_session_lifetime : int, default: 60000
+        Milliseconds a page's session waits for the page's websocket before Bokeh drops it
+        (Bokeh's own default, 15 s, is shorter than a page can take to load on a busy server:
+        the session is then built twice).
+    check_unused_sessions : int, default: 17000
+        Milliseconds between Bokeh's looks for such sessions.
     show : bool, default: False
         Open a browser.
 
@@ -567,6 +591,12 @@ def serve(
     )
     if num_procs < 0:
         raise ParameterError(f"--num-procs {num_procs} must be 0 (one per CPU) or more")
+    for flag, ms in {
+        "--unused-session-lifetime": unused_session_lifetime,
+        "--check-unused-sessions": check_unused_sessions,
+    }.items():
+        if ms <= 0:
+            raise ParameterError(f"{flag} {ms} must be a positive number of milliseconds")
     catalog = Catalog(stores=stores, roots=data_roots)  # a bad path fails before the server starts
     if num_procs == 1:
         shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
@@ -578,6 +608,7 @@ def serve(
         options["prefix"] = prefix
 
     def page():
+        _local_stylesheets()
         pn.extension(sizing_mode="stretch_width", inline=True)
         _SESSIONS.opened()
         pn.state.on_session_destroyed(_SESSIONS.closed)
@@ -591,6 +622,8 @@ def serve(
         show=show,
         title="Spectral Atlas",
         num_procs=num_procs,
+        unused_session_lifetime_milliseconds=unused_session_lifetime,
+        check_unused_sessions_milliseconds=check_unused_sessions,
         **options,
     )
 
@@ -690,6 +723,7 @@ def _in_forked_process() -> None:
 
 
 if pn.state.served:  # a plain import has no side effects
+    _local_stylesheets()
     pn.extension(sizing_mode="stretch_width", inline=True)
     if not sys.argv[1:]:
         raise SystemExit("usage: panel serve dashboard/app.py --args STORE [STORE ...]")

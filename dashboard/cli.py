@@ -110,6 +110,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--prefix", metavar="PATH", help="URL path to answer under behind a reverse proxy, e.g. /atlas")
     serve.add_argument("--num-procs", type=int, default=1, metavar="N", help="server processes (0: one per CPU)")
     serve.add_argument("--show", action="store_true", help="open a browser")
+    serve.add_argument(
+        "--unused-session-lifetime",
+        type=int,
+        default=60_000,
+        metavar="MS",
+        help="how long a page's session waits for its websocket before it is dropped (default: 60000)",
+    )
+    serve.add_argument(
+        "--check-unused-sessions",
+        type=int,
+        default=17_000,
+        metavar="MS",
+        help="how often to look for such sessions (default: 17000)",
+    )
     login = serve.add_argument_group("login (Panel's auth providers)")
     login.add_argument(
         "--basic-auth", metavar="PASSWORD|FILE", help='a password, or a JSON file of {"user": "password", ...}'
@@ -248,6 +262,8 @@ def _serve(args: argparse.Namespace) -> int:
         oauth_extra_params=extra,
         oauth_redirect_uri=args.oauth_redirect_uri,
         num_procs=args.num_procs,
+        unused_session_lifetime=args.unused_session_lifetime,
+        check_unused_sessions=args.check_unused_sessions,
         show=args.show,
     )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -331,3 +333,31 @@ def test_a_malformed_link_opens_the_default_view_with_a_message(page, server, qu
     if "start=2026" not in query:
         assert "showing 2026-01-15 00:00:00.000 → 2026-01-15 00:06:00.000" in _info_text(opened)
     assert opened.errors == []
+
+
+def test_a_page_whose_websocket_comes_late_styles_itself_from_this_server(page, demo_store, tmp_path, cli):
+    # A busy server can take longer to answer a page's websocket than Bokeh keeps the
+    # page's session waiting: Bokeh then builds a new session for the websocket, and
+    # Panel used to point that session's stylesheets at its CDN (unreachable offline).
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    cmd = [*cli, "-v", "serve", str(demo_store), "--port", str(port)]
+    cmd += ["--unused-session-lifetime", "1000", "--check-unused-sessions", "300"]
+    elsewhere: list[str] = []
+    page.on(
+        "request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).hostname not in (None, "127.0.0.1") else None
+    )
+
+    def late(ws) -> None:
+        time.sleep(3)  # the page's own session is dropped meanwhile
+        ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws$"), late)
+    with running(cmd, f"http://127.0.0.1:{port}/", log) as url:
+        page = _open(page, url)
+        expect(page.locator(".atlas-info")).to_contain_text("demo.zarr")
+        opened = log.read_text().count("session opened")
+    # (One session for the readiness probe's GET, one for the page, one for its late websocket.)
+    assert opened == 3, log.read_text()[-3000:]
+    assert page.errors == []
+    assert elsewhere == []
