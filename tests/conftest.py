@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 
 SR = 8000  # small rates keep the tests fast; the maths does not care
+T0 = np.datetime64("2026-03-01T12:00:00", "ns")  # where the `atlas` fixture's recording starts
+S = np.timedelta64(1_000_000_000, "ns")
 
 _figures: list[tuple[str, str]] = []
 
@@ -64,3 +66,24 @@ def cli():
     """The installed ``spectral-atlas`` console script (falls back to the module)."""
     script = Path(sys.executable).parent / "spectral-atlas"
     return [str(script)] if script.exists() and os.access(script, os.X_OK) else [sys.executable, "-m", "dashboard.cli"]
+
+
+@pytest.fixture(scope="session")
+def atlas(tmp_path_factory):
+    """A 2-minute 8 kHz recording from ``T0`` (1 kHz tone over noise), ingested with n_fft 256, opened.
+
+    The small store of the dashboard's state and link tests; a module may define its own ``atlas``.
+    """
+    from data_access import StftConfig, ingest, open_atlas, open_timeline
+
+    wav = tmp_path_factory.mktemp("two-minutes") / "s_20260301_120000.wav"
+    sf.write(wav, noise(120.0, amp=0.01) + tone(1000.0, 120.0, amp=0.1), SR)
+    return open_atlas(ingest(open_timeline(wav), wav.with_name("s.zarr"), StftConfig(n_fft=256)))
+
+
+@pytest.fixture
+def state(atlas):
+    """A fresh :class:`~dashboard.state.ExplorerState` on ``atlas``."""
+    from dashboard.state import ExplorerState
+
+    return ExplorerState(atlas)

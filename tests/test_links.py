@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import noise, tone
+from conftest import T0, S, tone
 
 from data_access import StftConfig, ingest, open_atlas, open_timeline
-
-T0 = np.datetime64("2026-03-01T12:00:00", "ns")
-S = np.timedelta64(1_000_000_000, "ns")
-
-
-@pytest.fixture(scope="module")
-def atlas(tmp_path_factory):
-    import soundfile as sf
-
-    d = tmp_path_factory.mktemp("links")
-    sf.write(d / "s_20260301_120000.wav", noise(120.0, amp=0.01) + tone(1000.0, 120.0, amp=0.1), 8000)
-    return open_atlas(ingest(open_timeline(d / "s_20260301_120000.wav"), d / "s.zarr", StftConfig(n_fft=256)))
-
-
-@pytest.fixture
-def state(atlas):
-    from dashboard.state import ExplorerState
-
-    return ExplorerState(atlas)
 
 
 def test_a_link_reproduces_the_view(state, atlas):
