@@ -34,6 +34,7 @@ from dashboard.state import PRESET_BANDS, ExplorerState
 from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator, visible_after_image
 from data_access import AtlasError, ParameterError, open_atlas
 from data_access.query import warm_up
+from data_access.sources import to_datetime64
 
 log = logging.getLogger("spectral_atlas")
 
@@ -44,8 +45,13 @@ def shared_atlas(path: str):
     return open_atlas(path)
 
 
+def _typed_time(t: np.datetime64) -> str:
+    """A time as the info pane and the start/end inputs show it: ``2026-01-15 00:00:30.931`` (UTC)."""
+    return _to_datetime(t).isoformat(sep=" ", timespec="milliseconds")
+
+
 def _to_datetime(t: np.datetime64) -> dt.datetime:
-    """A naive UTC datetime for Panel's pickers (microsecond precision)."""
+    """A naive UTC datetime (microsecond precision)."""
     return np.datetime64(t, "us").astype(dt.datetime)
 
 
@@ -184,33 +190,36 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         return frame
 
     def _time_inputs(self) -> pn.viewable.Viewable:
-        """Precise start and end pickers, two-way with the shared time range."""
-        state = self.state
-        first, last = (_to_datetime(t) for t in state.atlas.time_range)
-        # Typed inputs rather than calendar pickers: a time to the second is typed faster than clicked.
-        fmt = "%Y-%m-%d %H:%M:%S"
-        start = pn.widgets.DatetimeInput(label="start (UTC)", start=first, end=last, format=fmt, width=170)
-        end = pn.widgets.DatetimeInput(label="end (UTC)", start=first, end=last, format=fmt, width=170)
+        """Precise start and end, to the millisecond; Enter in either shows what both say.
 
-        showing = False  # while the inputs are being set from the state, they must not set it back
+        They act on Enter only, never on a change of their text: in a notebook the
+        browser sends back every text the kernel puts in them, a moment later, and
+        a text taken as typed would move the view back to where it was then.
+        """
+        state = self.state
+        start = pn.widgets.TextInput(label="start (UTC)", width=190)
+        end = pn.widgets.TextInput(label="end (UTC)", width=190)
+        message = pn.pane.Markdown("", css_classes=["time-message"], margin=(0, 5))
 
         def show(*_):
-            nonlocal showing
-            showing = True
-            try:
-                start.value, end.value = (_to_datetime(t) for t in state.time_range)
-            finally:
-                showing = False
+            start.value, end.value = (_typed_time(t) for t in state.time_range)
 
-        def apply(*_):
-            if not showing and start.value and end.value and start.value < end.value:
-                state.set_time(np.datetime64(start.value, "ns"), np.datetime64(end.value, "ns"))
+        def go(*_):
+            try:
+                wanted = tuple(to_datetime64(field.value.strip()) for field in (start, end))
+                state.set_time(*wanted)
+            except AtlasError as err:
+                message.object = f"⚠ {err}"
+                return
+            first, last = state.atlas.time_range
+            inside = first <= wanted[0] and wanted[1] <= last
+            message.object = "" if inside else f"⚠ the recording spans {_typed_time(first)} → {_typed_time(last)}"
 
         show()
         visible_after_image(state).param.watch(show, "time_range")  # after the image: see there
-        start.param.watch(apply, "value")
-        end.param.watch(apply, "value")
-        return pn.Row(start, end)
+        start.param.watch(go, "enter_pressed")
+        end.param.watch(go, "enter_pressed")
+        return pn.Column(pn.Row(start, end), message)
 
     def _band_editor(self) -> pn.viewable.Viewable:
         state = self.state
@@ -323,7 +332,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     def _info(self, time_range, *_) -> str:
         atlas, level, read_ms = self.state.atlas, self.state.level, self.state.read_ms
         stft = atlas.stft
-        shown = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="milliseconds") for t in time_range)
+        shown = " → ".join(_typed_time(t) for t in time_range)
         recorded = " → ".join(_to_datetime(t).isoformat(sep=" ", timespec="seconds") for t in atlas.time_range)
         sources = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
         return (
