@@ -134,3 +134,47 @@ def test_a_calibrated_store_is_shown_in_its_units_with_fitted_colours(tmp_path):
     assert "µPa" in image.vdims[0].label
     curves = explorer._curves.curves(points=50)
     assert curves.attrs["units"] == "dB re 1 µPa"
+
+
+def test_band_curves_span_the_view_in_their_bands_colours_after_edits(explorer):
+    import panel as pn
+    from bokeh.models import GlyphRenderer, HStrip, Line, Plot
+
+    root = pn.panel(explorer).get_root()
+    t0, _ = explorer.state.time_range
+    explorer.time_range = (t0 + np.timedelta64(30, "s"), t0 + np.timedelta64(90, "s"))
+    explorer.remove_band("shipping")  # a band before others: their positions (and colours) move up
+    explorer.add_band("tone", 1000, 2000)
+    glyphs = [r for p in root.select({"type": Plot}) for r in p.renderers if isinstance(r, GlyphRenderer)]
+    spans = next(r for r in glyphs if isinstance(r.glyph, HStrip))
+    span_colour = dict(zip(explorer.bands, spans.data_source.data["color"], strict=True))  # (in the bands' order)
+    curves = next(p for p in root.select({"type": Plot}) if p.legend and isinstance(p.renderers[0].glyph, Line))
+    shown = {item.label.value: item.renderers[0] for item in curves.legend[0].items}
+    assert list(shown) == list(explorer.bands) == list(span_colour)
+    for name, renderer in shown.items():
+        assert isinstance(renderer, GlyphRenderer) and renderer.glyph.line_color == span_colour[name], name
+    assert (curves.x_range.start, curves.x_range.end) == explorer.time_range  # the spectrogram's span
+
+
+def test_the_time_inputs_act_on_enter_only_and_say_what_is_wrong(explorer):
+    (start, end), message = explorer._time_inputs()
+    t0, t1 = explorer.state.atlas.time_range
+    explorer.state.set_time(t0 + np.timedelta64(30_931_529, "us"), t0 + np.timedelta64(34_681_529, "us"))
+    assert (start.value, end.value) == ("2026-01-15 00:00:30.931", "2026-01-15 00:00:34.681")
+    shown = explorer.time_range
+    # A notebook's browser sends every text back a moment later, some of them stale: not an edit.
+    start.value, end.value = "2026-01-15 00:00:28.000", "2026-01-15 00:00:30.931"
+    assert explorer.time_range == shown
+    start.value = "2026-01-15 00:01:00"  # typed to the second, then Enter in the end field
+    end.value = "2026-01-15 00:02:00.5"
+    end.enter_pressed = True
+    assert explorer.time_range == (t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(120_500, "ms"))
+    assert message.object == ""
+    for typed, problem in (("yesterday-ish", "cannot read"), ("2026-01-15 00:02:30", "start must come before end")):
+        start.value = typed
+        start.enter_pressed = True
+        assert problem in message.object and explorer.time_range[0] == t0 + np.timedelta64(60, "s")
+    start.value, end.value = "2026-01-14 23:00:00", "2026-01-14 23:00:10"  # before the recording: shown clamped
+    end.enter_pressed = True
+    assert "the recording spans 2026-01-15 00:00:00.000" in message.object
+    assert explorer.time_range == (t0, t0 + np.timedelta64(10, "s"))
