@@ -218,35 +218,25 @@ class BandCurves(pn.viewable.Viewer):
         return state.atlas.band_energy(state.bands, time=state.time_range, points=points, channel=state.channel)
 
     def _plot(self, time_range, bands, width, height, scale=1.0, channel=None) -> hv.Overlay:
-        time = hv.Dimension("time", range=tuple(time_range))  # the spectrogram's span, whatever the points cover
         if not bands:
-            return hv.Overlay([hv.Curve([], time, "dB")])
+            return hv.Overlay([hv.Curve([], "time", "dB")])
         data = self.state.atlas.band_energy(bands, time=time_range, points=max(int(width or 800), 2), channel=channel)
-        db = hv.Dimension("dB", label=data.attrs["units"])
-        # No options per curve: they cost ~5 ms each per redraw. Colours come from a hook.
-        return hv.Overlay([hv.Curve((data.time.values, data[name].values), time, db, label=name) for name in bands])
-
-    def _colour(self, plot, element) -> None:
-        # A band's curve takes its span's colour (by the band's place among the bands), which
-        # HoloViews' cycle cannot: it keeps a curve's colour when the bands before it are removed.
-        names = list(self.state.bands)
-        if element.label in names:
-            plot.handles["glyph"].line_color = _band_colors(len(names))[names.index(element.label)]
+        return hv.Overlay(
+            [
+                hv.Curve(
+                    (data.time.values, data[name].values),
+                    "time",
+                    hv.Dimension("dB", label=data.attrs["units"]),
+                    label=name,
+                ).opts(color=color, xlim=tuple(time_range), framewise=True)  # the spectrogram's span
+                for name, color in zip(bands, _band_colors(len(bands)), strict=True)
+            ]
+        )
 
     def __panel__(self) -> pn.viewable.Viewable:
         bands = hv.streams.Params(self.state, ["bands", "channel"])
-        dmap = hv.DynamicMap(self._plot, streams=[visible_after_image(self.state), bands, hv.streams.PlotSize()])
-        dmap = dmap.opts(
-            {
-                "Curve": {"hooks": [self._colour], "framewise": True},
-                "Overlay": {
-                    "framewise": True,
-                    "responsive": True,
-                    "min_height": 200,
-                    "xlabel": "time (UTC)",
-                    "show_legend": True,
-                },
-            }
+        dmap = hv.DynamicMap(self._plot, streams=[visible_after_image(self.state), bands, hv.streams.PlotSize()]).opts(
+            framewise=True, responsive=True, min_height=200, xlabel="time (UTC)", show_legend=True
         )
         return pn.pane.HoloViews(dmap, linked_axes=False, sizing_mode="stretch_width", min_height=200)
 
