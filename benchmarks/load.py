@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from playwright.async_api import async_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,27 @@ log = logging.getLogger("load")
 VIEWPORT = {"width": 1400, "height": 950}
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
 INFO = "() => { const e = document.querySelector('.atlas-info'); return e ? (e.shadowRoot || e).textContent : ''; }"
+# What a gesture changes: the span the info pane says is shown, or the band listing.
+SHOWING = f"() => {{ const t = ({INFO})(); return t.includes('showing ') ? t.split('showing ')[1].slice(0, 50) : t; }}"
+LISTING = (
+    "() => { const e = document.querySelector('.band-listing'); return e ? (e.shadowRoot || e).textContent : ''; }"
+)
 TARGET_P95_MS = 1000.0
+
+
+def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds used so far by the server, by the Chromium processes, and by everything on the machine."""
+    chromium = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if (proc.info["name"] or "").startswith("chrom"):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            chromium += times.user + times.system
+    mine = psutil.Process(server.pid).cpu_times()
+    machine = psutil.cpu_times()
+    return {"server": mine.user + mine.system, "browsers": chromium, "machine": machine.user + machine.system}
 
 
 def rss_mb(proc: subprocess.Popen) -> float:
@@ -79,10 +100,7 @@ class Session:
         self.gestures = 0
 
     async def info(self) -> str:
-        return await self.page.locator(".atlas-info").evaluate("e => (e.shadowRoot || e).textContent")
-
-    async def listing(self) -> str:
-        return await self.page.locator(".band-listing").evaluate("e => (e.shadowRoot || e).textContent")
+        return await self.page.evaluate(INFO)
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport=VIEWPORT)
@@ -93,35 +111,30 @@ class Session:
         await self.page.goto(self.url, timeout=180_000)
         await self.page.wait_for_function(IDLE, timeout=180_000)
         await self.page.locator(".atlas-info").wait_for(timeout=180_000)
-        deadline = time.monotonic() + 180
-        while "read 0 ms" in await self.info() and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await self.page.wait_for_function(f"() => !({INFO})().includes('read 0 ms')", timeout=180_000)
 
     async def plot_box(self) -> dict:
         canvases = self.page.locator("canvas")
         boxes = [await canvases.nth(i).bounding_box() for i in range(await canvases.count())]
         return max((b for b in boxes if b), key=lambda b: b["height"])
 
-    async def _timed(self, kind: str, act, changed) -> None:
-        before = await changed()
+    async def _timed(self, kind: str, act, key: str) -> None:
+        """Time ``act`` until the page's ``key`` (a JavaScript function of no arguments) changes.
+
+        The page itself watches, at every animation frame: polling it from here, 20
+        sessions at once, would cost the two cores more than the server does.
+        """
+        before = await self.page.evaluate(key)
         started = time.perf_counter()
         await act()
-        while True:
-            now = await changed()
-            if now != before:
-                break
-            if time.perf_counter() - started > self.timeout_s:
-                self.errors.append(f"session {self.index}: {kind} got no answer in {self.timeout_s:g} s")
-                return
-            await asyncio.sleep(0.02)
+        try:
+            await self.page.wait_for_function(
+                f"(before) => ({key})() !== before", arg=before, polling="raf", timeout=self.timeout_s * 1e3
+            )
+        except PlaywrightTimeoutError:
+            self.errors.append(f"session {self.index}: {kind} got no answer in {self.timeout_s:g} s")
+            return
         self.latencies.setdefault(kind, []).append((time.perf_counter() - started) * 1e3)
-
-    def _showing(self):
-        async def showing() -> str:
-            text = await self.info()
-            return text.split("showing ")[1][:50] if "showing " in text else text
-
-        return showing
 
     async def zoomed_in(self) -> tuple[bool, bool]:
         """(room before, room after) the span shown, from the info pane; a gesture that cannot move is not timed."""
@@ -145,7 +158,7 @@ class Session:
                 await mouse.move(x, y)
                 await mouse.wheel(0, delta)
 
-            await self._timed("zoom", act, self._showing())
+            await self._timed("zoom", act, SHOWING)
         elif r < 0.65:
             direction = 1.0 if before and (not after or self.rng.random() < 0.5) else -1.0  # +1: earlier comes in
             dx = box["width"] * self.rng.uniform(0.1, 0.3) * direction
@@ -156,11 +169,11 @@ class Session:
                 await mouse.move(x + dx, y, steps=6)
                 await mouse.up()
 
-            await self._timed("pan", act, self._showing())
+            await self._timed("pan", act, SHOWING)
         elif r < 0.85:
             label = str(self.rng.choice(["zoom +", "whole", *(["◀"] if before else []), *(["▶"] if after else [])]))
             button = self.page.get_by_role("button", name=label, exact=True)
-            await self._timed("button", lambda: button.click(), self._showing())
+            await self._timed("button", lambda: button.click(), SHOWING)
         else:
             name = f"s{self.index}-{self.gestures}"
             lo = float(self.rng.uniform(100, 8000))
@@ -168,10 +181,10 @@ class Session:
             await self.page.get_by_label("low (Hz)").fill(f"{lo:.0f}")
             await self.page.get_by_label("high (Hz)").fill(f"{lo + 2000:.0f}")
             add = self.page.get_by_role("button", name="add band")
-            await self._timed("band edit", lambda: add.click(), self.listing)
+            await self._timed("band edit", lambda: add.click(), LISTING)
             remove = self.page.locator(f".band-listing .choices__item[data-value='{name}'] .choices__button")
             if await remove.count():
-                await self._timed("band edit", lambda: remove.first.click(), self.listing)
+                await self._timed("band edit", lambda: remove.first.click(), LISTING)
         self.gestures += 1
 
     async def run(self, until: float, delay: float, think: tuple[float, float]) -> None:
@@ -206,14 +219,16 @@ async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> d
         sessions = [Session(i, browser, url, args.seed, args.timeout) for i in range(args.sessions)]
         until = time.monotonic() + args.minutes * 60
         load_started = time.monotonic() - t0
+        cpu_before = cpu_seconds(server)
         think = (args.think * 0.5, args.think * 1.5)
         await asyncio.gather(*(s.run(until, i * args.stagger, think) for i, s in enumerate(sessions)))
         load_ended = time.monotonic() - t0
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(server).items()}
         await browser.close()
     await asyncio.sleep(args.linger)  # the server notices closed sessions and lets them go
     stop_sampling.set()
     await sampler
-    return {"sessions": sessions, "rss": rss, "load_started": load_started, "load_ended": load_ended}
+    return {"sessions": sessions, "rss": rss, "load_started": load_started, "load_ended": load_ended, "cpu": cpu}
 
 
 def open_sessions(server_log: Path) -> int:
@@ -244,6 +259,11 @@ def report(result: dict, server_log: Path, args) -> dict:
             p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
             rows[kind] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
             print(f"{kind:<12}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
+    cpu, wall = result["cpu"], result["load_ended"] - result["load_started"]
+    cores = os.cpu_count() or 1
+    print(f"\nCPU seconds over the {wall:.0f} s of load ({cores} cores: {cores * wall:.0f} available): "
+          f"server {cpu['server']:.0f}, the Chromium processes {cpu['browsers']:.0f}, "
+          f"the whole machine {cpu['machine']:.0f}")  # fmt: skip
     print("\nserver RSS (MB) and open sessions over time:")
     for t, mb, n in result["rss"]:
         phase = "load" if result["load_started"] <= t <= result["load_ended"] else "idle"
@@ -278,6 +298,7 @@ def report(result: dict, server_log: Path, args) -> dict:
         "latency_ms": rows,
         "errors": errors,
         "rss": result["rss"],
+        "cpu_seconds": result["cpu"],
         "checks": {name: ok for name, ok, _ in checks},
     }
 

@@ -241,4 +241,5 @@ def test_in_jupyterlab_a_wheel_zoom_reaches_the_kernel(page, lab, report):
     assert kernel[1] - kernel[0] < 40 * SECOND
     assert same(kernel, browser) and same(kernel, plotted())  # the kernel holds what the browser shows
     assert errors == []
+    assert "Traceback" not in explorer.inner_text()  # the kernel's errors in a comm callback land in the output
     report("JupyterLab: start, run the example notebook", f"{ran:.1f} s")
