@@ -25,7 +25,8 @@ What is measured:
   the browser has the message), or to the band listing changing (band edits);
   p50 / p95 / max over all sessions;
 - **server RSS** every 5 s (psutil, the server process), from listening through
-  the load to 30 s after every session has closed, with the number of open
+  the load to 45 s after every session has closed (Bokeh drops a closed session
+  after 15 s, looking every 17 s), with the number of open
   sessions the server reports (its log line on each session's end). RSS must
   plateau: stores and chunk caches are shared by the process, and a session holds
   no copy of a level.
@@ -61,12 +62,10 @@ log = logging.getLogger("load")
 
 VIEWPORT = {"width": 1400, "height": 950}
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
-INFO = "() => { const e = document.querySelector('.atlas-info'); return e ? (e.shadowRoot || e).textContent : ''; }"
-# What a gesture changes: the span the info pane says is shown, or the band listing.
-SHOWING = f"() => {{ const t = ({INFO})(); return t.includes('showing ') ? t.split('showing ')[1].slice(0, 50) : t; }}"
-LISTING = (
-    "() => { const e = document.querySelector('.band-listing'); return e ? (e.shadowRoot || e).textContent : ''; }"
-)
+# What a gesture changes, as functions of the element (found once per page: they live in shadow roots):
+# the span the info pane says is shown, or the band listing.
+TEXT = "(e) => (e.shadowRoot || e).textContent"
+SHOWING = f"(e) => {{ const t = ({TEXT})(e); return t.includes('showing ') ? t.split('showing ')[1].slice(0, 50) : t }}"
 TARGET_P95_MS = 1000.0
 
 
@@ -100,7 +99,7 @@ class Session:
         self.gestures = 0
 
     async def info(self) -> str:
-        return await self.page.evaluate(INFO)
+        return await self.info_pane.evaluate(TEXT)
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport=VIEWPORT)
@@ -110,26 +109,32 @@ class Session:
         self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url[:120]} ({r.failure})"))
         await self.page.goto(self.url, timeout=180_000)
         await self.page.wait_for_function(IDLE, timeout=180_000)
-        await self.page.locator(".atlas-info").wait_for(timeout=180_000)
-        await self.page.wait_for_function(f"() => !({INFO})().includes('read 0 ms')", timeout=180_000)
+        self.info_pane = await self.page.locator(".atlas-info").element_handle(timeout=180_000)
+        self.listing = await self.page.locator(".band-listing").element_handle(timeout=180_000)
+        await self.page.wait_for_function(
+            f"(e) => !({TEXT})(e).includes('read 0 ms')", arg=self.info_pane, timeout=180_000
+        )
 
     async def plot_box(self) -> dict:
         canvases = self.page.locator("canvas")
         boxes = [await canvases.nth(i).bounding_box() for i in range(await canvases.count())]
         return max((b for b in boxes if b), key=lambda b: b["height"])
 
-    async def _timed(self, kind: str, act, key: str) -> None:
-        """Time ``act`` until the page's ``key`` (a JavaScript function of no arguments) changes.
+    async def _timed(self, kind: str, act, element, key: str) -> None:
+        """Time ``act`` until ``key`` (a JavaScript function of ``element``) changes.
 
         The page itself watches, at every animation frame: polling it from here, 20
         sessions at once, would cost the two cores more than the server does.
         """
-        before = await self.page.evaluate(key)
+        before = await element.evaluate(key)
         started = time.perf_counter()
         await act()
         try:
             await self.page.wait_for_function(
-                f"(before) => ({key})() !== before", arg=before, polling="raf", timeout=self.timeout_s * 1e3
+                f"([e, before]) => ({key})(e) !== before",
+                arg=[element, before],
+                polling="raf",
+                timeout=self.timeout_s * 1e3,
             )
         except PlaywrightTimeoutError:
             self.errors.append(f"session {self.index}: {kind} got no answer in {self.timeout_s:g} s")
@@ -158,7 +163,7 @@ class Session:
                 await mouse.move(x, y)
                 await mouse.wheel(0, delta)
 
-            await self._timed("zoom", act, SHOWING)
+            await self._timed("zoom", act, self.info_pane, SHOWING)
         elif r < 0.65:
             direction = 1.0 if before and (not after or self.rng.random() < 0.5) else -1.0  # +1: earlier comes in
             dx = box["width"] * self.rng.uniform(0.1, 0.3) * direction
@@ -169,11 +174,11 @@ class Session:
                 await mouse.move(x + dx, y, steps=6)
                 await mouse.up()
 
-            await self._timed("pan", act, SHOWING)
+            await self._timed("pan", act, self.info_pane, SHOWING)
         elif r < 0.85:
             label = str(self.rng.choice(["zoom +", "whole", *(["◀"] if before else []), *(["▶"] if after else [])]))
             button = self.page.get_by_role("button", name=label, exact=True)
-            await self._timed("button", lambda: button.click(), SHOWING)
+            await self._timed("button", lambda: button.click(), self.info_pane, SHOWING)
         else:
             name = f"s{self.index}-{self.gestures}"
             lo = float(self.rng.uniform(100, 8000))
@@ -181,10 +186,10 @@ class Session:
             await self.page.get_by_label("low (Hz)").fill(f"{lo:.0f}")
             await self.page.get_by_label("high (Hz)").fill(f"{lo + 2000:.0f}")
             add = self.page.get_by_role("button", name="add band")
-            await self._timed("band edit", lambda: add.click(), LISTING)
+            await self._timed("band edit", lambda: add.click(), self.listing, TEXT)
             remove = self.page.locator(f".band-listing .choices__item[data-value='{name}'] .choices__button")
             if await remove.count():
-                await self._timed("band edit", lambda: remove.first.click(), LISTING)
+                await self._timed("band edit", lambda: remove.first.click(), self.listing, TEXT)
         self.gestures += 1
 
     async def run(self, until: float, delay: float, think: tuple[float, float]) -> None:
@@ -310,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", type=Path, help="store to serve (default: a 1 h demo built in a temp dir)")
     parser.add_argument("--hours", type=float, default=1.0, help="length of the demo built without --store")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a gesture counts as an error")
-    parser.add_argument("--linger", type=float, default=30.0, help="seconds of RSS sampling after the sessions close")
+    parser.add_argument("--linger", type=float, default=45.0, help="seconds of RSS sampling after the sessions close")
     parser.add_argument("--think", type=float, default=3.0, help="mean seconds between a person's gestures")
     parser.add_argument("--stagger", type=float, default=2.0, help="seconds between sessions' arrivals")
     parser.add_argument("--seed", type=int, default=11)

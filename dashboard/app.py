@@ -529,7 +529,7 @@ def serve(
     oauth_extra_params: dict[str, str] | None = None,
     oauth_redirect_uri: str | None = None,
     num_procs: int = 1,
-    unused_session_lifetime: int = 60_000,
+    unused_session_lifetime: int = 15_000,
     check_unused_sessions: int = 17_000,
     show: bool = False,
 ) -> None:
@@ -573,12 +573,13 @@ def serve(
         Public URL of the login endpoint the provider sends the browser back to.
     num_procs : int, default: 1
         Server processes sharing the port (0: one per CPU).
-    unused_session_lifetime : int, default: 60000
-        Milliseconds a page's session waits for the page's websocket before Bokeh drops it
-        (Bokeh's own default, 15 s, is shorter than a page can take to load on a busy server:
-        the session is then built twice).
+    unused_session_lifetime : int, default: 15000
+        Milliseconds a session without a websocket is kept: one whose page has not connected
+        yet, or has closed. Bokeh's default. On a busy server a page can take longer to
+        connect; its session is then built again for the websocket (it works, at twice
+        the cost): raise it there, and closed sessions are released that much later.
     check_unused_sessions : int, default: 17000
-        Milliseconds between Bokeh's looks for such sessions.
+        Milliseconds between Bokeh's looks for such sessions (Bokeh's default).
     show : bool, default: False
         Open a browser.
 

@@ -113,9 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--unused-session-lifetime",
         type=int,
-        default=60_000,
+        default=15_000,
         metavar="MS",
-        help="how long a page's session waits for its websocket before it is dropped (default: 60000)",
+        help="how long a session without a websocket (not yet or no longer connected) is kept (default: 15000)",
     )
     serve.add_argument(
         "--check-unused-sessions",
