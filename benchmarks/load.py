@@ -201,7 +201,9 @@ class Session:
                 await asyncio.sleep(float(self.rng.uniform(*think)))  # a person looks at the picture
         except Exception as err:  # a session that breaks is an error of the run, not the end of it
             self.errors.append(f"session {self.index}: {type(err).__name__}: {str(err).splitlines()[0]}")
-        finally:
+
+    async def close(self) -> None:
+        if hasattr(self, "context"):
             await self.context.close()
 
 
@@ -228,7 +230,8 @@ async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> d
         think = (args.think * 0.5, args.think * 1.5)
         await asyncio.gather(*(s.run(until, i * args.stagger, think) for i, s in enumerate(sessions)))
         load_ended = time.monotonic() - t0
-        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(server).items()}
+        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(server).items()}  # (while every renderer lives)
+        await asyncio.gather(*(s.close() for s in sessions))
         await browser.close()
     await asyncio.sleep(args.linger)  # the server notices closed sessions and lets them go
     stop_sampling.set()
