@@ -187,9 +187,7 @@ def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
     """A spinner shown while a new image is read, only once it has taken 250 ms.
 
     It fades in by style (opacity after a 250 ms delay), never by ``visible``:
-    showing or hiding an element costs the browser a layout of the page. It
-    spins only while busy: a hidden spin still repaints at every frame (measured:
-    two thirds of an idle page's CPU).
+    showing or hiding an element costs the browser a layout of the page.
     """
 
     def style(busy: bool) -> dict[str, str]:
@@ -198,9 +196,7 @@ def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
         return {"opacity": "0", "transition": "none"}
 
     return pn.Row(
-        pn.indicators.LoadingSpinner(
-            value=state.param.busy, size=20
-        ),  # still when idle: an animation costs every frame
+        pn.indicators.LoadingSpinner(value=True, size=20),
         pn.pane.Str("reading…", margin=(2, 5)),
         styles=pn.bind(style, state.param.busy),
         css_classes=["atlas-busy"],
