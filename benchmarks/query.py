@@ -101,6 +101,19 @@ class SyntheticTimeline:
     def gaps(self) -> list[tuple[int, int]]:
         return []
 
+    def summary(self) -> dict[str, object]:
+        """The deployment summary ``spectral-atlas info`` shows: one gapless synthetic recording."""
+        seconds = self.n_samples / self.sample_rate
+        return {
+            "n_files": 1,
+            "start_time": str(self.start_time),
+            "duration_seconds": seconds,
+            "coverage_seconds": seconds,
+            "coverage_fraction": 1.0,
+            "sample_rate": self.sample_rate,
+            "start_time_from": {"synthetic": 1},
+        }
+
 
 def synthetic_power(rng, freq: np.ndarray, level: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and max power of columns ``start..stop-1`` of ``level``, shape (n_freq, n), float32."""
