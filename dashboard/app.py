@@ -211,9 +211,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             except AtlasError as err:
                 message.object = f"⚠ {err}"
                 return
+            # The state clamps a range to the recording: what it shows differs from what was asked only then.
             first, last = state.atlas.time_range
-            inside = first <= wanted[0] and wanted[1] <= last
-            message.object = "" if inside else f"⚠ the recording spans {_typed_time(first)} → {_typed_time(last)}"
+            clamped = state.time_range != wanted
+            message.object = f"⚠ the recording spans {_typed_time(first)} → {_typed_time(last)}" if clamped else ""
 
         show()
         visible_after_image(state).param.watch(show, "time_range")  # after the image: see there
