@@ -190,19 +190,26 @@ def test_a_gesture_shows_the_busy_indicator_until_its_image_arrives(app):
     app.locator("text=zoom +").first.click()  # half the recording: a pan has somewhere to go
     wait_for(lambda: "showing 2026-01-15 00:01:30.000" in _info_text(app))
     # Record every change of the indicator's style (its stylesheet lives in its shadow root): busy is
-    # opacity 1 after a 250 ms transition delay, idle is opacity 0 with no transition.
+    # opacity 1 after a 250 ms transition delay with the spinner turning, idle is opacity 0 with no
+    # transition and the spinner paused (a hidden spinner turning costs an idle page most of its CPU).
     app.locator(".atlas-busy").evaluate("""host => {
         window.busySeen = [];
-        const record = () => { const css = getComputedStyle(host);
-                               window.busySeen.push(css.transitionProperty !== 'none' || css.opacity === '1'); };
+        const record = () => {
+            const css = getComputedStyle(host);
+            const spinner = (host.shadowRoot || host).querySelector('.loader');
+            const turning = getComputedStyle(spinner.shadowRoot.querySelector('div'), '::after');
+            window.busySeen.push([css.transitionProperty !== 'none' || css.opacity === '1',
+                                  turning.animationPlayState === 'running']);
+        };
         new MutationObserver(record).observe(host.shadowRoot || host,
             {subtree: true, childList: true, characterData: true, attributes: true});
         new MutationObserver(record).observe(host, {attributes: true});
         record();
     }""")
+    assert app.evaluate("window.busySeen") == [[False, False]]  # idle: hidden and still
     drag(app, main_plot(app), (0.6, 0.5), (0.3, 0.5))  # a pan
-    wait_for(lambda: app.evaluate("window.busySeen.includes(true)"))
-    wait_for(lambda: not app.evaluate("window.busySeen[window.busySeen.length - 1]"))
+    wait_for(lambda: [True, True] in app.evaluate("window.busySeen"))
+    wait_for(lambda: app.evaluate("window.busySeen[window.busySeen.length - 1]") == [False, False])
     assert app.errors == []
 
 
