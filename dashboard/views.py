@@ -97,7 +97,9 @@ def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
         if doc is not None and doc.session_context is not None:
 
             def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
-                with set_curdoc(doc):
+                # Held: all the followers' changes go to the browser as one message (one
+                # layout there); frozen: Bokeh walks the document's models once, not per change.
+                with set_curdoc(doc), pn.io.hold(doc, freeze=True):
                     catch_up()
 
             doc.add_timeout_callback(in_session, _AFTER_IMAGE_MS)
