@@ -10,26 +10,32 @@ one Debian Chromium (``/usr/bin/chromium`` through Playwright's ``executable_pat
 nothing is downloaded) holding ``--sessions`` separate browser contexts, so each
 is a session of its own (its own cookies and websocket). Every session loads the
 page (sessions arrive ``--stagger`` seconds apart), then loops until the time is up
-over scripted gestures on its own random path, ``--think`` seconds apart on average:
-wheel zooms in and out on the spectrogram, drag pans, the zoom / whole / ◀ ▶
-buttons, and band edits (add a band by name, remove it). Only gestures that must
-change the view are made (no pan past the recording's ends).
+over scripted gestures on its own random path, ``--think`` seconds apart on average
+(10 s: a person reads the picture between gestures; at 3 s, 20 sessions ask this
+2-core machine for ~7 answered gestures a second, each costing the page ~0.3 and
+the server ~0.25 CPU s, more than its two cores): wheel zooms in and out on the
+spectrogram, drag pans, the zoom / whole / ◀ ▶ buttons, and band edits (add a
+band by name, remove it). Only gestures that must change the view are made (no
+pan past the recording's ends).
 
 What is measured:
 
 - **errors** (must be 0): browser console errors and page errors, gestures whose
   answer never came (``--timeout``), and ``ERROR`` or ``Traceback`` lines in the
   server's log;
-- **interaction latency**: from the gesture to the info panel showing the new
-  time span (for pans, zooms and paging: the server has read the new image and
-  the browser has the message), or to the band listing changing (band edits);
-  p50 / p95 / max over all sessions;
+- **interaction latency**: in the page's own clock, from the gesture's last input
+  event (the wheel, or the pointer's release that ends a drag or a click) to the
+  info pane showing the new time span (for pans, zooms and paging: it follows the
+  new image by 150 ms), or to the band listing changing (band edits); p50 / p95 /
+  max over all sessions;
+- **CPU** used during the load by the server, by Chromium and by the machine;
 - **server RSS** every 5 s (psutil, the server process), from listening through
   the load to 45 s after every session has closed (Bokeh drops a closed session
-  after 15 s, looking every 17 s), with the number of open
-  sessions the server reports (its log line on each session's end). RSS must
-  plateau: stores and chunk caches are shared by the process, and a session holds
-  no copy of a level.
+  after 15 s, looking every 17 s), with the number of open sessions the server
+  reports (its log line on each session's end). RSS must plateau: stores and the
+  chunk cache are shared by the process, and a session holds no copy of a level.
+  The server's chunk cache is bounded at ``--cache-mb`` (128 MB: full within the
+  run, so what grows after it is per-session memory; the server's default is 512).
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from browser import free_port, start_server  # noqa: E402  (the browser benchmark's server start-up)
+from browser import free_port, rss_mb, start_server  # noqa: E402  (the browser benchmark's server start-up)
 from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
 
 log = logging.getLogger("load")
@@ -65,16 +71,17 @@ IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].i
 # the span the info pane says is shown, or the band listing.
 TEXT = "(e) => (e.shadowRoot || e).textContent"
 SHOWING = f"(e) => {{ const t = ({TEXT})(e); return t.includes('showing ') ? t.split('showing ')[1].slice(0, 50) : t }}"
-# Installed in the page before a gesture: a promise of the milliseconds from the gesture's first input
-# event (its timeStamp, or the install if none is seen) to the mutation that changes ``key`` of the
-# element, or null after the timeout. A MutationObserver costs the page nothing while it waits;
-# Playwright's usual polling at every animation frame keeps each waiting page painting 60 frames a second.
+# Installed in the page before a gesture: a promise of the milliseconds from the gesture's last input
+# event (the wheel, the pointer's release ending a drag or a click; the install if none is seen) to the
+# mutation that changes ``key`` of the element, or null after the timeout. A MutationObserver costs the
+# page nothing while it waits; Playwright's usual polling at every animation frame keeps each waiting
+# page painting 60 frames a second.
 WATCH = """([e, timeoutMs]) => {{
     const key = {key}, before = key(e);
     let started = performance.now();
-    const input = (event) => {{ started = Math.min(started, event.timeStamp); }};
-    const kinds = ["wheel", "pointerdown", "keydown"];
-    kinds.forEach((kind) => window.addEventListener(kind, input, {{capture: true, once: true}}));
+    const input = (event) => {{ started = event.timeStamp; }};
+    const kinds = ["wheel", "pointerup", "keydown"];
+    kinds.forEach((kind) => window.addEventListener(kind, input, {{capture: true}}));
     window.atlasAnswer = new Promise((resolve) => {{
         const done = (value) => {{
             seen.disconnect(); clearTimeout(timer);
@@ -102,10 +109,6 @@ def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
     mine = psutil.Process(server.pid).cpu_times()
     machine = psutil.cpu_times()
     return {"server": mine.user + mine.system, "browsers": chromium, "machine": machine.user + machine.system}
-
-
-def rss_mb(proc: subprocess.Popen) -> float:
-    return psutil.Process(proc.pid).memory_info().rss / 2**20
 
 
 class Session:
@@ -217,13 +220,13 @@ class Session:
 
 
 async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> dict:
-    rss: list[tuple[float, float, int]] = []
+    rss: list[tuple[float, float, int, dict[str, float]]] = []
     t0 = time.monotonic()
     stop_sampling = asyncio.Event()
 
     async def sample() -> None:
         while not stop_sampling.is_set():
-            rss.append((time.monotonic() - t0, rss_mb(server), open_sessions(server_log)))
+            rss.append((time.monotonic() - t0, rss_mb(server), open_sessions(server_log), cpu_seconds(server)))
             try:
                 await asyncio.wait_for(stop_sampling.wait(), 5.0)
             except TimeoutError:
@@ -268,7 +271,9 @@ def report(result: dict, server_log: Path, args) -> dict:
         for kind, values in s.latencies.items():
             by_kind.setdefault(kind, []).extend(values)
     everything = [v for values in by_kind.values() for v in values]
-    print(f"\n{args.sessions} sessions for {args.minutes:g} min on {platform.node()} ({os.cpu_count()} cores)")
+    pace = f"a gesture every {args.think * 0.5:g}-{args.think * 1.5:g} s each"
+    print(f"\n{args.sessions} sessions for {args.minutes:g} min on {platform.node()} ({os.cpu_count()} cores), "
+          f"{pace}, chunk cache {args.cache_mb:g} MB")  # fmt: skip
     print(f"{'interaction':<12}{'n':>6}{'p50':>9}{'p95':>9}{'max':>9}  (ms, gesture -> answer in the page)")
     rows = {}
     for kind, values in sorted(by_kind.items()) + [("all", everything)]:
@@ -281,15 +286,24 @@ def report(result: dict, server_log: Path, args) -> dict:
     print(f"\nCPU seconds over the {wall:.0f} s of load ({cores} cores: {cores * wall:.0f} available): "
           f"server {cpu['server']:.0f}, the Chromium processes {cpu['browsers']:.0f}, "
           f"the whole machine {cpu['machine']:.0f}")  # fmt: skip
-    print("\nserver RSS (MB) and open sessions over time:")
-    for t, mb, n in result["rss"]:
+    print("\nserver RSS (MB), open sessions, and the cores busy since the sample before, over time:")
+    print(f"  {'time':>9}  {'RSS':>11}  {'sessions':>12}  {'server':>6}  {'Chromium':>8}  {'machine':>7}")
+    previous = None
+    for t, mb, n, used in result["rss"]:
         phase = "load" if result["load_started"] <= t <= result["load_ended"] else "idle"
-        print(f"  {t:7.1f} s  {mb:8.1f} MB  sessions {n if n >= 0 else '?':>3}  {phase}")
-    during = [mb for t, mb, _ in result["rss"] if result["load_started"] <= t <= result["load_ended"]]
+        cores = {k: (v - previous[1][k]) / (t - previous[0]) for k, v in used.items()} if previous else {}
+        busy = (
+            "".join(f"  {cores[k]:{w}.2f}" for k, w in (("server", 6), ("browsers", 8), ("machine", 7)))
+            if cores
+            else ""
+        )
+        print(f"  {t:7.1f} s  {mb:8.1f} MB  sessions {n if n >= 0 else '?':>3}{busy}  {phase}")
+        previous = (t, used)
+    during = [mb for t, mb, _, _ in result["rss"] if result["load_started"] <= t <= result["load_ended"]]
     half = len(during) // 2
     first_half, second_half = max(during[:half] or [0]), max(during[half:] or [0])
     growth = second_half - first_half
-    after = result["rss"][-1]
+    after = result["rss"][-1][:3]
     print(f"\nRSS max in the first half of the load {first_half:.0f} MB, second half {second_half:.0f} MB "
           f"(growth {growth:+.0f} MB); {after[1]:.0f} MB with {after[2]} sessions open after all closed")  # fmt: skip
     print(f"errors: {len(errors)}")
@@ -328,7 +342,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, default=1.0, help="length of the demo built without --store")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a gesture counts as an error")
     parser.add_argument("--linger", type=float, default=45.0, help="seconds of RSS sampling after the sessions close")
-    parser.add_argument("--think", type=float, default=3.0, help="mean seconds between a person's gestures")
+    parser.add_argument(
+        "--think", type=float, default=10.0, help="mean seconds between a person's gestures (default 10; 0.5-1.5x)"
+    )
+    parser.add_argument(
+        "--cache-mb",
+        type=float,
+        default=128.0,
+        help="the server's chunk cache bound (default 128 MB, so it fills within minutes; the server's own is 512)",
+    )
     parser.add_argument("--stagger", type=float, default=2.0, help="seconds between sessions' arrivals")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -343,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
             store = make_demo(Path(tmp), hours=args.hours, progress=False)
         port = free_port()
         server_log = Path(tmp) / "serve.log"
+        os.environ["SPECTRAL_ATLAS_CACHE_MB"] = f"{args.cache_mb:g}"  # the server inherits the environment
         server = start_server(store, port, server_log, verbose=True)
         try:
             result = asyncio.run(drive(f"http://127.0.0.1:{port}/", server, args, server_log))

@@ -495,8 +495,14 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
 
     Bootstrap rather than Fast: the Fast design fetches a web font from a CDN,
     which a server on a closed network (a ship, an observatory) cannot reach.
+    No busy indicator in the header: Panel's follows the whole process's busy
+    flag, so every open page was sent a change, and turned its spinner, while any
+    one session was answered (with 20 sessions the pages' spinners took more CPU
+    than the server). The explorer's own "reading…" indicator is per session.
     """
-    return pn.template.BootstrapTemplate(title="Spectral Atlas", main=[content], header_background="#0b3d5c")
+    return pn.template.BootstrapTemplate(
+        title="Spectral Atlas", main=[content], header_background="#0b3d5c", busy_indicator=None
+    )
 
 
 def _local_stylesheets() -> None:
