@@ -97,7 +97,11 @@ TARGET_P95_MS = 1000.0
 
 
 def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
-    """CPU seconds used so far by the server, by the Chromium processes, and by everything on the machine."""
+    """CPU seconds used so far by the server, by the Chromium processes, and by everything on the machine.
+
+    Chromium's counts its processes that have ended too (their parents' ``children_*`` times), so a
+    renderer that goes away does not take its CPU seconds with it.
+    """
     chromium = 0.0
     for proc in psutil.process_iter(["name"]):
         if (proc.info["name"] or "").startswith("chrom"):
@@ -105,7 +109,7 @@ def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
                 times = proc.cpu_times()
             except psutil.Error:
                 continue
-            chromium += times.user + times.system
+            chromium += times.user + times.system + times.children_user + times.children_system
     mine = psutil.Process(server.pid).cpu_times()
     machine = psutil.cpu_times()
     return {"server": mine.user + mine.system, "browsers": chromium, "machine": machine.user + machine.system}
@@ -179,7 +183,7 @@ class Session:
                 await mouse.move(x, y)
                 await mouse.wheel(0, delta)
 
-            await self._timed("zoom", act, self.info_pane, SHOWING)
+            await self._timed("zoom out" if delta > 0 else "zoom in", act, self.info_pane, SHOWING)
         elif r < 0.65:
             direction = 1.0 if before and (not after or self.rng.random() < 0.5) else -1.0  # +1: earlier comes in
             dx = box["width"] * self.rng.uniform(0.1, 0.3) * direction
@@ -300,6 +304,17 @@ def report(result: dict, server_log: Path, args) -> dict:
             rows[kind] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
             print(f"{kind:<32}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
     print(f"(time to the last page loaded: {last_arrival - result['t0']:.0f} s)")
+    # By minute of the run: the arrivals (and each page's first zoom from the whole recording) come first.
+    by_minute: dict[int, list[float]] = {}
+    for s in sessions:
+        for values in s.latencies.values():
+            for when, ms in values:
+                by_minute.setdefault(int((when - result["t0"]) // 60), []).append(ms)
+    print(f"\n{'minute of the run':<32}{'n':>6}{'p50':>9}{'p95':>9}{'max':>9}")
+    for minute, values in sorted(by_minute.items()):
+        p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
+        rows[f"minute {minute + 1}"] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
+        print(f"{minute + 1:<32}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
     cpu, wall = result["cpu"], result["load_ended"] - result["load_started"]
     cores = os.cpu_count() or 1
     print(f"\nCPU seconds over the {wall:.0f} s of load ({cores} cores: {cores * wall:.0f} available): "
@@ -310,7 +325,7 @@ def report(result: dict, server_log: Path, args) -> dict:
     previous = None
     for t, mb, n, used in result["rss"]:
         phase = "load" if result["load_started"] <= t <= result["load_ended"] else "idle"
-        # (max 0: Chromium's processes leaving take their CPU seconds with them)
+        # (max 0: when the browser itself exits, its CPU seconds leave with it)
         cores = {k: max(v - previous[1][k], 0) / (t - previous[0]) for k, v in used.items()} if previous else {}
         busy = (
             "".join(f"  {cores[k]:{w}.2f}" for k, w in (("server", 6), ("browsers", 8), ("machine", 7)))
@@ -347,6 +362,12 @@ def report(result: dict, server_log: Path, args) -> dict:
         "sessions": args.sessions,
         "minutes": args.minutes,
         "latency_ms": rows,
+        "gestures": [  # each answered gesture: session, kind, seconds into the run, milliseconds
+            (s.index, kind, when - result["t0"], ms)
+            for s in sessions
+            for kind, v in s.latencies.items()
+            for when, ms in v
+        ],
         "errors": errors,
         "rss": result["rss"],
         "cpu_seconds": result["cpu"],
