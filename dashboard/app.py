@@ -75,6 +75,10 @@ class Selection(NamedTuple):
     curves: pd.DataFrame
 
 
+#: Seconds within which a listing the browser sends back may be its answer to one sent to it.
+_ECHO_S = 5.0
+
+
 class SpectrogramExplorer(pn.viewable.Viewer):
     """Spectrogram, controls and band curves of one store.
 
@@ -239,11 +243,21 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             except AtlasError as err:
                 message.object = f"⚠ {err}"
 
+        # In a notebook the browser answers each listing it is sent with that listing, a
+        # moment later: after two quick edits from code, the answer to the first would
+        # look like a person removing the second band. A listing the browser sends back
+        # that this side sent within the last seconds is such an answer, not an edit.
+        sent: list[tuple[float, tuple[str, ...]]] = []
+
         def sync_listing(*_):
-            listing.options = list(state.bands)
-            listing.value = list(state.bands)
+            now = time.monotonic()
+            sent[:] = [(t, v) for t, v in sent if now - t < _ECHO_S] + [(now, tuple(state.bands))]
+            listing.param.update(options=list(state.bands), value=list(state.bands))
 
         def drop(event):
+            if tuple(event.new) != tuple(state.bands) and any(v == tuple(event.new) for _, v in sent):
+                sync_listing()  # an answer to an earlier listing: show the bands as they are
+                return
             for gone in set(event.old) - set(event.new):
                 state.remove_band(gone)
 
