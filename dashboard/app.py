@@ -75,8 +75,8 @@ class Selection(NamedTuple):
     curves: pd.DataFrame
 
 
-#: Seconds within which a listing the browser sends back may be its answer to one sent to it.
-_ECHO_S = 5.0
+#: Seconds within which a listing a notebook's browser sends back may be its answer to one sent to it.
+_ECHO_S = 2.0
 
 
 class SpectrogramExplorer(pn.viewable.Viewer):
@@ -245,8 +245,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
         # In a notebook the browser answers each listing it is sent with that listing, a
         # moment later: after two quick edits from code, the answer to the first would
-        # look like a person removing the second band. A listing the browser sends back
-        # that this side sent within the last seconds is such an answer, not an edit.
+        # look like a person removing the second band. There, a listing the browser sends
+        # back that this side sent within the last 2 s is such an answer, not an edit.
+        # (A served page does not answer: there every change is a person's.)
         sent: list[tuple[float, tuple[str, ...]]] = []
 
         def sync_listing(*_):
@@ -255,7 +256,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             listing.param.update(options=list(state.bands), value=list(state.bands))
 
         def drop(event):
-            if tuple(event.new) != tuple(state.bands) and any(v == tuple(event.new) for _, v in sent):
+            in_notebook = pn.state.curdoc is None or pn.state.curdoc.session_context is None
+            now, shown = time.monotonic(), tuple(event.new)
+            if in_notebook and shown != tuple(state.bands) and any(v == shown and now - t < _ECHO_S for t, v in sent):
                 sync_listing()  # an answer to an earlier listing: show the bands as they are
                 return
             for gone in set(event.old) - set(event.new):
