@@ -31,7 +31,14 @@ from dashboard.catalog import Catalog
 from dashboard.keys import KeyboardShortcuts
 from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
-from dashboard.views import BandCurves, Overview, SpectrogramView, busy_indicator, visible_after_image
+from dashboard.views import (
+    BandCurves,
+    Overview,
+    SpectrogramView,
+    busy_indicator,
+    in_served_session,
+    visible_after_image,
+)
 from data_access import AtlasError, ParameterError, open_atlas
 from data_access.query import warm_up
 from data_access.sources import to_datetime64
@@ -256,9 +263,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             listing.param.update(options=list(state.bands), value=list(state.bands))
 
         def drop(event):
-            in_notebook = pn.state.curdoc is None or pn.state.curdoc.session_context is None
             now, shown = time.monotonic(), tuple(event.new)
-            if in_notebook and shown != tuple(state.bands) and any(v == shown and now - t < _ECHO_S for t, v in sent):
+            answer = any(v == shown and now - t < _ECHO_S for t, v in sent)
+            if not in_served_session() and shown != tuple(state.bands) and answer:
                 sync_listing()  # an answer to an earlier listing: show the bands as they are
                 return
             for gone in set(event.old) - set(event.new):

@@ -72,6 +72,12 @@ _AFTER_IMAGE_MS = 150
 _AFTER_IMAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def in_served_session() -> bool:
+    """Whether this runs for a page a server serves (not in a notebook, nor outside any page)."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
 def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
     """A stream of ``state.time_range`` that follows it once the new image is on its way.
 
@@ -94,7 +100,7 @@ def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
 
     def later(event) -> None:
         doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
+        if in_served_session():
 
             def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
                 # Held: all the followers' changes go to the browser as one message (one
