@@ -118,11 +118,11 @@ def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
 class Session:
     """One browser context: one person, one session on the server."""
 
-    def __init__(self, index: int, browser, url: str, seed: int, timeout_s: float, all_opened) -> None:
+    def __init__(self, index: int, browser, url: str, seed: int, timeout_s: float) -> None:
         self.index, self.browser, self.url, self.timeout_s = index, browser, url, timeout_s
-        self.all_opened = all_opened  # () -> bool: has every session's page loaded?
         self.rng = np.random.default_rng(seed + index)
-        self.latencies: dict[str, list[tuple[float, float]]] = {}  # kind: (when, ms)
+        self.answered: list[tuple[str, float, float]] = []  # (kind, when (time.monotonic), ms)
+        self.unanswered: list[tuple[str, float]] = []  # (kind, when)
         self.opened = float("inf")  # when the page had its first image (time.monotonic)
         self.errors: list[str] = []
         self.gestures = 0
@@ -156,10 +156,9 @@ class Session:
         await act()
         latency = await self.page.evaluate("() => window.atlasAnswer")
         if latency is None:
-            after = "after every page had loaded" if self.all_opened() else "while pages were still loading"
-            self.errors.append(f"session {self.index}: {kind} got no answer in {self.timeout_s:g} s ({after})")
+            self.unanswered.append((kind, time.monotonic()))
         else:
-            self.latencies.setdefault(kind, []).append((time.monotonic(), latency))
+            self.answered.append((kind, time.monotonic(), latency))
 
     async def zoomed_in(self) -> tuple[bool, bool]:
         """(room before, room after) the span shown, from the info pane; a gesture that cannot move is not timed."""
@@ -243,11 +242,7 @@ async def drive(url: str, server: subprocess.Popen, args, server_log: Path) -> d
     sampler = asyncio.create_task(sample())
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        sessions: list[Session] = []
-        sessions += [
-            Session(i, browser, url, args.seed, args.timeout, lambda: all(s.opened < float("inf") for s in sessions))
-            for i in range(args.sessions)
-        ]
+        sessions = [Session(i, browser, url, args.seed, args.timeout) for i in range(args.sessions)]
         until = time.monotonic() + args.minutes * 60
         load_started = time.monotonic() - t0
         cpu_before = cpu_seconds(server)
@@ -282,39 +277,42 @@ def server_errors(server_log: Path) -> list[str]:
     ]
 
 
+def _latency_row(rows: dict, label: str, values: list[float]) -> None:
+    """Add and print one row of the latency tables (ms): n, p50, p95, max."""
+    if values:
+        p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
+        rows[label] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
+        print(f"{label:<32}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
+
+
 def report(result: dict, server_log: Path, args) -> dict:
-    sessions = result["sessions"]
-    errors = [e for s in sessions for e in s.errors] + server_errors(server_log)
-    by_kind: dict[str, list[float]] = {}
-    for s in sessions:
-        for kind, values in s.latencies.items():
-            by_kind.setdefault(kind, []).extend(ms for _, ms in values)
-    everything = [v for values in by_kind.values() for v in values]
+    sessions, t0 = result["sessions"], result["t0"]
     # Once every page has loaded: 20 page loads in 40 s are themselves most of what two cores can do.
     last_arrival = max(s.opened for s in sessions)
-    steady = [ms for s in sessions for values in s.latencies.values() for when, ms in values if when > last_arrival]
+    timeouts = [
+        f"session {s.index}: {kind} got no answer in {args.timeout:g} s "
+        f"({'after every page had loaded' if when > last_arrival else 'while pages were still loading'})"
+        for s in sessions
+        for kind, when in s.unanswered
+    ]
+    errors = [e for s in sessions for e in s.errors] + timeouts + server_errors(server_log)
+    answered = [(s.index, kind, when, ms) for s in sessions for kind, when, ms in s.answered]
     pace = f"a gesture every {args.think * 0.5:g}-{args.think * 1.5:g} s each"
     print(f"\n{args.sessions} sessions for {args.minutes:g} min on {platform.node()} ({os.cpu_count()} cores), "
           f"{pace}, chunk cache {args.cache_mb:g} MB")  # fmt: skip
     print(f"{'interaction':<32}{'n':>6}{'p50':>9}{'p95':>9}{'max':>9}  (ms, gesture -> answer in the page)")
-    rows = {}
-    for kind, values in [*sorted(by_kind.items()), ("all", everything), ("all, after the last page loaded", steady)]:
-        if values:
-            p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
-            rows[kind] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
-            print(f"{kind:<32}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
-    print(f"(time to the last page loaded: {last_arrival - result['t0']:.0f} s)")
+    rows: dict[str, dict] = {}
+    for kind in sorted({kind for _, kind, _, _ in answered}):
+        _latency_row(rows, kind, [ms for _, k, _, ms in answered if k == kind])
+    _latency_row(rows, "all", [ms for *_, ms in answered])
+    _latency_row(rows, "all, after the last page loaded", [ms for _, _, when, ms in answered if when > last_arrival])
+    print(f"(time to the last page loaded: {last_arrival - t0:.0f} s)")
     # By minute of the run: the arrivals (and each page's first zoom from the whole recording) come first.
-    by_minute: dict[int, list[float]] = {}
-    for s in sessions:
-        for values in s.latencies.values():
-            for when, ms in values:
-                by_minute.setdefault(int((when - result["t0"]) // 60), []).append(ms)
     print(f"\n{'minute of the run':<32}{'n':>6}{'p50':>9}{'p95':>9}{'max':>9}")
-    for minute, values in sorted(by_minute.items()):
-        p50, p95, top = np.percentile(values, 50), np.percentile(values, 95), max(values)
-        rows[f"minute {minute + 1}"] = {"n": len(values), "p50": p50, "p95": p95, "max": top}
-        print(f"{minute + 1:<32}{len(values):>6}{p50:>9.0f}{p95:>9.0f}{top:>9.0f}")
+    for minute in sorted({int((when - t0) // 60) for _, _, when, _ in answered}):
+        _latency_row(
+            rows, f"minute {minute + 1}", [ms for _, _, when, ms in answered if int((when - t0) // 60) == minute]
+        )
     cpu, wall = result["cpu"], result["load_ended"] - result["load_started"]
     cores = os.cpu_count() or 1
     print(f"\nCPU seconds over the {wall:.0f} s of load ({cores} cores: {cores * wall:.0f} available): "
@@ -362,12 +360,7 @@ def report(result: dict, server_log: Path, args) -> dict:
         "sessions": args.sessions,
         "minutes": args.minutes,
         "latency_ms": rows,
-        "gestures": [  # each answered gesture: session, kind, seconds into the run, milliseconds
-            (s.index, kind, when - result["t0"], ms)
-            for s in sessions
-            for kind, v in s.latencies.items()
-            for when, ms in v
-        ],
+        "gestures": [(i, kind, when - t0, ms) for i, kind, when, ms in answered],  # seconds into the run, ms
         "errors": errors,
         "rss": result["rss"],
         "cpu_seconds": result["cpu"],
