@@ -153,9 +153,7 @@ class SpectrogramView(pn.viewable.Viewer):
             xlabel="time (UTC)",
             ylabel="frequency (Hz)",
             hooks=[_quick_range_updates],
-            # Room for the widest frequency labels, so the image's pixel size does not
-            # change (and re-render) when the labels get shorter or longer.
-            backend_opts={"plot.min_border_left": 75, **_CANVAS},
+            backend_opts=_CANVAS,
         )
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
         self.range_stream = GestureRangeXY(source=dmap)
@@ -166,7 +164,12 @@ class SpectrogramView(pn.viewable.Viewer):
         spans = hv.DynamicMap(self._spans, streams=[hv.streams.Params(self.state, ["bands"])])
         # Not linked to the other panes' axes: they follow the shared state instead, and a
         # linked range would no longer report this plot's pans and zooms to RangeXY.
-        return pn.pane.HoloViews(dmap * spans, linked_axes=False, sizing_mode="stretch_width", min_height=350)
+        # Room for the widest frequency labels, so the image's pixel size does not change (and
+        # re-render) when the labels get shorter or longer. Set on the overlay, which applies
+        # its own border (HoloViews' ``border``) at each resize: set on the image, the overlay's
+        # 10 px won after the first resize, and every page load drew the image twice more.
+        plot = (dmap * spans).opts(hv.opts.Overlay(backend_opts={"plot.min_border_left": 75}))
+        return pn.pane.HoloViews(plot, linked_axes=False, sizing_mode="stretch_width", min_height=350)
 
     def _band_from_box(self, bounds) -> None:
         if bounds is None:

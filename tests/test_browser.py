@@ -176,6 +176,31 @@ def test_page_loads_without_errors_and_shows_a_spectrogram(app):
     assert backends == ["canvas"] * 3  # spectrogram, band curves, overview
 
 
+# Every width the spectrogram's frame takes while the page loads, recorded from the page's start.
+FRAME_WIDTHS = """
+window.frameWidths = [];
+setInterval(() => {
+    const figures = window.Bokeh && Bokeh.index ? [...Bokeh.index.all_views()].filter((v) => v.model.type === "Figure") : [];
+    const tallest = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
+    const width = tallest ? Math.round(tallest.frame.bbox.width) : 0;
+    if (width && width !== window.frameWidths[window.frameWidths.length - 1]) window.frameWidths.push(width);
+}, 10);
+"""
+
+
+def test_the_spectrogram_keeps_one_size_while_the_page_loads(page, server):
+    # Each size the frame takes is an image read at that size and sent to the page. The frame once
+    # went 773 -> 780 -> 773 px while the page loaded: the image's left border lost its room for the
+    # frequency labels at the first resize and got it back at the next, and the page drew it twice more.
+    page.add_init_script(FRAME_WIDTHS)
+    page.goto(server)
+    page.wait_for_function(IDLE, timeout=60_000)
+    wait_for(lambda: "read 0 ms" not in _info_text(page))
+    time.sleep(2)  # time for a later resize to show
+    page.wait_for_function(IDLE)
+    assert len(page.evaluate("window.frameWidths")) == 1
+
+
 def test_wheel_zoom_reads_a_finer_level(app):
     before_level, before = info_level(app), plot_pixels(app)
     box = main_plot(app).bounding_box()
