@@ -234,9 +234,11 @@ class Session:
         try:
             await asyncio.sleep(delay)  # people arrive one after another, not in the same second
             await self.open()
-            while time.monotonic() < until:
+            while True:
+                await asyncio.sleep(float(self.rng.uniform(*think)))  # a person looks at the picture, the first too
+                if time.monotonic() >= until:
+                    break
                 await self.gesture()
-                await asyncio.sleep(float(self.rng.uniform(*think)))  # a person looks at the picture
         except Exception as err:  # a session that breaks is an error of the run, not the end of it
             self.errors.append(f"session {self.index}: {type(err).__name__}: {str(err).splitlines()[0]}")
 
