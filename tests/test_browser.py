@@ -180,7 +180,8 @@ def test_page_loads_without_errors_and_shows_a_spectrogram(app):
 FRAME_WIDTHS = """
 window.frameWidths = [];
 setInterval(() => {
-    const figures = window.Bokeh && Bokeh.index ? [...Bokeh.index.all_views()].filter((v) => v.model.type === "Figure") : [];
+    const views = window.Bokeh && Bokeh.index ? [...Bokeh.index.all_views()] : [];
+    const figures = views.filter((v) => v.model.type === "Figure");
     const tallest = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
     const width = tallest ? Math.round(tallest.frame.bbox.width) : 0;
     if (width && width !== window.frameWidths[window.frameWidths.length - 1]) window.frameWidths.push(width);
