@@ -155,6 +155,7 @@ class Session:
         self.opened = float("inf")  # when the page had its first image (time.monotonic)
         self.errors: list[str] = []
         self.gestures = 0
+        self._plot_box: dict | None = None
 
     async def info(self) -> str:
         return await self.info_pane.evaluate(TEXT)
@@ -175,9 +176,16 @@ class Session:
         self.opened = time.monotonic()
 
     async def plot_box(self) -> dict:
-        canvases = self.page.locator("canvas")
-        boxes = [await canvases.nth(i).bounding_box() for i in range(await canvases.count())]
-        return max((b for b in boxes if b), key=lambda b: b["height"])
+        """The spectrogram's box on the page: the tallest canvas, found once (the layout does not move).
+
+        Found again at every gesture, a canvas Bokeh replaced between counting and measuring
+        left Playwright waiting 30 s for it, and the session ended.
+        """
+        if self._plot_box is None:
+            canvases = self.page.locator("canvas")
+            boxes = [await canvases.nth(i).bounding_box() for i in range(await canvases.count())]
+            self._plot_box = max((b for b in boxes if b), key=lambda b: b["height"])
+        return self._plot_box
 
     async def _timed(self, kind: str, act, element, key: str, what: str) -> None:
         """Time ``act`` until ``key`` (a JavaScript function of ``element``) changes, as the page sees it."""
