@@ -181,7 +181,7 @@ FRAME_WIDTHS = """
 window.frameWidths = [];
 setInterval(() => {
     const views = window.Bokeh && Bokeh.index ? [...Bokeh.index.all_views()] : [];
-    const figures = views.filter((v) => v.model.type === "Figure");
+    const figures = views.filter((v) => v.model.type === "Figure" && v.frame);  // (a frame once laid out)
     const tallest = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
     const width = tallest ? Math.round(tallest.frame.bbox.width) : 0;
     if (width && width !== window.frameWidths[window.frameWidths.length - 1]) window.frameWidths.push(width);
@@ -199,7 +199,8 @@ def test_the_spectrogram_keeps_one_size_while_the_page_loads(page, server):
     wait_for(lambda: "read 0 ms" not in _info_text(page))
     time.sleep(2)  # time for a later resize to show
     page.wait_for_function(IDLE)
-    assert len(page.evaluate("window.frameWidths")) == 1
+    widths = page.evaluate("window.frameWidths")
+    assert len(widths) == 1, f"the spectrogram's frame took the widths {widths} px"
 
 
 def test_wheel_zoom_reads_a_finer_level(app):
