@@ -539,9 +539,8 @@ def _local_stylesheets() -> None:
     closed network cannot reach and no one asked for. Set the page's value
     (Panel's own) before anything is built.
     """
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
+    if in_served_session():
+        pn.state.curdoc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
 def serve(
