@@ -98,6 +98,18 @@ WATCH = """([e, timeoutMs]) => {{
 TARGET_P95_MS = 1000.0
 
 
+def chromium_processes() -> list[psutil.Process]:
+    """The Chromium processes this benchmark started (through Playwright's driver)."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.name().startswith("chrom"):
+                found.append(proc)
+        except psutil.Error:  # a process that has just ended
+            pass
+    return found
+
+
 def lower_priority(nice: int) -> None:
     """Run every thread of this process's Chromium processes at ``nice`` or lower priority.
 
@@ -110,10 +122,9 @@ def lower_priority(nice: int) -> None:
     (its compositor and IO threads run at -8, above the server), also in every new renderer.
     """
     threads = []
-    for proc in psutil.Process().children(recursive=True):
+    for proc in chromium_processes():
         try:
-            if proc.name().startswith("chrom"):
-                threads += [thread.id for thread in proc.threads()]
+            threads += [thread.id for thread in proc.threads()]
         except psutil.Error:  # a process that has just ended
             pass
     for tid in threads:
@@ -125,19 +136,18 @@ def lower_priority(nice: int) -> None:
 
 
 def cpu_seconds(server: subprocess.Popen) -> dict[str, float]:
-    """CPU seconds used so far by the server, by the Chromium processes, and by everything on the machine.
+    """CPU seconds used so far by the server, by this run's Chromium processes, and by everything on the machine.
 
     Chromium's counts its processes that have ended too (their parents' ``children_*`` times), so a
     renderer that goes away does not take its CPU seconds with it.
     """
     chromium = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if (proc.info["name"] or "").startswith("chrom"):
-            try:
-                times = proc.cpu_times()
-            except psutil.Error:
-                continue
-            chromium += times.user + times.system + times.children_user + times.children_system
+    for proc in chromium_processes():
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        chromium += times.user + times.system + times.children_user + times.children_system
     mine = psutil.Process(server.pid).cpu_times()
     machine = psutil.cpu_times()
     busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq  # (nice: the browsers)
