@@ -71,6 +71,7 @@ VIEWPORT = {"width": 1400, "height": 950}
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
 # What a gesture changes, as functions of the element (found once per page: they live in shadow roots):
 # the span the info pane says is shown, or the band listing.
+INFO, LISTING = ".atlas-info", ".band-listing"
 TEXT = "(e) => (e.shadowRoot || e).textContent"
 SHOWING = f"(e) => {{ const t = ({TEXT})(e); return t.includes('showing ') ? t.split('showing ')[1].slice(0, 50) : t }}"
 # Installed in the page before a gesture: a promise of the milliseconds from the gesture's last input
@@ -80,9 +81,10 @@ SHOWING = f"(e) => {{ const t = ({TEXT})(e); return t.includes('showing ') ? t.s
 # page painting 60 frames a second.
 WATCH = """([e, timeoutMs]) => {{
     const key = {key}, before = key(e);
-    let started = performance.now();
-    const input = (event) => {{ started = event.timeStamp; }};
-    const kinds = ["wheel", "pointerup", "keydown"];
+    let started = window.atlasInput = performance.now();
+    window.atlasInputs = [];  // the input events seen (for the report of an unanswered gesture)
+    const input = (event) => {{ started = window.atlasInput = event.timeStamp; atlasInputs.push(event.type); }};
+    const kinds = ["wheel", "pointerdown", "pointerup", "keydown"];
     kinds.forEach((kind) => window.addEventListener(kind, input, {{capture: true}}));
     window.atlasAnswer = new Promise((resolve) => {{
         const done = (value) => {{
@@ -96,6 +98,29 @@ WATCH = """([e, timeoutMs]) => {{
     }});
 }}"""
 TARGET_P95_MS = 1000.0
+# Installed in every page before it loads: when the page last sent and received a websocket message,
+# and the main plot's time range, so an unanswered gesture says where it was lost (the page never
+# sent its new range, the server never answered, or the page never showed the answer).
+WIRE = """
+window.atlasWire = {sent: [], received: []};
+const keep = (list) => { list.push(performance.now()); if (list.length > 8) list.shift(); };
+window.WebSocket = class extends window.WebSocket {
+    constructor(...args) { super(...args); this.addEventListener("message", () => keep(atlasWire.received)); }
+    send(data) { keep(atlasWire.sent); return super.send(data); }
+};
+"""
+WHERE = """(e) => {
+    const since = (times) => times.map((t) => ((t - window.atlasInput) / 1e3).toFixed(2)).join(" ");
+    const attached = e.isConnected ? "is" : "is not";
+    const page = `inputs seen: ${atlasInputs.join(" ") || "none"}; the element ${attached} on the page`;
+    const figures = [...Bokeh.index.all_views()].filter((v) => v.model.type === "Figure" && v.frame);
+    const plot = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
+    const range = plot ? plot.model.x_range : null;
+    const stamp = (t) => new Date(t).toISOString().slice(11, 23);
+    const shown = range ? `${stamp(range.start)} -> ${stamp(range.end)}` : "?";
+    const wire = `the last messages sent ${since(atlasWire.sent)}, received ${since(atlasWire.received)}`;
+    return `${page}; plot shows ${shown}; ${wire} (s from the last input)`;
+}"""
 
 
 def chromium_processes() -> list[psutil.Process]:
@@ -172,14 +197,16 @@ class Session:
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport=VIEWPORT)
+        await self.context.add_init_script(WIRE)
         self.page = await self.context.new_page()
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url[:120]} ({r.failure})"))
         await self.page.goto(self.url, timeout=180_000)
         await self.page.wait_for_function(IDLE, polling=250, timeout=180_000)
-        self.info_pane = await self.page.locator(".atlas-info").element_handle(timeout=180_000)
-        self.listing = await self.page.locator(".band-listing").element_handle(timeout=180_000)
+        self.info_pane, self.listing = [
+            await self.page.locator(selector).element_handle(timeout=180_000) for selector in (INFO, LISTING)
+        ]
         await self.page.wait_for_function(
             f"(e) => !({TEXT})(e).includes('read 0 ms')", arg=self.info_pane, polling=250, timeout=180_000
         )
@@ -197,14 +224,18 @@ class Session:
             self._plot_box = max((b for b in boxes if b), key=lambda b: b["height"])
         return self._plot_box
 
-    async def _timed(self, kind: str, act, element, key: str, what: str) -> None:
-        """Time ``act`` until ``key`` (a JavaScript function of ``element``) changes, as the page sees it."""
+    async def _timed(self, kind: str, act, selector: str, key: str, what: str) -> None:
+        """Time ``act`` until ``key`` (a JavaScript function of the element) changes, as the page sees it."""
+        element = self.info_pane if selector == INFO else self.listing
         await self.page.evaluate(WATCH.format(key=key), [element, self.timeout_s * 1e3])
         shown = await element.evaluate(key)
         await act()
         latency = await self.page.evaluate("() => window.atlasAnswer")
         if latency is None:
-            self.unanswered.append((kind, time.monotonic(), f"{what}, showing {shown.strip()[:60]!r}"))
+            where = await element.evaluate(WHERE)
+            now = await self.page.locator(selector).evaluate(key, timeout=5_000)  # found again
+            where += f"; the element found again shows {now.strip()[:60]!r}"
+            self.unanswered.append((kind, time.monotonic(), f"{what}, showing {shown.strip()[:60]!r}; {where}"))
         else:
             self.answered.append((kind, time.monotonic(), latency))
 
@@ -231,7 +262,7 @@ class Session:
                 await mouse.wheel(0, delta)
 
             kind = "zoom out" if delta > 0 else "zoom in"
-            await self._timed(kind, act, self.info_pane, SHOWING, f"wheel {delta:+.0f}")
+            await self._timed(kind, act, INFO, SHOWING, f"wheel {delta:+.0f}")
         elif r < 0.65:
             direction = 1.0 if before and (not after or self.rng.random() < 0.5) else -1.0  # +1: earlier comes in
             dx = box["width"] * self.rng.uniform(0.1, 0.3) * direction
@@ -242,11 +273,11 @@ class Session:
                 await mouse.move(x + dx, y, steps=6)
                 await mouse.up()
 
-            await self._timed("pan", act, self.info_pane, SHOWING, f"drag {dx:+.0f} px")
+            await self._timed("pan", act, INFO, SHOWING, f"drag {dx:+.0f} px")
         elif r < 0.85:
             label = str(self.rng.choice(["zoom +", "whole", *(["◀"] if before else []), *(["▶"] if after else [])]))
             button = self.page.get_by_role("button", name=label, exact=True)
-            await self._timed("button", lambda: button.click(), self.info_pane, SHOWING, f"button {label}")
+            await self._timed("button", lambda: button.click(), INFO, SHOWING, f"button {label}")
         else:
             name = f"s{self.index}-{self.gestures}"
             lo = float(self.rng.uniform(100, 8000))
@@ -254,10 +285,10 @@ class Session:
             await self.page.get_by_label("low (Hz)").fill(f"{lo:.0f}")
             await self.page.get_by_label("high (Hz)").fill(f"{lo + 2000:.0f}")
             add = self.page.get_by_role("button", name="add band")
-            await self._timed("band edit", lambda: add.click(), self.listing, TEXT, f"add band {name}")
+            await self._timed("band edit", lambda: add.click(), LISTING, TEXT, f"add band {name}")
             remove = self.page.locator(f".band-listing .choices__item[data-value='{name}'] .choices__button")
             if await remove.count():
-                await self._timed("band edit", lambda: remove.first.click(), self.listing, TEXT, f"remove band {name}")
+                await self._timed("band edit", lambda: remove.first.click(), LISTING, TEXT, f"remove band {name}")
         self.gestures += 1
 
     async def run(self, until: float, delay: float, think: tuple[float, float]) -> None:
@@ -347,7 +378,7 @@ def report(result: dict, server_log: Path, args) -> dict:
     # Once every page has loaded: 20 page loads in 40 s are themselves most of what two cores can do.
     last_arrival = max(s.opened for s in sessions)
     timeouts = [
-        f"session {s.index}: {kind} got no answer in {args.timeout:g} s "
+        f"session {s.index}: {kind} got no answer in {args.timeout:g} s, {when - t0:.0f} s into the run "
         f"({'after every page had loaded' if when > last_arrival else 'while pages were still loading'}; {what})"
         for s in sessions
         for kind, when, what in s.unanswered
