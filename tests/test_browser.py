@@ -217,6 +217,22 @@ def test_wheel_zoom_reads_a_finer_level(app):
     assert ImageChops.difference(after, before).getbbox() is not None  # a new picture
 
 
+def test_a_drag_after_the_pointer_rested_still_pans(app):
+    # Bokeh takes a pointer held still for 300 ms as a long press and ignores the drag after it:
+    # a person who presses, looks, then drags (or a busy page that saw the moves late) got nothing.
+    app.locator("text=zoom +").first.click()  # half the recording: room to pan
+    half = "showing 2026-01-15 00:01:30.000 → 2026-01-15 00:04:30.000"
+    wait_for(lambda: half in _info_text(app))
+    box = main_plot(app).bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    app.mouse.move(x, y)
+    app.mouse.down()
+    time.sleep(0.8)  # resting, well past the 300 ms of a long press
+    app.mouse.move(x - box["width"] * 0.2, y, steps=8)
+    app.mouse.up()
+    wait_for(lambda: half not in _info_text(app) and "showing 2026-01-15 00:0" in _info_text(app))
+
+
 def test_a_gesture_shows_the_busy_indicator_until_its_image_arrives(app):
     app.locator("text=zoom +").first.click()  # half the recording: a pan has somewhere to go
     wait_for(lambda: "showing 2026-01-15 00:01:30.000" in _info_text(app))
