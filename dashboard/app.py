@@ -29,6 +29,7 @@ from bokeh.models import CustomJS
 from panel.io.resources import get_dist_path
 
 from dashboard.catalog import Catalog
+from dashboard.fixes import send_every_queued_message
 from dashboard.keys import KeyboardShortcuts
 from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
@@ -526,6 +527,7 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     than the server). The explorer's own "reading…" indicator is per session.
     """
     _drags_always_pan()
+    send_every_queued_message()
     return pn.template.BootstrapTemplate(
         title="Spectral Atlas", main=[content], header_background="#0b3d5c", busy_indicator=None
     )
