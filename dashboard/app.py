@@ -25,11 +25,10 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import CustomJS
 from panel.io.resources import get_dist_path
 
 from dashboard.catalog import Catalog
-from dashboard.fixes import send_every_queued_message
+from dashboard.fixes import drags_always_pan, send_every_queued_message
 from dashboard.keys import KeyboardShortcuts
 from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
@@ -526,24 +525,11 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     one session was answered (with 20 sessions the pages' spinners took more CPU
     than the server). The explorer's own "reading…" indicator is per session.
     """
-    _drags_always_pan()
+    drags_always_pan()
     send_every_queued_message()
     return pn.template.BootstrapTemplate(
         title="Spectral Atlas", main=[content], header_background="#0b3d5c", busy_indicator=None
     )
-
-
-# Bokeh takes a pointer held still for 300 ms as a long press, and ignores the drag that follows:
-# a person who presses on the spectrogram, looks, then drags saw nothing move, and so did a busy
-# page whose pointer moves reached it 300 ms after the press. Nothing on this page uses a long
-# press (a touch device's long press on a toolbar button opens a tool menu; this toolbar has none).
-_NO_LONG_PRESS = "Bokeh.require('core/ui_gestures').UIGestures.press_threshold = 1e9;"
-
-
-def _drags_always_pan() -> None:
-    """On this served page (not a notebook's, which other plots share): a drag pans however long it waited."""
-    if in_served_session():
-        pn.state.curdoc.js_on_event("document_ready", CustomJS(code=_NO_LONG_PRESS))
 
 
 def _local_stylesheets() -> None:

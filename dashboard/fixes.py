@@ -5,7 +5,29 @@ Each names the fault, how it showed here, and what it changes; each is idempoten
 
 from __future__ import annotations
 
+import panel as pn
 import panel.io.document as _panel_document
+from bokeh.models import CustomJS
+
+from dashboard.views import in_served_session
+
+# See drags_always_pan: no drag is ever taken for a long press.
+_NO_LONG_PRESS = "Bokeh.require('core/ui_gestures').UIGestures.press_threshold = 1e9;"
+
+
+def drags_always_pan() -> None:
+    """Make a drag on this served page pan however long the pointer rested before it.
+
+    Bokeh (3.9) takes a pointer held still for 300 ms after the press as a long press,
+    and then ignores the drag that follows: a person who presses on the spectrogram,
+    looks, then drags saw nothing move, and so did a busy page whose pointer moves
+    reached it 300 ms after the press (unanswered pans in ``benchmarks/load.py``).
+    Nothing on this page uses a long press (on a touch device, a long press on a
+    toolbar button opens its tool menu; this toolbar has none). Not in a notebook,
+    whose page other people's plots share.
+    """
+    if in_served_session():
+        pn.state.curdoc.js_on_event("document_ready", CustomJS(code=_NO_LONG_PRESS))
 
 
 def send_every_queued_message() -> None:
