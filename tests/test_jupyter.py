@@ -223,14 +223,22 @@ def test_in_jupyterlab_a_wheel_zoom_reaches_the_kernel(page, lab, report):
             wait_for(lambda: not same(plotted(), set_in_code), timeout=10)
             break
 
+    last_seen: dict[str, object] = {}
+
     def settled() -> tuple[np.datetime64, np.datetime64] | None:
         """The plot's range, once the kernel is idle and the info pane (drawn from its state) shows it."""
         first = page.evaluate(KERNEL_IDLE) and plotted()
         time.sleep(0.5)  # (still so half a second later: no image of an earlier wheel step is on its way)
-        idle = page.evaluate(KERNEL_IDLE) and plotted() == first and same(shown(), first)
+        kernel_idle, now = page.evaluate(KERNEL_IDLE), plotted()
+        last_seen.update(kernel_idle=kernel_idle, plotted=now, info_pane=shown(), set_in_code=set_in_code)
+        idle = kernel_idle and now == first and same(shown(), first)
         return first if idle and not same(first, set_in_code) else None
 
-    browser = wait_for(settled)
+    try:
+        browser = wait_for(settled)
+    except TimeoutError:
+        shot(page, "jupyterlab-2-not-settled")
+        raise AssertionError(f"the wheel zoom did not settle in 30 s; last seen: {last_seen}") from None
     report("JupyterLab: wheel zoom until the page shows the kernel's range", f"{time.perf_counter() - zoomed:.1f} s")
     shot(page, "jupyterlab-2-zoomed")
     reader = cells.nth(tagged(nb, "time_range"))
