@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from browser import free_port, rss_mb, start_server  # noqa: E402  (the browser benchmark's server start-up)
-from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
+from chromium import CHROMIUM, CHROMIUM_ARGS, MAIN_FIGURE  # noqa: E402  (one place for how Chromium is launched)
 
 log = logging.getLogger("load")
 
@@ -113,14 +113,13 @@ WHERE = """(e) => {
     const since = (times) => times.map((t) => ((t - window.atlasInput) / 1e3).toFixed(2)).join(" ");
     const attached = e.isConnected ? "is" : "is not";
     const page = `inputs seen: ${atlasInputs.join(" ") || "none"}; the element ${attached} on the page`;
-    const figures = [...Bokeh.index.all_views()].filter((v) => v.model.type === "Figure" && v.frame);
-    const plot = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
+    const plot = MAIN_FIGURE;
     const range = plot ? plot.model.x_range : null;
     const stamp = (t) => new Date(t).toISOString().slice(11, 23);
     const shown = range ? `${stamp(range.start)} -> ${stamp(range.end)}` : "?";
     const wire = `the last messages sent ${since(atlasWire.sent)}, received ${since(atlasWire.received)}`;
     return `${page}; plot shows ${shown}; ${wire} (s from the last input)`;
-}"""
+}""".replace("MAIN_FIGURE", MAIN_FIGURE)
 
 
 def chromium_processes() -> list[psutil.Process]:
@@ -193,7 +192,7 @@ class Session:
         self._plot_box: dict | None = None
 
     async def info(self) -> str:
-        return await self.info_pane.evaluate(TEXT)
+        return await self.watched[INFO].evaluate(TEXT)
 
     async def open(self) -> None:
         self.context = await self.browser.new_context(viewport=VIEWPORT)
@@ -204,11 +203,11 @@ class Session:
         self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url[:120]} ({r.failure})"))
         await self.page.goto(self.url, timeout=180_000)
         await self.page.wait_for_function(IDLE, polling=250, timeout=180_000)
-        self.info_pane, self.listing = [
-            await self.page.locator(selector).element_handle(timeout=180_000) for selector in (INFO, LISTING)
-        ]
+        self.watched = {
+            selector: await self.page.locator(selector).element_handle(timeout=180_000) for selector in (INFO, LISTING)
+        }
         await self.page.wait_for_function(
-            f"(e) => !({TEXT})(e).includes('read 0 ms')", arg=self.info_pane, polling=250, timeout=180_000
+            f"(e) => !({TEXT})(e).includes('read 0 ms')", arg=self.watched[INFO], polling=250, timeout=180_000
         )
         self.opened = time.monotonic()
 
@@ -226,7 +225,7 @@ class Session:
 
     async def _timed(self, kind: str, act, selector: str, key: str, what: str) -> None:
         """Time ``act`` until ``key`` (a JavaScript function of the element) changes, as the page sees it."""
-        element = self.info_pane if selector == INFO else self.listing
+        element = self.watched[selector]
         await self.page.evaluate(WATCH.format(key=key), [element, self.timeout_s * 1e3])
         shown = await element.evaluate(key)
         await act()
@@ -286,7 +285,7 @@ class Session:
             await self.page.get_by_label("high (Hz)").fill(f"{lo + 2000:.0f}")
             add = self.page.get_by_role("button", name="add band")
             await self._timed("band edit", lambda: add.click(), LISTING, TEXT, f"add band {name}")
-            remove = self.page.locator(f".band-listing .choices__item[data-value='{name}'] .choices__button")
+            remove = self.page.locator(f"{LISTING} .choices__item[data-value='{name}'] .choices__button")
             if await remove.count():
                 await self._timed("band edit", lambda: remove.first.click(), LISTING, TEXT, f"remove band {name}")
         self.gestures += 1

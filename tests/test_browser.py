@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS
+from chromium import CHROMIUM, CHROMIUM_ARGS, MAIN_FIGURE
 from PIL import Image, ImageChops
 from playwright.sync_api import expect
 
@@ -177,15 +177,13 @@ def test_page_loads_without_errors_and_shows_a_spectrogram(app):
 
 
 # Every width the spectrogram's frame takes while the page loads, recorded from the page's start.
-FRAME_WIDTHS = """
+FRAME_WIDTHS = f"""
 window.frameWidths = [];
-setInterval(() => {
-    const views = window.Bokeh && Bokeh.index ? [...Bokeh.index.all_views()] : [];
-    const figures = views.filter((v) => v.model.type === "Figure" && v.frame);  // (a frame once laid out)
-    const tallest = figures.sort((a, b) => b.frame.bbox.height - a.frame.bbox.height)[0];
+setInterval(() => {{
+    const tallest = window.Bokeh && Bokeh.index ? {MAIN_FIGURE} : undefined;
     const width = tallest ? Math.round(tallest.frame.bbox.width) : 0;
     if (width && width !== window.frameWidths[window.frameWidths.length - 1]) window.frameWidths.push(width);
-}, 10);
+}}, 10);
 """
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from chromium import MAIN_FIGURE
 from nbclient import NotebookClient
 from playwright.sync_api import expect
 from test_browser import (  # noqa: F401  (the two fixtures launch Debian's Chromium)
@@ -171,10 +172,7 @@ def _offline(page) -> None:
 
 
 # The time range of the spectrogram as Bokeh has it in the page: the tallest figure's x range, in ms.
-PLOT_RANGE = """() => { let main = null;
-    for (const v of Bokeh.index.all_views())
-        if (v.model.type === "Figure" && (!main || v.frame.bbox.height > main.frame.bbox.height)) main = v;
-    return [main.model.x_range.start, main.model.x_range.end]; }"""
+PLOT_RANGE = f"() => {{ const main = {MAIN_FIGURE}; return [main.model.x_range.start, main.model.x_range.end]; }}"
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
     return k && k.status === 'idle'; }"""
