@@ -28,7 +28,7 @@ import xarray as xr
 from panel.io.resources import get_dist_path
 
 from dashboard.catalog import Catalog
-from dashboard.fixes import drags_always_pan, send_every_queued_message
+from dashboard.fixes import drags_always_pan, keep_early_comm_messages, send_every_queued_message
 from dashboard.keys import KeyboardShortcuts
 from dashboard.links import KEYS, apply_query, view_query
 from dashboard.state import PRESET_BANDS, ExplorerState
@@ -108,6 +108,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def __init__(self, store: str, **params) -> None:
         super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
+        keep_early_comm_messages()  # in a notebook kernel
         self._spectrogram = SpectrogramView(state=self.state)
         self._curves = BandCurves(state=self.state)
 

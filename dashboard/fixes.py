@@ -1,9 +1,11 @@
-"""Mends for faults in the libraries under the app, each applied where the app is served.
+"""Mends for faults in the libraries under the app, each applied where it runs (served page or notebook kernel).
 
 Each names the fault, how it showed here, and what it changes; each is idempotent.
 """
 
 from __future__ import annotations
+
+import collections
 
 import panel as pn
 import panel.io.document as _panel_document
@@ -58,3 +60,65 @@ def send_every_queued_message() -> None:
     write_queued.sends_every_queued_message = True
     write_queued.__wrapped__ = write  # (Panel's own, for the test that shows the fault)
     _panel_document._dispatch_msgs = write_queued
+
+
+# See keep_early_comm_messages: how many early messages are kept, for how many comms.
+_EARLY_MESSAGES, _EARLY_COMMS = 64, 16
+
+
+def keep_early_comm_messages() -> None:
+    """Make this notebook kernel keep a comm's messages that arrive before the comm is opened.
+
+    In JupyterLab, pyviz_comms (3.0.6) can send the first message of a cell's output
+    from the browser before it opens the comm for it: when the output renders before
+    its kernel is known, its comm becomes able to send on one half-second retry
+    timer and is opened on another, later one. The kernel drops a message for a
+    comm it does not know, silently (seen here: a ``comm_msg`` 470 ms before its
+    ``comm_open``). Panel's page then never got its acknowledgement: it holds back
+    the page's changes for 5 s, and after that sends them only with the next
+    change. A zoom in those seconds never reached the kernel: the plot moved, but
+    the kernel's ``time_range``, the info pane, the overview box and the band
+    curves did not (the JupyterLab test failed so in about half the full test runs).
+    The message lost also carried the plot's size.
+
+    The mend: a message for a comm not (yet) open is kept, and handed to the comm
+    when it opens; at most 64 messages for each of the 16 latest such comms.
+    Nothing else changes. Only inside an IPython kernel (a notebook).
+    """
+    kernel = _ipython_kernel()
+    handlers = getattr(kernel, "shell_handlers", {})  # (ipykernel's; another kind of kernel is left as it is)
+    comms = getattr(getattr(kernel, "comm_manager", None), "comms", None)
+    if comms is None or not {"comm_msg", "comm_open"} <= handlers.keys():
+        return
+    if getattr(handlers["comm_msg"], "keeps_early_messages", False):
+        return
+    deliver, open_comm = handlers["comm_msg"], handlers["comm_open"]
+    early: collections.OrderedDict[str, list] = collections.OrderedDict()
+
+    def comm_msg(stream, ident, msg):
+        comm_id = msg["content"].get("comm_id")
+        if comm_id in comms:
+            return deliver(stream, ident, msg)
+        kept = early.setdefault(comm_id, [])
+        if len(kept) < _EARLY_MESSAGES:
+            kept.append((stream, ident, msg))
+        while len(early) > _EARLY_COMMS:
+            early.popitem(last=False)
+
+    def comm_open(stream, ident, msg):
+        opened = open_comm(stream, ident, msg)
+        for message in early.pop(msg["content"].get("comm_id"), []):
+            deliver(*message)
+        return opened
+
+    comm_msg.keeps_early_messages = True
+    handlers.update(comm_msg=comm_msg, comm_open=comm_open)
+
+
+def _ipython_kernel():
+    """The IPython kernel this runs in, if any."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # (IPython comes with Panel's notebook support, not with the app)
+        return None
+    return getattr(get_ipython(), "kernel", None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import panel.io.document as panel_document
@@ -11,6 +13,7 @@ from bokeh.document import Document
 from bokeh.document.events import ModelChangedEvent
 from bokeh.models import Div
 from bokeh.protocol import Protocol
+from jupyter_client.manager import start_new_kernel
 
 from dashboard.fixes import send_every_queued_message
 
@@ -80,3 +83,50 @@ def test_without_the_mend_panel_leaves_it_queued(websocket, monkeypatch):
     panels_own = getattr(panel_document._dispatch_msgs, "__wrapped__", panel_document._dispatch_msgs)
     monkeypatch.setattr(panel_document, "_dispatch_msgs", panels_own)
     assert _written(websocket) == ["the image"]
+
+
+# A kernel-side comm target that records what its comms receive, as Panel's client comm does.
+_RECORDING_TARGET = """
+received = []
+def _opened(comm, msg):
+    comm.on_msg(lambda m: received.append(m["content"]["data"]))
+get_ipython().kernel.comm_manager.register_target("early-test", _opened)
+"""
+
+
+@pytest.fixture
+def kernel():
+    """A real IPython kernel, and a client talking to it as JupyterLab does."""
+    manager, client = start_new_kernel(kernel_name="python3")
+    client.execute_interactive(_RECORDING_TARGET, timeout=60)
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+def _received_when_the_message_comes_first(client) -> list:
+    """Send a comm's first message, then open the comm (as pyviz_comms can in JupyterLab)."""
+    comm_id = uuid.uuid4().hex
+    for kind, content in [
+        ("comm_msg", {"comm_id": comm_id, "data": {"patch": 1}}),
+        ("comm_open", {"comm_id": comm_id, "target_name": "early-test", "data": {}}),
+        ("comm_msg", {"comm_id": comm_id, "data": {"patch": 2}}),
+    ]:
+        client.shell_channel.send(client.session.msg(kind, content))
+    shown: list[str] = []
+    client.execute_interactive(
+        "print(received)", timeout=60, output_hook=lambda m: shown.append(m["content"].get("text", ""))
+    )
+    return ast.literal_eval("".join(shown))
+
+
+def test_a_kernel_keeps_a_message_that_comes_before_its_comm_opens(kernel):
+    kernel.execute_interactive(
+        "from dashboard.fixes import keep_early_comm_messages; keep_early_comm_messages()", timeout=60
+    )
+    assert _received_when_the_message_comes_first(kernel) == [{"patch": 1}, {"patch": 2}]
+
+
+def test_without_the_mend_the_kernel_drops_it(kernel):
+    # The fault the mend is for, in the ipykernel and comm installed: if this fails, they keep such messages now.
+    assert _received_when_the_message_comes_first(kernel) == [{"patch": 2}]

@@ -173,6 +173,14 @@ def _offline(page) -> None:
 
 # The time range of the spectrogram as Bokeh has it in the page: the tallest figure's x range, in ms.
 PLOT_RANGE = f"() => {{ const main = {MAIN_FIGURE}; return [main.model.x_range.start, main.model.x_range.end]; }}"
+# What each of the page's Panel comm managers holds: its client comm (browser -> kernel), whether
+# it waits for the kernel's acknowledgement, and how many browser changes it has not sent yet.
+COMM_MANAGERS = """() => Bokeh.documents.flatMap(d => [...d.all_models])
+    .filter(m => m.client_comm_id !== undefined)
+    .map(m => ({plot: m.plot_id, models: m.document.all_models.size,
+        client_comm: m._client_comm && {active: m._client_comm.active, connected: m._client_comm.connected},
+        blocked: m._blocked, unsent: m._event_buffer.length}))"""
+
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
     return k && k.status === 'idle'; }"""
@@ -182,6 +190,8 @@ def test_in_jupyterlab_a_wheel_zoom_reaches_the_kernel(page, lab, report):
     started = time.perf_counter()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    console: list[str] = []  # (the page's warnings and errors, for the report of a zoom that did not settle)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("warning", "error") else None)
     _offline(page)
     page.goto(lab)
     page.wait_for_function(KERNEL_IDLE, timeout=90_000)
@@ -228,7 +238,14 @@ def test_in_jupyterlab_a_wheel_zoom_reaches_the_kernel(page, lab, report):
         first = page.evaluate(KERNEL_IDLE) and plotted()
         time.sleep(0.5)  # (still so half a second later: no image of an earlier wheel step is on its way)
         kernel_idle, now = page.evaluate(KERNEL_IDLE), plotted()
-        last_seen.update(kernel_idle=kernel_idle, plotted=now, info_pane=shown(), set_in_code=set_in_code)
+        last_seen.update(
+            kernel_idle=kernel_idle,
+            plotted=now,
+            info_pane=shown(),
+            set_in_code=set_in_code,
+            comm_managers=page.evaluate(COMM_MANAGERS),
+            console=console[-10:],
+        )
         idle = kernel_idle and now == first and same(shown(), first)
         return first if idle and not same(first, set_in_code) else None
 
