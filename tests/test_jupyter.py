@@ -237,22 +237,16 @@ def test_in_jupyterlab_a_wheel_zoom_reaches_the_kernel(page, lab, report):
         """The plot's range, once the kernel is idle and the info pane (drawn from its state) shows it."""
         first = page.evaluate(KERNEL_IDLE) and plotted()
         time.sleep(0.5)  # (still so half a second later: no image of an earlier wheel step is on its way)
-        kernel_idle, now = page.evaluate(KERNEL_IDLE), plotted()
-        last_seen.update(
-            kernel_idle=kernel_idle,
-            plotted=now,
-            info_pane=shown(),
-            set_in_code=set_in_code,
-            comm_managers=page.evaluate(COMM_MANAGERS),
-            console=console[-10:],
-        )
-        idle = kernel_idle and now == first and same(shown(), first)
+        kernel_idle, now, info = page.evaluate(KERNEL_IDLE), plotted(), shown()
+        last_seen.update(kernel_idle=kernel_idle, plotted=now, info_pane=info, set_in_code=set_in_code)
+        idle = kernel_idle and now == first and same(info, first)
         return first if idle and not same(first, set_in_code) else None
 
     try:
         browser = wait_for(settled)
     except TimeoutError:
         shot(page, "jupyterlab-2-not-settled")
+        last_seen.update(comm_managers=page.evaluate(COMM_MANAGERS), console=console[-10:])
         raise AssertionError(f"the wheel zoom did not settle in 30 s; last seen: {last_seen}") from None
     report("JupyterLab: wheel zoom until the page shows the kernel's range", f"{time.perf_counter() - zoomed:.1f} s")
     shot(page, "jupyterlab-2-zoomed")
