@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dashboard.options import ServerOptions
+
 log = logging.getLogger("spectral_atlas")
 
 
@@ -92,56 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the explorer on stores and data roots", description=_SERVE_DESCRIPTION)
     serve.add_argument("stores", nargs="*", metavar="STORE", help="stores to offer (the first is shown)")
-    serve.add_argument(
-        "--data-root",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="offer every store under DIR, listed with its time span (repeatable); nothing else can be opened",
-    )
-    serve.add_argument("--port", type=int, default=5006, help="port (default: 5006)")
-    serve.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument(
-        "--allow-websocket-origin",
-        action="append",
-        metavar="HOST[:PORT]",
-        help="host of the pages allowed to connect, e.g. the proxy's public name (repeatable; default: ADDRESS:PORT)",
-    )
-    serve.add_argument("--prefix", metavar="PATH", help="URL path to answer under behind a reverse proxy, e.g. /atlas")
-    serve.add_argument("--num-procs", type=int, default=1, metavar="N", help="server processes (0: one per CPU)")
-    serve.add_argument("--show", action="store_true", help="open a browser")
-    serve.add_argument(
-        "--unused-session-lifetime",
-        type=int,
-        default=15_000,
-        metavar="MS",
-        help="how long a session without a websocket (not yet or no longer connected) is kept (default: 15000)",
-    )
-    serve.add_argument(
-        "--check-unused-sessions",
-        type=int,
-        default=17_000,
-        metavar="MS",
-        help="how often to look for such sessions (default: 17000)",
-    )
-    login = serve.add_argument_group("login (Panel's auth providers)")
-    login.add_argument(
-        "--basic-auth", metavar="PASSWORD|FILE", help='a password, or a JSON file of {"user": "password", ...}'
-    )
-    login.add_argument(
-        "--cookie-secret", metavar="SECRET", help="key signing the login cookie (default: $PANEL_COOKIE_SECRET)"
-    )
-    login.add_argument(
-        "--oauth-provider", metavar="NAME", help="generic (any OpenID Connect server), github, google, azure, okta, ..."
-    )
-    login.add_argument("--oauth-key", metavar="ID", help="OAuth client id (default: $PANEL_OAUTH_KEY)")
-    login.add_argument("--oauth-secret", metavar="SECRET", help="OAuth client secret (default: $PANEL_OAUTH_SECRET)")
-    login.add_argument(
-        "--oauth-extra-params",
-        metavar="JSON",
-        help='provider settings, e.g. {"AUTHORIZE_URL": ..., "TOKEN_URL": ..., "USER_URL": ...} for generic',
-    )
-    login.add_argument("--oauth-redirect-uri", metavar="URL", help="public URL of the login page (the callback)")
+    ServerOptions.add_arguments(serve)
 
     calibrate = sub.add_parser(
         "calibrate", help="set, replace or remove the calibration of a store (its power is not rewritten)"
@@ -236,36 +189,9 @@ PANEL_OAUTH_SECRET in the environment than on a command line other users can rea
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dashboard.app import serve
-    from data_access import ParameterError
+    from dashboard.server import serve
 
-    extra = None
-    if args.oauth_extra_params:
-        try:
-            extra = json.loads(args.oauth_extra_params)
-        except ValueError as err:
-            raise ParameterError(f"--oauth-extra-params is not JSON: {err}") from None
-        if not isinstance(extra, dict):
-            raise ParameterError('--oauth-extra-params must be a JSON object, e.g. {"TOKEN_URL": "https://..."}')
-    serve(
-        args.stores,
-        data_roots=args.data_root,
-        port=args.port,
-        address=args.address,
-        allow_websocket_origin=args.allow_websocket_origin,
-        prefix=args.prefix,
-        basic_auth=args.basic_auth,
-        cookie_secret=args.cookie_secret,
-        oauth_provider=args.oauth_provider,
-        oauth_key=args.oauth_key,
-        oauth_secret=args.oauth_secret,
-        oauth_extra_params=extra,
-        oauth_redirect_uri=args.oauth_redirect_uri,
-        num_procs=args.num_procs,
-        unused_session_lifetime=args.unused_session_lifetime,
-        check_unused_sessions=args.check_unused_sessions,
-        show=args.show,
-    )
+    serve(args.stores, **vars(ServerOptions.from_arguments(args)))
     return 0
 
 

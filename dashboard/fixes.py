@@ -11,7 +11,7 @@ import panel as pn
 import panel.io.document as _panel_document
 from bokeh.models import CustomJS
 
-from dashboard.views import in_served_session
+from dashboard.session import in_served_session
 
 # See drags_always_pan: no drag is ever taken for a long press.
 _NO_LONG_PRESS = "Bokeh.require('core/ui_gestures').UIGestures.press_threshold = 1e9;"

@@ -8,6 +8,9 @@ spectrogram, the overview and the band curves always agree. It is a plain
 
 from __future__ import annotations
 
+import re
+
+import colorcet as cc
 import numpy as np
 import param
 
@@ -26,7 +29,30 @@ PRESET_BANDS: dict[str, tuple[float, float]] = {
 #: colorcet maps offered for the spectrogram, perceptually uniform.
 COLORMAPS = ["fire", "bmy", "bgy", "kbc", "rainbow4", "gray"]
 
+#: Colours a band takes, in order: the first one no band shown holds (legible on white and on the colormaps).
+BAND_PALETTE = list(cc.palette["glasbey_category10"])
+
 _NS = np.timedelta64(1, "ns")
+_TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
+
+
+def typed_time(t: np.datetime64) -> str:
+    """A time as people write it and the inputs show it: ``2026-01-15 00:00:30.931`` (UTC, milliseconds)."""
+    text = str(np.datetime64(t, "ms")).replace("T", " ")
+    return text if "." in text else f"{text}.000"
+
+
+def read_typed_time(text: str, day_of: np.datetime64) -> np.datetime64:
+    """A typed time: a full date and time, or a time of day (``00:20:00``) on the day of ``day_of``.
+
+    Raises
+    ------
+    ParameterError
+        The text is not a time.
+    """
+    if _TIME_OF_DAY.match(text):
+        text = f"{str(np.datetime64(day_of, 'D'))} {text.strip()}"
+    return to_datetime64(text.strip())
 
 
 class ExplorerState(param.Parameterized):
@@ -47,12 +73,16 @@ class ExplorerState(param.Parameterized):
         doc="Channel shown, an index into atlas.channels (named by its label); None for a single-channel store.",
     )
     bands = param.Dict(default={}, doc="Named frequency bands (low, high) in Hz, drawn as curves.")
+    band_colors = param.Dict(default={}, doc="Colour of each band (read-only: a band keeps its colour for its life).")
     level = param.Integer(default=0, doc="Pyramid level of the last image (read-only for users).")
     read_ms = param.Number(default=0.0, doc="Milliseconds the last image took to read and rasterize.")
+    gap_share = param.Number(default=0.0, bounds=(0, 1), doc="Share of the last image's time with no data.")
     busy = param.Boolean(default=False, doc="A pan or zoom is being answered with a new image.")
 
     def __init__(self, atlas: Atlas, **params) -> None:
         super().__init__(atlas=atlas)
+        # The first watcher on bands (watchers run in the order they were added): the others find the colours given.
+        self.param.watch(self._give_colors, "bands")
         if atlas.channels:  # the choices are this store's channels, by label
             self.param.channel.objects = {label: i for i, label in enumerate(atlas.channels)}
             self.channel = 0
@@ -66,15 +96,67 @@ class ExplorerState(param.Parameterized):
         if "db_range" not in params:
             # Colours fitted to the recording (a calibrated store reads 40..150 dB re 1 µPa²/Hz,
             # an uncalibrated one -120..0 dB re full scale): percentiles of the coarsest picture.
-            self.auto_db_range(atlas.view(width=400, height=200, channel=self.channel).values)
+            try:
+                self.auto_db_range(atlas.view(width=400, height=200, channel=self.channel).values)
+            except ParameterError:  # nothing has a level: the default limits
+                pass
         if not self.bands:
             nyquist = atlas.freq_range[1]
             self.bands = {name: band for name, band in PRESET_BANDS.items() if band[1] <= nyquist}
+        self._give_colors()
+
+    def _give_colors(self, *_) -> None:
+        """Keep the colours of the bands that stay; give each new band the first colour no band holds."""
+        kept = {name: color for name, color in self.band_colors.items() if name in self.bands}
+        for name in self.bands:
+            if name not in kept:
+                taken = set(kept.values())
+                free = [c for c in BAND_PALETTE if c not in taken]
+                kept[name] = free[0] if free else BAND_PALETTE[len(kept) % len(BAND_PALETTE)]
+        if kept != self.band_colors:
+            self.band_colors = kept
 
     # ----------------------------------------------------------------- actions
-    def set_time(self, start: object, end: object) -> None:
-        """Show ``start..end``, clamped to the recording; keeps the width when clamping."""
-        self.time_range = self._clamped_time(start, end)
+    def set_time(self, start: object, end: object, *, keep: str = "width") -> bool:
+        """Show ``start..end``, clamped to the recording.
+
+        Parameters
+        ----------
+        keep : {"width", "ends"}, default: "width"
+            What clamping keeps: the range's width (a page or zoom moved past an
+            end slides back inside), or each end that lies inside the recording
+            (typed times: an end past the recording becomes its end, the start stays).
+
+        Returns
+        -------
+        bool
+            Whether the range shown differs from the one asked for (it was clamped).
+
+        Raises
+        ------
+        ParameterError
+            An empty or inverted range, or (``keep="ends"``) one entirely outside the recording.
+        """
+        wanted = (to_datetime64(start), to_datetime64(end))
+        self.time_range = self._clamped_time(*wanted, keep=keep)
+        return self.time_range != wanted
+
+    def set_freq(self, low: float, high: float) -> bool:
+        """Show ``low..high`` Hz, the high end clipped to Nyquist; returns whether it was clipped.
+
+        Raises
+        ------
+        ParameterError
+            Unless 0 <= low < high and low is below Nyquist.
+        """
+        low, high = float(low), float(high)
+        nyquist = self.atlas.freq_range[1]
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < min(high, nyquist)):
+            raise ParameterError(
+                f"frequency range {low:g} .. {high:g} Hz must have 0 <= low < high, low < {nyquist:g} Hz"
+            )
+        self.freq_range = (low, min(high, nyquist))
+        return high > nyquist
 
     def set_view(self, time: tuple[object, object], freq: tuple[float, float] | None = None) -> None:
         """Show a time range and, if given, a frequency range, in one change.
@@ -96,11 +178,20 @@ class ExplorerState(param.Parameterized):
                 changes["freq_range"] = (f0, f1)
         self.param.update(changes)
 
-    def _clamped_time(self, start: object, end: object) -> tuple[np.datetime64, np.datetime64]:
+    def _clamped_time(self, start: object, end: object, keep: str = "width") -> tuple[np.datetime64, np.datetime64]:
         t0, t1 = to_datetime64(start), to_datetime64(end)
         if not t0 < t1:
-            raise ParameterError(f"time range {t0} .. {t1} is empty or inverted: start must come before end")
+            raise ParameterError(
+                f"time range {typed_time(t0)} .. {typed_time(t1)} is empty or inverted: start must come before end"
+            )
         first, last = self.atlas.time_range
+        if keep == "ends":
+            if t1 <= first or t0 >= last:
+                raise ParameterError(
+                    f"time range {typed_time(t0)} .. {typed_time(t1)} is outside the recording, "
+                    f"which spans {typed_time(first)} .. {typed_time(last)}"
+                )
+            return max(t0, first), min(t1, last)
         span = min(t1 - t0, last - first)
         if t0 < first:
             t0, t1 = first, first + span
@@ -122,16 +213,21 @@ class ExplorerState(param.Parameterized):
         self.set_time(t0 + shift, t1 + shift)
 
     def whole(self) -> None:
-        """Show the whole recording."""
-        self.time_range = self.atlas.time_range
+        """Show the whole recording, every frequency."""
+        self.param.update(time_range=self.atlas.time_range, freq_range=self.atlas.freq_range)
 
-    def add_band(self, name: str, low: float, high: float) -> None:
-        """Add (or replace) a band, checked against 0..Nyquist."""
+    def add_band(self, name: str, low: float, high: float, *, replace: bool = False) -> None:
+        """Add a band, checked against 0..Nyquist; a name already shown is refused unless ``replace``."""
         name = name.strip()
         if not name:
             raise ParameterError("a band needs a name")
+        if name in self.bands and not replace:
+            lo, hi = self.bands[name]
+            raise ParameterError(
+                f"a band {name!r} ({lo:g} .. {hi:g} Hz) is already shown: remove it or choose another name"
+            )
         nyquist = self.atlas.freq_range[1]
-        if not 0 <= low < high <= nyquist:
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high <= nyquist):
             raise ParameterError(f"band {name!r} = {low:g} .. {high:g} Hz must have 0 <= low < high <= {nyquist:g} Hz")
         self.bands = {**self.bands, name: (float(low), float(high))}
 
@@ -140,8 +236,15 @@ class ExplorerState(param.Parameterized):
         self.bands = {k: v for k, v in self.bands.items() if k != name}
 
     def auto_db_range(self, view_db: np.ndarray, low: float = 2.0, high: float = 99.5) -> None:
-        """Set the colour limits from percentiles of the dB values on screen."""
+        """Set the colour limits from percentiles of the dB values on screen.
+
+        Raises
+        ------
+        ParameterError
+            Nothing on screen has a level (all gap, or digital silence): the limits stay.
+        """
         finite = view_db[np.isfinite(view_db)]
-        if finite.size:
-            lo, hi = np.percentile(finite, [low, high])
-            self.db_range = (float(np.floor(lo)), float(np.ceil(max(hi, lo + 1))))
+        if not finite.size:
+            raise ParameterError("nothing shown has a level (the view is all gap or silence): the colour limits stay")
+        lo, hi = np.percentile(finite, [low, high])
+        self.db_range = (float(np.floor(lo)), float(np.ceil(max(hi, lo + 1))))

@@ -1,0 +1,230 @@
+"""The explorer: one panel per capability, composed; shown in a notebook or served (see dashboard.server).
+
+``SpectrogramExplorer("demo.zarr")`` renders inline in a Jupyter cell; in a
+served page it also follows and writes the page's link. Each panel reads and
+writes one shared :class:`~dashboard.state.ExplorerState`:
+
+- :class:`~dashboard.overview.Overview`: the whole recording, the span shown boxed;
+- :class:`~dashboard.spectrogram.SpectrogramView`: the image, and the overlays over it;
+- :class:`~dashboard.curves.BandCurves`: band power against time;
+- :class:`~dashboard.navigation.Navigation`, :class:`~dashboard.display.DisplayControls`,
+  :class:`~dashboard.bands.BandEditor`, :class:`~dashboard.info.InfoPane` and
+  :class:`~dashboard.info.Downloads`: the controls column;
+- :class:`~dashboard.address.LinkedView`: the link (served pages only).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# The panels draw with HoloViews' Bokeh backend, named in every option and pane (``backend="bokeh"``),
+# never through the current backend or ``hv.opts`` builders, which exist only after ``hv.extension``:
+# the explorer works whatever was imported or loaded first (``pn.extension()`` before this module,
+# a plain script with ``.show()``, a server) and leaves a notebook's own choice of backend alone.
+import holoviews.plotting.bokeh  # noqa: E402, F401  (registers the backend's plots)
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+import xarray as xr
+
+from dashboard.address import LinkedView
+from dashboard.bands import BandEditor
+from dashboard.curves import BandCurves
+from dashboard.display import DisplayControls
+from dashboard.fixes import keep_early_comm_messages
+from dashboard.info import Downloads, InfoPane
+from dashboard.navigation import Navigation
+from dashboard.overview import Overview
+from dashboard.session import in_served_session, release
+from dashboard.spectrogram import SpectrogramView, band_edges, busy_indicator
+from dashboard.state import ExplorerState
+from data_access import open_atlas
+
+
+@pn.cache
+def shared_atlas(path: str):
+    """One open store per process, shared by every session (it holds no data, only metadata)."""
+    return open_atlas(path)
+
+
+class Selection(NamedTuple):
+    """What an explorer shows, as data: the result of :meth:`SpectrogramExplorer.selection`.
+
+    A named tuple: ``view, curves = explorer.selection()`` or ``explorer.selection().curves``.
+
+    Attributes
+    ----------
+    spectrogram : DataArray, float32, dims ("freq", "time")
+        The visible time and frequency window in dB, what the NetCDF download
+        holds (see :meth:`data_access.Atlas.view`); ``attrs`` carry ``units``,
+        ``level``, ``seconds_per_column`` and ``agg``.
+    curves : DataFrame, index ``time_utc`` (datetime64[ns]), one float32 column per band
+        The visible band curves in dB, what the CSV download holds; no columns
+        when no band is named. ``attrs`` carry ``units`` and ``level``.
+    """
+
+    spectrogram: xr.DataArray
+    curves: pd.DataFrame
+
+
+class SpectrogramExplorer(pn.viewable.Viewer):
+    """Spectrogram, controls and band curves of one store.
+
+    In a notebook, the explorer shows inline when it is a cell's value, and what
+    it shows is reachable from the kernel: read or set :attr:`time_range` and
+    :attr:`freq_range`, change the bands with :meth:`add_band` and
+    :meth:`remove_band`, and take what is on screen as data with
+    :meth:`selection`. Clicks and code move the same :attr:`state`.
+
+    Parameters
+    ----------
+    store : str
+        Path of a Zarr or NetCDF store written by ``spectral-atlas ingest``, or
+        the fsspec URL of a published Zarr store (``https://host/x.zarr``).
+    height : int, default: 860
+        Pixels the explorer takes in a notebook; a served page gives it the window's height.
+    """
+
+    store = param.String(doc="Path or URL of the store shown.")
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection of the views.")
+    link_name = param.String(default=None, allow_None=True, doc="The store's name in a served page's link.")
+    height = param.Integer(default=860, bounds=(400, None), doc="Height in a notebook, in pixels.")
+
+    def __init__(self, store: str, **params) -> None:
+        super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
+        keep_early_comm_messages()  # in a notebook kernel
+        state = self.state
+        self._linked = LinkedView(state=state, store_name=self.link_name) if in_served_session() else None
+        if self._linked is not None:
+            self.param.watch(lambda e: setattr(self._linked, "store_name", e.new), "link_name")
+            # Watchers on the shared state go with the page: none outlives its session.
+            pn.state.on_session_destroyed(lambda context: release(state))
+        self._spectrogram = SpectrogramView(state=state)
+        self._spectrogram.overlay(*band_edges(state))
+        self._curves = BandCurves(state=state)
+        self._display = DisplayControls(state=state)
+
+    # ------------------------------------------------- state a notebook user reaches from the kernel
+    @property
+    def time_range(self) -> tuple[np.datetime64, np.datetime64]:
+        """Visible (start, end), datetime64[ns] UTC; set it to move the view.
+
+        Set from a pair of times (datetime64, pandas Timestamps, ISO strings);
+        a range reaching outside the recording is moved inside it, keeping its
+        width, as a page or zoom does. An empty or inverted range raises
+        :class:`~data_access.errors.ParameterError`.
+        """
+        return self.state.time_range
+
+    @time_range.setter
+    def time_range(self, value: tuple[object, object]) -> None:
+        start, end = value
+        self.state.set_time(start, end)
+
+    @property
+    def freq_range(self) -> tuple[float, float]:
+        """Visible (low, high) in Hz; set it to move the view (high is clipped to Nyquist)."""
+        return self.state.freq_range
+
+    @freq_range.setter
+    def freq_range(self, value: tuple[float, float]) -> None:
+        self.state.set_freq(*value)
+
+    @property
+    def bands(self) -> dict[str, tuple[float, float]]:
+        """Named bands (low, high) in Hz, a copy: change them with :meth:`add_band` and :meth:`remove_band`."""
+        return dict(self.state.bands)
+
+    def add_band(self, name: str, low: float, high: float, *, replace: bool = False) -> None:
+        """Add a band: its edges on the spectrogram and its curve follow.
+
+        Raises :class:`~data_access.errors.ParameterError` unless 0 <= low < high <= Nyquist,
+        or if a band of that name is shown already (unless ``replace``).
+        """
+        self.state.add_band(name, low, high, replace=replace)
+
+    def remove_band(self, name: str) -> None:
+        """Drop a band and its curve (no error if there is no band of that name)."""
+        self.state.remove_band(name)
+
+    def auto_db_range(self) -> None:
+        """Fit the colour limits to the 2nd..99.5th percentiles of what is on screen."""
+        self._display.auto()
+
+    def selection(self, *, width: int = 1200, height: int = 600, points: int = 800) -> Selection:
+        """The visible spectrogram and band curves, as data (what the two downloads hold).
+
+        Parameters
+        ----------
+        width, height : int, default: 1200, 600
+            Pixels of the spectrogram along time and frequency (fewer where the
+            view holds fewer frames or bins: then the frames and bins themselves).
+        points : int, default: 800
+            Points of each band curve, evenly spaced over the visible time range.
+
+        Returns
+        -------
+        Selection
+            ``(spectrogram, curves)``: the :class:`xarray.DataArray` of the
+            visible window, dims ("freq", "time"), and a
+            :class:`pandas.DataFrame` of the band curves, index ``time_utc``.
+
+        Examples
+        --------
+        >>> view, curves = explorer.selection()
+        >>> view.shape, list(curves.columns)
+        ((600, 1200), ['fin whale', 'shipping', ...])
+        """
+        return Selection(self._visible_view(width, height), self._curves_frame(points))
+
+    def _visible_view(self, width: int, height: int) -> xr.DataArray:
+        state = self.state
+        return state.atlas.view(
+            time=state.time_range,
+            freq=state.freq_range,
+            width=width,
+            height=height,
+            agg=state.agg,
+            channel=state.channel,
+        )
+
+    def _curves_frame(self, points: int | None) -> pd.DataFrame:
+        if not self.state.bands:
+            return pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]", name="time_utc"))
+        curves = self._curves.curves(points=points)
+        frame = curves.to_dataframe().rename_axis("time_utc")
+        frame.attrs.update(curves.attrs)
+        return frame
+
+    # ---------------------------------------------------------------- layout
+    def _controls(self) -> pn.viewable.Viewable:
+        state = self.state
+        downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
+        copy = [self._linked.copy_button()] if self._linked is not None else []
+        return pn.Column(
+            *([self._linked] if self._linked is not None else []),
+            Navigation(state=state),
+            self._display,
+            BandEditor(state=state),
+            pn.Row(downloads, *copy),
+            InfoPane(state=state),
+            width=390,
+            sizing_mode="stretch_height",
+            scroll="y-auto",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        main = pn.Column(
+            Overview(state=self.state),
+            pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26, sizing_mode="stretch_width"),
+            # The spectrogram takes three parts of the height left, the curves one.
+            pn.Column(self._spectrogram, sizing_mode="stretch_both", styles={"flex": "3 1 0"}, min_height=300),
+            pn.Column(self._curves, sizing_mode="stretch_both", styles={"flex": "1 1 0"}, min_height=160),
+            sizing_mode="stretch_both",
+        )
+        if in_served_session():  # the window's height, less the page's header
+            size = {"sizing_mode": "stretch_width", "styles": {"height": "calc(100vh - 90px)"}, "min_height": 560}
+        else:
+            size = {"sizing_mode": "stretch_width", "height": self.height}
+        return pn.Row(self._controls(), main, **size)

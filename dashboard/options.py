@@ -1,0 +1,168 @@
+"""The server's options, written once: the ``spectral-atlas serve`` flags and :func:`dashboard.server.serve`'s keywords.
+
+No Panel import at module level: the console script builds its parser from
+:class:`ServerOptions` without loading Panel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from data_access import ParameterError
+
+
+def _option(default, help: str, *, metavar: str | None = None, group: str = "server", repeat: bool = False, **kw):
+    """A field with what its command-line flag needs (its name with ``--`` and dashes)."""
+    meta = {"help": help, "metavar": metavar, "group": group, "repeat": repeat, **kw}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """How a server runs; checked as a whole when made, so a misconfigured service stops at start-up.
+
+    Raises
+    ------
+    ParameterError
+        Options that do not fit together (a login without a cookie secret, OAuth
+        settings without a provider, a credentials file that is not one, ...).
+    """
+
+    data_root: list[str] = _option(
+        [], "offer every store under DIR, listed with its time span (repeatable); nothing else can be opened",
+        metavar="DIR", repeat=True,
+    )  # fmt: skip
+    port: int = _option(5006, "port (default: 5006)", type=int)
+    address: str = _option("127.0.0.1", "address to listen on (default: 127.0.0.1)")
+    allow_websocket_origin: list[str] = _option(
+        [], "host of the pages allowed to connect, e.g. the proxy's public name (repeatable; default: ADDRESS:PORT)",
+        metavar="HOST[:PORT]", repeat=True,
+    )  # fmt: skip
+    prefix: str | None = _option(None, "URL path to answer under behind a reverse proxy, e.g. /atlas", metavar="PATH")
+    num_procs: int = _option(1, "server processes (0: one per CPU)", metavar="N", type=int)
+    show: bool = _option(False, "open a browser", flag=True)
+    unused_session_lifetime: int = _option(
+        15_000, "how long a session without a websocket (not yet or no longer connected) is kept (default: 15000)",
+        metavar="MS", type=int,
+    )  # fmt: skip
+    check_unused_sessions: int = _option(
+        17_000, "how often to look for such sessions (default: 17000)", metavar="MS", type=int
+    )
+    basic_auth: str | None = _option(
+        None, 'a password, or a JSON file of {"user": "password", ...}', metavar="PASSWORD|FILE", group="login"
+    )
+    cookie_secret: str | None = _option(
+        None, "key signing the login cookie (default: $PANEL_COOKIE_SECRET)", metavar="SECRET", group="login"
+    )
+    oauth_provider: str | None = _option(
+        None, "generic (any OpenID Connect server), github, google, azure, okta, ...", metavar="NAME", group="login"
+    )
+    oauth_key: str | None = _option(None, "OAuth client id (default: $PANEL_OAUTH_KEY)", metavar="ID", group="login")
+    oauth_secret: str | None = _option(
+        None, "OAuth client secret (default: $PANEL_OAUTH_SECRET)", metavar="SECRET", group="login"
+    )
+    oauth_extra_params: dict | str | None = _option(
+        None, 'provider settings, e.g. {"AUTHORIZE_URL": ..., "TOKEN_URL": ..., "USER_URL": ...} for generic',
+        metavar="JSON", group="login",
+    )  # fmt: skip
+    oauth_redirect_uri: str | None = _option(
+        None, "public URL of the login page (the callback)", metavar="URL", group="login"
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_procs < 0:
+            raise ParameterError(f"--num-procs {self.num_procs} must be 0 (one per CPU) or more")
+        for flag, ms in {
+            "--unused-session-lifetime": self.unused_session_lifetime,
+            "--check-unused-sessions": self.check_unused_sessions,
+        }.items():
+            if ms <= 0:
+                raise ParameterError(f"{flag} {ms} must be a positive number of milliseconds")
+        if isinstance(self.oauth_extra_params, str):
+            try:
+                extra = json.loads(self.oauth_extra_params)
+            except ValueError as err:
+                raise ParameterError(f"--oauth-extra-params is not JSON: {err}") from None
+            if not isinstance(extra, dict):
+                raise ParameterError('--oauth-extra-params must be a JSON object, e.g. {"TOKEN_URL": "https://..."}')
+            object.__setattr__(self, "oauth_extra_params", extra)
+        self._check_login()
+
+    def _check_login(self) -> None:
+        import panel as pn  # (only here: the console script's parser needs no Panel)
+
+        if self.basic_auth and self.oauth_provider:
+            raise ParameterError("--basic-auth and --oauth-provider exclude each other: choose one way to log in")
+        oauth = {
+            "--oauth-key": self.oauth_key,
+            "--oauth-secret": self.oauth_secret,
+            "--oauth-extra-params": self.oauth_extra_params,
+            "--oauth-redirect-uri": self.oauth_redirect_uri,
+        }
+        if self.oauth_provider is None:
+            given = [flag for flag, value in oauth.items() if value]
+            if given:
+                raise ParameterError(f"{given[0]} needs --oauth-provider")
+        else:
+            from panel.auth import AUTH_PROVIDERS
+
+            if self.oauth_provider not in AUTH_PROVIDERS:
+                raise ParameterError(f"--oauth-provider {self.oauth_provider!r} is not one of {sorted(AUTH_PROVIDERS)}")
+            needed = {
+                "--oauth-key": self.oauth_key or pn.config.oauth_key,
+                "--oauth-secret": self.oauth_secret or pn.config.oauth_secret,
+            }
+            for flag, value in needed.items():
+                if not value and self.oauth_provider != "pam":  # PAM logs in against the host's own accounts
+                    env = "PANEL_" + flag[2:].upper().replace("-", "_")
+                    raise ParameterError(f"--oauth-provider {self.oauth_provider} needs {flag} (or {env})")
+        login = "--basic-auth" if self.basic_auth else "--oauth-provider" if self.oauth_provider else None
+        if login and not (self.cookie_secret or pn.config.cookie_secret):
+            raise ParameterError(f"{login} needs --cookie-secret (or PANEL_COOKIE_SECRET) to sign the login cookie")
+        if self.basic_auth:
+            object.__setattr__(self, "basic_auth", _credentials(self.basic_auth))
+
+    def login_options(self) -> dict:
+        """The login keywords for :func:`panel.serve`, those given."""
+        names = ("basic_auth", "cookie_secret", "oauth_provider", "oauth_key", "oauth_secret")
+        names += ("oauth_extra_params", "oauth_redirect_uri")
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add a flag for every option to ``parser`` (``--data-root``, ``--port``, ...)."""
+        groups = {"server": parser, "login": parser.add_argument_group("login (Panel's auth providers)")}
+        for option in fields(cls):
+            meta = dict(option.metadata)
+            group, repeat, is_flag = groups[meta.pop("group")], meta.pop("repeat"), meta.pop("flag", False)
+            flag = "--" + option.name.replace("_", "-")
+            if is_flag:
+                group.add_argument(flag, action="store_true", help=meta["help"])
+            elif repeat:
+                group.add_argument(flag, action="append", default=[], **meta)
+            else:
+                group.add_argument(flag, default=option.default, **meta)
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> ServerOptions:
+        """The options a parsed command line gives."""
+        return cls(**{option.name: getattr(args, option.name) for option in fields(cls)})
+
+
+def _credentials(basic_auth: str) -> str:
+    """A password as it is, or a credentials file checked now and given by its absolute path."""
+    path = Path(basic_auth)
+    if path.suffix.lower() == ".json" or path.is_file():
+        try:
+            users = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ParameterError(f"--basic-auth credentials file {basic_auth!r}: {err}") from None
+        if not users or not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+            raise ParameterError(f'--basic-auth credentials file {basic_auth!r} must hold {{"user": "password", ...}}')
+        return str(path.resolve())  # Panel reads it at each login, whatever the working directory is then
+    return basic_auth

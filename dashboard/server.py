@@ -1,0 +1,255 @@
+"""Serving the explorer: the store picker, the page around it, and ``spectral-atlas serve``.
+
+The explorer itself (:mod:`dashboard.explorer`) knows nothing of servers; here
+are the catalog of stores a page may open, the page template, the login and
+session options (:class:`~dashboard.options.ServerOptions`, written once), and
+the process's bookkeeping (sessions counted, forked workers that exit with
+their parent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import pandas as pd
+import panel as pn
+import param
+from panel.io.resources import get_dist_path
+
+from dashboard.catalog import Catalog
+from dashboard.explorer import SpectrogramExplorer, shared_atlas
+from dashboard.fixes import drags_always_pan, send_every_queued_message
+from dashboard.messages import Message
+from dashboard.options import ServerOptions
+from dashboard.session import in_served_session, release
+from data_access.query import warm_up
+
+log = logging.getLogger("spectral_atlas")
+
+
+class StorePicker(pn.viewable.Viewer):
+    """The explorer of one store at a time, with a selector and a listing when several are offered.
+
+    Parameters
+    ----------
+    stores : list of str, or Catalog
+        Store paths, or a :class:`~dashboard.catalog.Catalog` of stores and data roots.
+    store : str, optional
+        Name of the store to show first (the page's ``?store=NAME``). A name the
+        catalog does not list is never read as a path: the first store is shown,
+        with a warning on the page.
+    """
+
+    explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
+
+    def __init__(self, stores: list[str] | Catalog, *, store: str | None = None, **params) -> None:
+        catalog = stores if isinstance(stores, Catalog) else Catalog(stores=stores)
+        path = str(catalog.get(store) or catalog.entries[0].path)
+        self.catalog = catalog
+        super().__init__(explorer=self._explorer(path), **params)
+        self.message = Message("store-message", kind="warning")
+        self.select = pn.widgets.Select(label="store", options=self._options(), value=path, width=300)
+        self.select.param.watch(lambda event: self._open(event.new), "value")
+        self.listing = pn.pane.DataFrame(self._table(), index=False, sizing_mode="stretch_width")
+        if store is not None and catalog.get(store) is None:
+            self._refuse(store)
+
+    def pick_store(self, name: str | None) -> str | None:
+        """Show the store listed as ``name``.
+
+        Returns
+        -------
+        str or None
+            The path of the store now shown, or None if the catalog lists no store
+            as ``name``: the store shown stays, and the page says so.
+        """
+        path = self.catalog.get(name)
+        if path is None:
+            self._refuse(name)
+            return None
+        self.select.value = str(path)  # opens it (through the selector's watcher)
+        return str(path)
+
+    def refresh(self) -> None:
+        """Scan the catalog again: new stores under the data roots appear, removed ones go."""
+        self.catalog.scan()
+        self.select.options = self._options()
+        self.listing.object = self._table()
+
+    def _explorer(self, path: str) -> SpectrogramExplorer:
+        # A page's link names the store when there is a choice of stores (the catalog's name, never a path).
+        single = len(self.catalog.stores) == 1 and not self.catalog.roots
+        return SpectrogramExplorer(path, link_name=None if single else self.catalog.name_of(path))
+
+    def _options(self) -> dict[str, str]:
+        return {entry.name: str(entry.path) for entry in self.catalog.entries}
+
+    def _table(self) -> pd.DataFrame:
+        rows = [
+            (e.name, e.start_time[:19], e.end_time[:19], f"{e.duration_seconds / 3600:.2f} h")
+            for e in self.catalog.entries
+        ]
+        return pd.DataFrame(rows, columns=["store", "start (UTC)", "end (UTC)", "duration"])
+
+    def _open(self, path: str) -> None:
+        name = self.catalog.name_of(path)
+        if name is None:  # a value the listing does not hold (a forged widget message): open nothing
+            self._refuse(path)
+            return
+        old, self.explorer = self.explorer, self._explorer(path)
+        release(old.state)  # the explorer closed: its watchers go with it
+        self.message.clear()
+
+    def _refuse(self, name: object) -> None:
+        log.warning("refused store %r: the catalog lists no store by that name", name)
+        shown = self.catalog.name_of(self.explorer.store)
+        # The name is the visitor's text: a message is text, never markup. The link names the store shown.
+        self.message.say(f"No store is listed as {repr(name)[:120]}; showing {shown}.")
+
+    @param.depends("explorer")
+    def _shown(self) -> SpectrogramExplorer:
+        return self.explorer
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if len(self.catalog.stores) == 1 and not self.catalog.roots:
+            return pn.Column(self.message, self._shown, sizing_mode="stretch_width")
+        refresh = pn.widgets.Button(label="refresh", width=80, align="end", css_classes=["store-refresh"])
+        refresh.on_click(lambda event: self.refresh())
+        several = len(self.catalog.entries) > 1  # a choice to make: the listing is open
+        listing = pn.Card(self.listing, title="stores", collapsed=not several, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.select, refresh), listing, self.message, self._shown, sizing_mode="stretch_width")
+
+
+def explorer_page(stores: list[str] | Catalog) -> StorePicker:
+    """The served page's content: see :class:`StorePicker`; the page's ``?store=NAME`` picks the store shown."""
+    store = pn.state.session_args.get("store")  # the request's arguments, URL-decoded by tornado
+    return StorePicker(
+        stores if isinstance(stores, Catalog) else list(stores),
+        store=store[0].decode(errors="replace") if store else None,
+    )
+
+
+def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplate:
+    """The served page around ``content``.
+
+    Bootstrap rather than Fast: the Fast design fetches a web font from a CDN,
+    which a server on a closed network (a ship, an observatory) cannot reach.
+    No busy indicator in the header: Panel's follows the whole process's busy
+    flag, so every open page was sent a change, and turned its spinner, while any
+    one session was answered (with 20 sessions the pages' spinners took more CPU
+    than the server). The explorer's own "reading…" indicator is per session.
+    """
+    drags_always_pan()
+    send_every_queued_message()
+    return pn.template.BootstrapTemplate(
+        title="Spectral Atlas", main=[content], header_background="#0b3d5c", busy_indicator=None
+    )
+
+
+def served_extension() -> None:
+    """Panel's extension as a served page needs it: its JavaScript and styles from this server, none from a CDN."""
+    _local_stylesheets()
+    pn.extension(sizing_mode="stretch_width", inline=True)
+
+
+def _local_stylesheets() -> None:
+    """Make this session's Panel stylesheets come from this server, however the session began.
+
+    Panel points its components' stylesheets at this server when it renders the
+    page for a session; until then (and for good, if the page's session was
+    discarded before its websocket connected and Bokeh made a new one for that
+    websocket, as happens under load) it points them at cdn.holoviz.org, which a
+    closed network cannot reach and no one asked for. Set the page's value
+    (Panel's own) before anything is built.
+    """
+    if in_served_session():
+        pn.state.curdoc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
+
+
+def serve(stores: list[str] = (), **options) -> None:
+    """Serve the explorer until interrupted (``spectral-atlas serve``).
+
+    Parameters
+    ----------
+    stores : list of str
+        Stores offered by path or fsspec URL; the first is shown unless ``?store=NAME`` names another.
+    **options
+        :class:`~dashboard.options.ServerOptions`, by name: ``data_root`` (directories whose
+        stores, at any depth, are listed and offered), ``port``, ``address``,
+        ``allow_websocket_origin``, ``prefix``, ``num_procs``, ``show``,
+        ``unused_session_lifetime``, ``check_unused_sessions`` and the login options
+        (``basic_auth``, ``cookie_secret``, ``oauth_*``). They go to :func:`panel.serve`
+        and on to Bokeh's server as they are, once checked to fit together.
+
+    Raises
+    ------
+    ParameterError
+        Options that do not fit together, such as a login without a cookie secret.
+    SourceNotFoundError, FormatError
+        A store or data root that does not exist or is no store.
+    """
+    opts = ServerOptions(**options)
+    catalog = Catalog(stores=stores, roots=opts.data_root)  # a bad path fails before the server starts
+    if opts.num_procs == 1:
+        shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
+        warm_up()
+    else:  # Bokeh forks the processes: nothing may start OpenMP threads before (datashader's kernels do)
+        os.register_at_fork(after_in_child=_in_forked_process)
+    origins = opts.allow_websocket_origin or [f"{opts.address}:{opts.port}", f"localhost:{opts.port}"]
+
+    def page():
+        served_extension()
+        _SESSIONS.opened()
+        pn.state.on_session_destroyed(_SESSIONS.closed)
+        return page_template(explorer_page(catalog))
+
+    pn.serve(
+        page,
+        port=opts.port,
+        address=opts.address,
+        websocket_origin=origins,
+        show=opts.show,
+        title="Spectral Atlas",
+        num_procs=opts.num_procs,
+        unused_session_lifetime_milliseconds=opts.unused_session_lifetime,
+        check_unused_sessions_milliseconds=opts.check_unused_sessions,
+        **({"prefix": opts.prefix} if opts.prefix else {}),
+        **opts.login_options(),
+    )
+
+
+class _SessionCount:
+    """Open sessions of this process, logged as each opens and closes (an operator sees they are released)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self.open += 1
+            log.info("session opened; sessions open: %d", self.open)
+
+    def closed(self, session_context) -> None:
+        with self._lock:
+            self.open -= 1
+            log.info("session closed; sessions open: %d", self.open)
+
+
+_SESSIONS = _SessionCount()
+
+
+def _in_forked_process() -> None:
+    """In each server process Bokeh forks: compile the kernels, and exit once the parent is gone."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    warm_up()

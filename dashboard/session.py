@@ -1,0 +1,87 @@
+"""What every panel of one explorer shares with the page it is on: the session, and when to follow.
+
+- :func:`in_served_session`: whether this runs for a page a server serves.
+- :func:`visible_after_image`: the visible time range, changed once the new image is on its way.
+- :func:`follow`: watch the shared state for the life of the explorer's session; :func:`release`
+  removes every such watcher when the session ends.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import holoviews as hv
+import panel as pn
+from panel.io.state import set_curdoc
+
+from dashboard.state import ExplorerState
+
+_Visible = hv.streams.Stream.define("Visible", time_range=None)
+_AFTER_IMAGE_MS = 150
+
+_AFTER_IMAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def in_served_session() -> bool:
+    """Whether this runs for a page a server serves (not in a notebook, nor outside any page)."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+def follow(state: ExplorerState, callback, names: str | list[str], target=None) -> None:
+    """``target.param.watch(callback, names)`` (``target`` defaults to ``state``), undone by :func:`release`.
+
+    Every watcher a panel adds on its explorer's state (or on the state's streams)
+    goes through here, so that none outlives the explorer's session.
+    """
+    target = state if target is None else target
+    watcher = target.param.watch(callback, names)
+    _WATCHERS.setdefault(state, []).append((target, watcher))
+
+
+def release(state: ExplorerState) -> int:
+    """Remove every watcher :func:`follow` added for ``state``; returns how many."""
+    _AFTER_IMAGE.pop(state, None)
+    watchers = _WATCHERS.pop(state, [])
+    for target, watcher in watchers:
+        target.param.unwatch(watcher)
+    return len(watchers)
+
+
+def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
+    """A stream of ``state.time_range`` that follows it once the new image is on its way.
+
+    Everything around the spectrogram that follows the time shown (band curves,
+    the overview's box, the info pane, the start/end inputs, the page's URL)
+    listens to this instead of the state, so a pan or zoom sends the browser its
+    new image first: Bokeh sends a message in several awaited writes, work queued
+    on the server's loop in between delays it, and every other change the browser
+    receives first costs it a layout. Moves within 150 ms become one update; the
+    stream is shared by all of one state's followers. Outside a server (a
+    notebook, tests) it follows at once.
+    """
+    if state in _AFTER_IMAGE:
+        return _AFTER_IMAGE[state]
+    stream = _AFTER_IMAGE[state] = _Visible(time_range=state.time_range)
+
+    def catch_up() -> None:
+        if stream.time_range != state.time_range:
+            stream.event(time_range=state.time_range)
+
+    def later(event) -> None:
+        doc = pn.state.curdoc
+        if in_served_session():
+
+            def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
+                # Held: all the followers' changes go to the browser as one message (one
+                # layout there); frozen: Bokeh walks the document's models once, not per change.
+                with set_curdoc(doc), pn.io.hold(doc, freeze=True):
+                    catch_up()
+
+            doc.add_timeout_callback(in_session, _AFTER_IMAGE_MS)
+        else:
+            catch_up()
+
+    follow(state, later, "time_range")
+    return stream

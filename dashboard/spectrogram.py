@@ -1,0 +1,303 @@
+"""The spectrogram: one image re-read at every pan and zoom, and the marks drawn over it.
+
+The axes show :class:`~dashboard.state.ExplorerState`'s ``time_range`` and
+``freq_range``, nothing else: the image declares exactly those as its extents,
+and every overlay (band edges, gaps; selections and a playhead later) is added
+through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import time
+
+import colorcet as cc
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+import xarray as xr
+from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
+from holoviews.plotting.bokeh.callbacks import RangeXYCallback
+
+from dashboard.state import ExplorerState
+from data_access.sources import to_datetime64
+
+_DEFAULT_SIZE = (1000, 450)
+
+# Every plot draws on a plain canvas, not WebGL (HoloViews' default where the browser has it).
+# An image and a few curves gain nothing from WebGL, and without a GPU (virtual machines,
+# remote desktops, hosted browsers) Bokeh's copy of the software-rendered WebGL canvas onto
+# the page cost ~115 ms of every zoom (measured in headless Chromium: 0.28 -> 0.18 s of the
+# page's main thread per zoom, 4.4 -> 2.8 CPU s per page load).
+CANVAS = {"plot.output_backend": "canvas"}
+
+#: Time ticks as people read them, to the millisecond when zoomed that far.
+TIME_TICKS = DatetimeTickFormatter(
+    milliseconds="%H:%M:%S.%3N",
+    seconds="%H:%M:%S",
+    minsec="%H:%M:%S",
+    minutes="%H:%M",
+    hourmin="%H:%M",
+    hours="%H:%M",
+    days="%Y-%m-%d",
+    months="%Y-%m",
+    years="%Y",
+)
+#: Frequency ticks in Hz, with thousands separated (never ``1.441e+4``).
+FREQ_TICKS = NumeralTickFormatter(format="0,0.[00]")
+
+_NO_DATA = "#bdbdbd"
+
+
+def _quick_range_updates(plot, element) -> None:
+    # Bokeh reports a wheel zoom's new range only when its low-detail mode ends
+    # (lod_timeout, 500 ms by default): ask for the new image after 50 ms instead.
+    plot.state.lod_timeout = 50
+
+
+def _hatched(plot, element) -> None:
+    # "No data" regions: hatched, so they cannot be mistaken for a colour of the map.
+    glyph = plot.handles.get("glyph")
+    if glyph is not None and hasattr(glyph, "hatch_pattern"):
+        glyph.update(hatch_pattern="/", hatch_color="#707070", hatch_alpha=0.6, hatch_scale=10)
+
+
+class GestureRangeXY(hv.streams.RangeXY):
+    """RangeXY reported as soon as a gesture ends.
+
+    HoloViews waits for 100 ms of quiet after each of Bokeh's ``rangesupdate``
+    events, in case more follow. Bokeh sends that event once per gesture (at the
+    end of a pan, or when a wheel zoom's low-detail mode ends), so the wait only
+    delays every new image.
+    """
+
+
+class _GestureRangeXYCallback(RangeXYCallback):
+    debounce = None
+
+
+hv.streams.Stream._callbacks["bokeh"][GestureRangeXY] = _GestureRangeXYCallback
+
+
+_NS = np.timedelta64(1, "ns")
+
+
+def _close(a, b, width: float) -> bool:
+    """Whether two ranges differ by less than a millionth of ``width`` at both ends (a plot's rounding)."""
+    return max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= width * 1e-6
+
+
+def _same_view(a: tuple, b: tuple) -> bool:
+    """Whether two (time, freq) pairs of ranges are the same view, up to a plot's rounding."""
+    (ta, fa), (tb, fb) = a, b
+    width = (tb[1] - tb[0]) / _NS
+    return _close([(t - tb[0]) / _NS for t in ta], (0.0, width), width) and _close(fa, fb, fb[1] - fb[0])
+
+
+def gap_spans(view: xr.DataArray) -> list[tuple[np.datetime64, np.datetime64]]:
+    """The stretches of ``view``'s time axis where no column has a level, as (start, end) times.
+
+    Each column covers its centre ± half the step between centres.
+    """
+    empty = np.isnan(view.values).all(axis=0)
+    if not empty.any():
+        return []
+    times = view.time.values
+    step = (times[1] - times[0]) if times.size > 1 else np.timedelta64(0, "ns")
+    edges = np.concatenate([[times[0] - step / 2], times[:-1] + (times[1:] - times[:-1]) / 2, [times[-1] + step / 2]])
+    change = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
+    return [(edges[a], edges[b]) for a, b in zip(change[::2], change[1::2], strict=True)]
+
+
+class SpectrogramView(pn.viewable.Viewer):
+    """The main image: re-read at every pan and zoom, at the plot's own pixel size.
+
+    Its axes always equal the state's ``time_range`` and ``freq_range``. A pan or
+    zoom of the plot moves the state (and so every other panel); the plot keeps the
+    range it shows while its image is read, so gestures made meanwhile are never undone:
+    the state changed from code (inputs, buttons, links, a notebook) moves the axes.
+    """
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._overlays: list[hv.DynamicMap] = []
+        self._wanted = None  # the latest gesture's (x_range, y_range) not yet answered
+        self._in_browser = None  # the (time, freq) ranges the page's axes are known to show
+
+    # --------------------------------------------------------------- overlays
+    def overlay(self, callback, streams) -> None:
+        """Draw ``callback(**stream values)``'s element over the image, never changing the axes' ranges.
+
+        Call before the view is shown. The element is drawn as it is, with its ranges
+        left out of the axes' (``apply_ranges=False``): an overlay cannot move, widen
+        or snap the axes, whatever it spans.
+        """
+
+        def drawn(**kwargs):
+            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
+
+        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
+
+    # ------------------------------------------------------------------ image
+    def _axes(self) -> tuple[tuple, tuple]:
+        """The ranges the axes must show: the state's, unless the page already shows them."""
+        wanted = (self.state.time_range, self.state.freq_range)
+        if self._in_browser is None or not _same_view(self._in_browser, wanted):
+            self._in_browser = wanted  # moved from code (or clamped): the axes follow
+        return self._in_browser
+
+    def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None):
+        width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
+        started = time.perf_counter()
+        view = self.state.atlas.view(
+            time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel
+        )
+        gaps = gap_spans(view)
+        empty = float(np.isnan(view.values).all(axis=0).mean())
+        facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3, "gap_share": empty}
+        pn.state.execute(lambda: self.state.param.update(facts), schedule=True)  # the info pane: after the image
+        (t0, t1), (f0, f1) = self._axes()
+        image = hv.Image(
+            (view.time.values, view.freq.values, view.values),
+            kdims=["time", "freq"],
+            vdims=[hv.Dimension("dB", label=view.attrs["units"])],
+            extents=(t0, f0, t1, f1),  # the axes show the state's ranges exactly, whatever the image covers
+        ).opts(backend="bokeh", cmap=cc.palette[cmap], clim=tuple(db_range))
+        mid = (f0 + f1) / 2
+        wide = [(a, b) for a, b in gaps if (b - a) > (t1 - t0) * 0.06]
+        no_data = hv.VSpans(gaps, kdims=["time", "time_end"]).opts(
+            backend="bokeh", fill_color=_NO_DATA, fill_alpha=0.35, line_alpha=0, hooks=[_hatched], apply_ranges=False
+        )
+        labels = hv.Labels(
+            ([a + (b - a) / 2 for a, b in wide], [mid] * len(wide), ["no data"] * len(wide)), ["time", "freq"], "text"
+        ).opts(backend="bokeh", text_color="#303030", text_font_size="12pt", apply_ranges=False)
+        return image * no_data * labels
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg", "channel"])
+        size = hv.streams.PlotSize()
+        dmap = hv.DynamicMap(self._image, streams=[inputs, size])
+        # A pan or zoom in the plot moves the shared selection, which redraws the image.
+        self.range_stream = GestureRangeXY(source=dmap)
+        self.range_stream.add_subscriber(self._follow_plot)
+        # A box drawn with the box-select tool becomes a band over its frequencies.
+        self.box_stream = hv.streams.BoundsXY(source=dmap)
+        self.box_stream.add_subscriber(self._band_from_box)
+        plot = functools.reduce(operator.mul, self._overlays, dmap).opts(
+            {
+                "Image": dict(
+                    framewise=True,
+                    colorbar=True,
+                    tools=["hover", "box_select"],
+                    hover_tooltips=[
+                        ("time", "$x{%F %T.%3N}"),
+                        ("frequency", "$y{0,0.0} Hz"),
+                        ("level", "@image{0.0} dB"),
+                    ],
+                    hover_formatters={"$x": "datetime"},
+                    xformatter=TIME_TICKS,
+                    yformatter=FREQ_TICKS,
+                ),
+                # Room for the widest frequency labels, so the image's pixel size does not change (and
+                # re-render) when the labels get shorter or longer. Set on the overlay, which applies
+                # its own border (HoloViews' ``border``) at each resize.
+                "Overlay": dict(
+                    framewise=True,
+                    responsive=True,
+                    min_height=300,
+                    active_tools=["wheel_zoom", "pan"],
+                    xlabel="time (UTC)",
+                    ylabel="frequency (Hz)",
+                    hooks=[_quick_range_updates],
+                    backend_opts={**CANVAS, "plot.min_border_left": 75},
+                ),
+            },
+            backend="bokeh",
+        )
+        return pn.pane.HoloViews(
+            backend="bokeh", object=plot, linked_axes=False, sizing_mode="stretch_both", min_height=300
+        )
+
+    def _band_from_box(self, bounds) -> None:
+        if bounds is None:
+            return
+        nyquist = self.state.atlas.freq_range[1]
+        low, high = max(float(bounds[1]), 0.0), min(float(bounds[3]), nyquist)
+        if low < high:
+            n = next(n for n in range(1, len(self.state.bands) + 2) if f"box {n}" not in self.state.bands)
+            self.state.add_band(f"box {n}", round(low, 1), round(high, 1))
+
+    def _follow_plot(self, x_range, y_range) -> None:
+        if x_range is None:
+            return
+        # Say "busy" first (it reaches the browser at once), then read the new image
+        # on the next tick: a slow read shows its indicator while it runs. Gestures
+        # that arrive while one is read are answered once, with the latest range:
+        # the page keeps every gesture's range meanwhile, so none is lost.
+        self._wanted = (x_range, y_range)
+        self.state.busy = True
+
+        def answer() -> None:
+            if self._wanted is None:
+                return
+            (x, y), self._wanted = self._wanted, None
+            try:
+                # What the page shows now: the image drawn for it leaves the axes alone.
+                self._in_browser = (tuple(to_datetime64(t) for t in x), tuple(float(f) for f in y))
+                self.state.set_view(time=x, freq=y)
+            finally:
+                self.state.busy = self._wanted is not None
+
+        pn.state.execute(answer, schedule=True)
+
+
+def band_edges(state: ExplorerState):
+    """An overlay for :meth:`SpectrogramView.overlay`: each band's edges as dashed lines of its colour.
+
+    Lines only, never a fill: the image's colours stay those of the colour bar.
+    """
+
+    def draw(bands, band_colors):
+        if not bands:
+            return hv.HSpans([], kdims=["y0", "y1"])
+        rows = [(lo, hi, name, band_colors.get(name, "#888888")) for name, (lo, hi) in bands.items()]
+        return hv.HSpans(rows, kdims=["y0", "y1"], vdims=["band", "color"]).opts(
+            backend="bokeh", fill_alpha=0, line_color="color", line_width=1.5, line_dash="dashed", line_alpha=0.9
+        )
+
+    return draw, [hv.streams.Params(state, ["bands", "band_colors"])]
+
+
+def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
+    """A spinner shown while a new image is read, only once it has taken 250 ms.
+
+    It fades in by style (opacity after a 250 ms delay), never by ``visible``:
+    showing or hiding an element costs the browser a layout of the page. While
+    hidden its animation is paused, through a custom property the spinner's own
+    shadow root inherits (an invisible spinner turning at 60 frames a second was
+    most of an idle page's CPU), in the same style change: no message of its own.
+    """
+
+    def style(busy: bool) -> dict[str, str]:
+        if busy:
+            return {"opacity": "1", "transition": "opacity 0s linear 250ms", "--atlas-spin": "running"}
+        return {"opacity": "0", "transition": "none", "--atlas-spin": "paused"}
+
+    return pn.Row(
+        pn.indicators.LoadingSpinner(
+            value=True,
+            size=20,
+            stylesheets=[":host(.loader.spin) div::after { animation-play-state: var(--atlas-spin, paused); }"],
+        ),
+        pn.pane.Str("reading…", margin=(2, 5)),
+        styles=pn.bind(style, state.param.busy),
+        css_classes=["atlas-busy"],
+        align="end",
+        sizing_mode="fixed",
+        width=130,
+        height=26,
+    )
