@@ -36,15 +36,15 @@ class BandCurves(pn.viewable.Viewer):
         if width:
             self.points = max(int(width), 2)
         if not bands:
-            empty = hv.Curve([], "time", "dB", extents=(t0, None, t1, None))
+            empty = hv.Curve([], "time", "dB").opts(backend="bokeh", xlim=(t0, t1))
             return hv.Overlay([empty.opts(backend="bokeh", show_legend=False)])
         data = self.state.atlas.band_energy(bands, time=time_range, points=self.points, channel=channel)
         units = hv.Dimension("dB", label=data.attrs["units"])
         return hv.Overlay(
             [
                 hv.Curve(
-                    (data.time.values, data[name].values), "time", units, label=name, extents=(t0, None, t1, None)
-                ).opts(backend="bokeh", color=band_colors.get(name, "#888888"))
+                    (data.time.values, data[name].values), "time", units, label=name
+                ).opts(backend="bokeh", color=band_colors.get(name, "#888888"), xlim=(t0, t1))
                 for name in bands
             ]
         )
@@ -59,6 +59,7 @@ class BandCurves(pn.viewable.Viewer):
             {
                 "Curve": dict(
                     framewise=True,
+                    default_tools=["save", "reset"],
                     tools=["hover"],
                     hover_tooltips=[("band", "$name"), ("time", "$x{%F %T.%3N}"), ("level", "$y{0.0} dB")],
                     hover_formatters={"$x": "datetime"},

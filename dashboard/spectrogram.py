@@ -1,7 +1,7 @@
 """The spectrogram: one image re-read at every pan and zoom, and the marks drawn over it.
 
 The axes show :class:`~dashboard.state.ExplorerState`'s ``time_range`` and
-``freq_range``, nothing else: the image declares exactly those as its extents,
+``freq_range``, nothing else: the image declares exactly those as its limits,
 and every overlay (band edges, gaps; selections and a playhead later) is added
 through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges.
 """
@@ -165,8 +165,14 @@ class SpectrogramView(pn.viewable.Viewer):
             (view.time.values, view.freq.values, view.values),
             kdims=["time", "freq"],
             vdims=[hv.Dimension("dB", label=view.attrs["units"])],
-            extents=(t0, f0, t1, f1),  # the axes show the state's ranges exactly, whatever the image covers
-        ).opts(backend="bokeh", cmap=cc.palette[cmap], clim=tuple(db_range))
+        ).opts(
+            backend="bokeh",
+            cmap=cc.palette[cmap],
+            clim=tuple(db_range),
+            # The axes show exactly these ranges, whatever the image covers (edge frames reach beyond).
+            xlim=(t0, t1),
+            ylim=(f0, f1),
+        )
         mid = (f0 + f1) / 2
         wide = [(a, b) for a, b in gaps if (b - a) > (t1 - t0) * 0.06]
         no_data = hv.VSpans(gaps, kdims=["time", "time_end"]).opts(
