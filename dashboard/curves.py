@@ -42,9 +42,9 @@ class BandCurves(pn.viewable.Viewer):
         units = hv.Dimension("dB", label=data.attrs["units"])
         return hv.Overlay(
             [
-                hv.Curve(
-                    (data.time.values, data[name].values), "time", units, label=name
-                ).opts(backend="bokeh", color=band_colors.get(name, "#888888"), xlim=(t0, t1))
+                hv.Curve((data.time.values, data[name].values), "time", units, label=name).opts(
+                    backend="bokeh", color=band_colors.get(name, "#888888"), xlim=(t0, t1)
+                )
                 for name in bands
             ]
         )

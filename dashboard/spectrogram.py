@@ -146,6 +146,8 @@ class SpectrogramView(pn.viewable.Viewer):
     def _axes(self) -> tuple[tuple, tuple]:
         """The ranges the axes must show: the state's, unless the page already shows them."""
         wanted = (self.state.time_range, self.state.freq_range)
+        if self._wanted is not None and self._in_browser is not None:
+            return self._in_browser  # a gesture is on its way to the state: the page's range stands
         if self._in_browser is None or not _same_view(self._in_browser, wanted):
             self._in_browser = wanted  # moved from code (or clamped): the axes follow
         return self._in_browser
@@ -245,6 +247,7 @@ class SpectrogramView(pn.viewable.Viewer):
         # that arrive while one is read are answered once, with the latest range:
         # the page keeps every gesture's range meanwhile, so none is lost.
         self._wanted = (x_range, y_range)
+        self._in_browser = (tuple(to_datetime64(t) for t in x_range), tuple(float(f) for f in y_range))
         self.state.busy = True
 
         def answer() -> None:
@@ -252,9 +255,7 @@ class SpectrogramView(pn.viewable.Viewer):
                 return
             (x, y), self._wanted = self._wanted, None
             try:
-                # What the page shows now: the image drawn for it leaves the axes alone.
-                self._in_browser = (tuple(to_datetime64(t) for t in x), tuple(float(f) for f in y))
-                self.state.set_view(time=x, freq=y)
+                self.state.set_view(time=x, freq=y)  # the image drawn for the page's range leaves its axes alone
             finally:
                 self.state.busy = self._wanted is not None
 

@@ -21,7 +21,7 @@ def demo_store(tmp_path_factory):
 def explorer(demo_store):
     import holoviews as hv
 
-    from dashboard.app import SpectrogramExplorer
+    from dashboard.explorer import SpectrogramExplorer
 
     hv.extension("bokeh")
     return SpectrogramExplorer(demo_store)
@@ -49,18 +49,50 @@ def test_zooming_the_state_reads_a_finer_level(explorer):
     assert explorer.state.level < coarse
 
 
-def test_downloads(explorer):
+def test_downloads_name_their_span_bands_units_and_parameters(explorer):
+    from dashboard.info import Downloads
+
     explorer.state.add_band("tone", 1000, 2000)
-    frame = pd.read_csv(explorer._curves_csv(), index_col="time_utc")
-    assert {"fin whale", "tone", "broadband"} <= set(frame.columns) and len(frame) > 100
-    view = xr.open_dataarray(io.BytesIO(explorer._view_netcdf().getvalue()), engine="h5netcdf")
-    assert view.dims == ("freq", "time") and view.shape == (600, 1200)
+    downloads = Downloads(state=explorer.state, curves=explorer._curves_frame, view=explorer._visible_view)
+    t0 = explorer.state.atlas.time_range[0]
+    explorer.state.set_time(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(90_500, "ms"))
+    assert downloads.csv.filename == "band_curves_20260115T000100.000-20260115T000130.500.csv"
+    assert downloads.netcdf.filename == "spectrogram_view_20260115T000100.000-20260115T000130.500.nc"
+    explorer._curves.points = 969  # the curves plot's width on screen: the CSV holds those points
+    frame = pd.read_csv(downloads._csv(), index_col="time_utc")
+    assert (
+        "tone [1000-2000 Hz] (dB re full scale)" in frame.columns
+        and "fin whale [15-30 Hz] (dB re full scale)" in frame.columns
+    )
+    assert len(frame) == 969
+    view = xr.open_dataarray(io.BytesIO(downloads._netcdf().getvalue()), engine="h5netcdf")
+    assert view.dims == ("freq", "time") and view.shape == (600, 954)  # 30.5 s: its 954 frames themselves
+    atlas = explorer.state.atlas
+    assert view.attrs["store"] == "demo.zarr" and view.attrs["n_fft"] == atlas.stft.n_fft
+    assert view.attrs["hop_length"] == atlas.stft.hop_length and view.attrs["window"] == "hann"
+    assert view.attrs["units"] == "dB re full scale" and view.attrs["calibration"] == "none"
+    assert view.freq.attrs["units"] == "Hz"
 
 
 def test_auto_db_range(explorer):
     explorer.auto_db_range()
     lo, hi = explorer.state.db_range
     assert -200 < lo < hi < 60
+
+
+def test_auto_over_a_gap_says_why_it_did_nothing(explorer):
+    import warnings
+
+    from dashboard.spectrogram import gap_spans
+
+    start, end = gap_spans(explorer.state.atlas.view(width=2000, height=10))[0]  # the demo's gap
+    explorer.time_range = (start + (end - start) / 4, end - (end - start) / 4)
+    before = explorer.state.db_range
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "All-NaN slice" (or any) warning
+        explorer.auto_db_range()
+    assert explorer.state.db_range == before
+    assert "all gap" in explorer._display.message.text
 
 
 def test_a_box_drawn_on_the_spectrogram_becomes_a_band(explorer):
@@ -71,13 +103,16 @@ def test_a_box_drawn_on_the_spectrogram_becomes_a_band(explorer):
     view.box_stream.event(bounds=(t0, 100.0, t1, 40_000.0))  # clipped at Nyquist
     assert explorer.state.bands["box 1"] == (12_000.0, 18_000.0)
     assert explorer.state.bands["box 2"] == (100.0, 32_000.0)
+    explorer.remove_band("box 1")
+    view.box_stream.event(bounds=(t0, 200.0, t1, 300.0))  # the first free name, never a silent replacement
+    assert explorer.state.bands["box 1"] == (200.0, 300.0) and explorer.state.bands["box 2"] == (100.0, 32_000.0)
 
 
 def test_several_stores_get_a_selector(demo_store, tmp_path):
     import holoviews as hv
     import panel as pn
 
-    from dashboard.app import explorer_page
+    from dashboard.server import explorer_page
 
     hv.extension("bokeh")
     other = make_demo(tmp_path, hours=0.02, seed=3, progress=False)
@@ -92,9 +127,11 @@ def test_several_stores_get_a_selector(demo_store, tmp_path):
 
 def test_one_move_of_the_view_is_one_change_of_the_time_range(explorer):
     """The start/end inputs show the state without setting it back (no intermediate ranges)."""
+    from dashboard.navigation import Navigation
+
     changes = []
     explorer.state.param.watch(lambda event: changes.append(event.new), "time_range")
-    explorer._time_inputs()
+    Navigation(state=explorer.state)
     t0 = explorer.state.atlas.time_range[0]
     explorer.state.set_time(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))
     assert changes == [(t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(70, "s"))]
@@ -119,7 +156,7 @@ def test_a_calibrated_store_is_shown_in_its_units_with_fitted_colours(tmp_path):
     import holoviews as hv
     import panel as pn
 
-    from dashboard.app import SpectrogramExplorer
+    from dashboard.explorer import SpectrogramExplorer
     from data_access import Calibration, calibrate
 
     store = make_demo(tmp_path, hours=0.02, seed=5, progress=False)
@@ -130,8 +167,8 @@ def test_a_calibrated_store_is_shown_in_its_units_with_fitted_colours(tmp_path):
     lo, hi = explorer.state.db_range
     assert 20 < lo < hi < 200  # dB re 1 µPa²/Hz, not the -70..0 of full scale
     state = explorer.state
-    image = explorer._spectrogram._image(state.time_range, state.freq_range, "fire", (lo, hi), "mean", 300, 100)
-    assert "µPa" in image.vdims[0].label
+    drawn = explorer._spectrogram._image(state.time_range, state.freq_range, "fire", (lo, hi), "mean", 300, 100)
+    assert "µPa" in drawn.Image.I.vdims[0].label
     curves = explorer._curves.curves(points=50)
     assert curves.attrs["units"] == "dB re 1 µPa"
 
@@ -141,23 +178,125 @@ def test_band_curves_span_the_view_in_their_bands_colours_after_edits(explorer):
     from bokeh.models import GlyphRenderer, HStrip, Line, Plot
 
     root = pn.panel(explorer).get_root()
+    colours = dict(explorer.state.band_colors)
     t0, _ = explorer.state.time_range
     explorer.time_range = (t0 + np.timedelta64(30, "s"), t0 + np.timedelta64(90, "s"))
-    explorer.remove_band("shipping")  # a band before others: their positions (and colours) move up
+    explorer.remove_band("shipping")  # a band before others: they keep their colours
     explorer.add_band("tone", 1000, 2000)
+    assert all(explorer.state.band_colors[name] == colours[name] for name in colours if name != "shipping")
+    assert explorer.state.band_colors["tone"] == colours["shipping"]  # the first colour no band holds
     glyphs = [r for p in root.select({"type": Plot}) for r in p.renderers if isinstance(r, GlyphRenderer)]
     spans = next(r for r in glyphs if isinstance(r.glyph, HStrip))
-    span_colour = dict(zip(explorer.bands, spans.data_source.data["color"], strict=True))  # (in the bands' order)
+    colour_key = next(k for k in spans.data_source.data if "color" in k)
+    span_colour = dict(zip(explorer.bands, spans.data_source.data[colour_key], strict=True))  # (the bands' order)
+    assert spans.glyph.fill_alpha == 0  # edges only: the image keeps the colour bar's colours
     curves = next(p for p in root.select({"type": Plot}) if p.legend and isinstance(p.renderers[0].glyph, Line))
     shown = {item.label.value: item.renderers[0] for item in curves.legend[0].items}
     assert list(shown) == list(explorer.bands) == list(span_colour)
     for name, renderer in shown.items():
         assert isinstance(renderer, GlyphRenderer) and renderer.glyph.line_color == span_colour[name], name
+        assert span_colour[name] == explorer.state.band_colors[name]
     assert (curves.x_range.start, curves.x_range.end) == explorer.time_range  # the spectrogram's span
+    assert curves.legend[0].location == (0, 0) or curves.right  # outside the data: beside the plot
+    assert not any(type(t).__name__ in ("PanTool", "WheelZoomTool", "BoxZoomTool") for t in curves.tools)
+
+
+def test_removing_every_band_leaves_an_empty_plot_without_a_title(explorer):
+    import panel as pn
+    from bokeh.models import Line, Plot
+
+    root = pn.panel(explorer).get_root()
+    for name in list(explorer.bands):
+        explorer.remove_band(name)
+    explorer.add_band("only", 1000, 2000)
+    curves = next(
+        p for p in root.select({"type": Plot}) if any(isinstance(getattr(r, "glyph", None), Line) for r in p.renderers)
+    )
+    assert not curves.title.text
+    explorer.remove_band("only")
+    assert not curves.title.text
+
+
+def test_overlays_never_change_the_axes(explorer):
+    import panel as pn
+    from bokeh.models import Plot
+
+    root = pn.panel(explorer).get_root()
+    main = max(root.select({"type": Plot}), key=lambda p: len(p.renderers) and p.min_height or 0)
+    for name in list(explorer.bands):
+        explorer.remove_band(name)
+    explorer.add_band("dolphin whistles", 12_500, 25_000)  # alone, its span once set the y axis
+    explorer.freq_range = (2_667, 29_333)
+    assert (main.y_range.start, main.y_range.end) == (2_667, 29_333)
+    explorer.state.whole()  # both axes
+    assert (main.y_range.start, main.y_range.end) == explorer.state.atlas.freq_range
+    assert (main.x_range.start, main.x_range.end) == explorer.state.atlas.time_range
+
+
+def test_a_gesture_is_answered_without_pushing_the_plot_back(explorer, monkeypatch):
+    """While a gesture waits for its image, the plot keeps the page's range: no redraw resets it."""
+    import panel as pn
+    from bokeh.models import Plot
+
+    queued = []  # a server runs these on the next tick of its loop: here, when the test says
+    monkeypatch.setattr(pn.state, "execute", lambda callback, schedule=False: queued.append(callback))
+
+    def next_tick():
+        while queued:
+            queued.pop(0)()
+
+    view = explorer._spectrogram
+    root = pn.panel(view).get_root()
+    next_tick()
+    main = next(iter(root.select({"type": Plot})))
+    t0 = explorer.state.atlas.time_range[0]
+    first = (t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(120, "s"))
+    view.range_stream.event(x_range=first, y_range=(1000.0, 9000.0))
+    next_tick()
+    assert explorer.state.freq_range == (1000.0, 9000.0) and (main.y_range.start, main.y_range.end) == (1000, 9000)
+    # Six wheel notches: the page zooms on while each answer is on its way; none is undone.
+    for step in range(1, 7):
+        y = (1000.0 + 400 * step, 9000.0 - 400 * step)
+        main.y_range.update(start=y[0], end=y[1])  # (the page's own range, synced)
+        view.range_stream.event(x_range=first, y_range=y)
+        explorer.state.cmap = ["kbc", "fire"][step % 2]  # a redraw before the gesture is answered
+        assert (main.y_range.start, main.y_range.end) == y
+        if step % 2:
+            next_tick()
+    next_tick()
+    assert explorer.state.freq_range == (3400.0, 6600.0) == (main.y_range.start, main.y_range.end)
+    # A range from code moves the axes.
+    explorer.freq_range = (100.0, 500.0)
+    assert (main.y_range.start, main.y_range.end) == (100.0, 500.0)
+
+
+def test_typed_times_clamp_the_end_keep_the_start_and_read_times_of_day(explorer):
+    from dashboard.navigation import Navigation
+
+    nav = Navigation(state=explorer.state)
+    t0, t1 = explorer.state.atlas.time_range
+    nav.start.value, nav.end.value = "2026-01-15 00:02:50", "2026-01-15 00:09:00"
+    nav.end.enter_pressed = True
+    assert explorer.time_range == (t0 + np.timedelta64(170, "s"), t1)  # the start kept, the end clamped
+    assert nav.message.text == "⚠ end 2026-01-15 00:09:00.000 is past the recording: showing to 2026-01-15 00:03:00.000"
+    nav.start.value, nav.end.value = "00:01:00", "00:02:00.25"  # times of the day shown
+    nav.start.enter_pressed = True
+    assert explorer.time_range == (t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(120_250, "ms"))
+    assert nav.message.text == ""
+    assert (nav.start.value, nav.end.value) == ("2026-01-15 00:01:00.000", "2026-01-15 00:02:00.250")
+    nav.fmin.value, nav.fmax.value = "0", "100"
+    nav.fmax.enter_pressed = True
+    assert explorer.freq_range == (0.0, 100.0)
+    nav.fmin.value = "abc"
+    nav.fmin.enter_pressed = True
+    assert nav.message.text == "⚠ low 'abc' is not a frequency in Hz" and explorer.freq_range == (0.0, 100.0)
 
 
 def test_the_time_inputs_act_on_enter_only_and_say_what_is_wrong(explorer):
-    (start, end), message = explorer._time_inputs()
+    from dashboard.navigation import Navigation
+
+    nav = Navigation(state=explorer.state)
+    start, end, message = nav.start, nav.end, nav.message
     t0, t1 = explorer.state.atlas.time_range
     explorer.state.set_time(t0 + np.timedelta64(30_931_529, "us"), t0 + np.timedelta64(34_681_529, "us"))
     assert (start.value, end.value) == ("2026-01-15 00:00:30.931", "2026-01-15 00:00:34.681")
@@ -169,12 +308,38 @@ def test_the_time_inputs_act_on_enter_only_and_say_what_is_wrong(explorer):
     end.value = "2026-01-15 00:02:00.5"
     end.enter_pressed = True
     assert explorer.time_range == (t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(120_500, "ms"))
-    assert message.object == ""
+    assert message.text == ""
     for typed, problem in (("yesterday-ish", "cannot read"), ("2026-01-15 00:02:30", "start must come before end")):
         start.value = typed
         start.enter_pressed = True
-        assert problem in message.object and explorer.time_range[0] == t0 + np.timedelta64(60, "s")
-    start.value, end.value = "2026-01-14 23:00:00", "2026-01-14 23:00:10"  # before the recording: shown clamped
+        assert problem in message.text and explorer.time_range[0] == t0 + np.timedelta64(60, "s")
+        assert "000000" not in message.text  # times as people write them
+    start.value, end.value = "2026-01-14 23:00:00", "2026-01-14 23:00:10"  # before the recording
     end.enter_pressed = True
-    assert "the recording spans 2026-01-15 00:00:00.000" in message.object
-    assert explorer.time_range == (t0, t0 + np.timedelta64(10, "s"))
+    assert "outside the recording, which spans 2026-01-15 00:00:00.000" in message.text
+
+
+def test_band_editor_refuses_a_duplicate_and_quotes_what_was_typed(explorer):
+    from dashboard.bands import BandEditor
+
+    editor = BandEditor(state=explorer.state)
+    editor.band_name.value, editor.low.value, editor.high.value = "shipping", "10", "20"
+    editor._add()
+    assert "already shown" in editor.message.text and explorer.bands["shipping"] == (50.0, 500.0)
+    editor.band_name.value, editor.low.value = "mine", "12k"
+    editor._add()
+    assert editor.message.text == "⚠ low '12k' is not a frequency in Hz" and "mine" not in explorer.bands
+    editor.low.value = "12,000"
+    editor.high.value = "14000"
+    editor._add()
+    assert explorer.bands["mine"] == (12_000.0, 14_000.0) and editor.message.text == ""
+
+
+def test_watchers_on_the_state_go_with_the_session(explorer):
+    import panel as pn
+
+    from dashboard.session import release
+
+    pn.panel(explorer).get_root()
+    assert release(explorer.state) > 0
+    assert release(explorer.state) == 0
