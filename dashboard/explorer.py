@@ -204,11 +204,11 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         copy = [self._linked.copy_button()] if self._linked is not None else []
         return pn.Column(
             *([self._linked] if self._linked is not None else []),
+            InfoPane(state=state),  # first: in sight at any window size
             Navigation(state=state),
             self._display,
             BandEditor(state=state),
             pn.Row(downloads, *copy),
-            InfoPane(state=state),
             width=410,
             sizing_mode="stretch_height",
             scroll="y-auto",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -214,29 +218,106 @@ def test_cli_append(cli, appendable, tmp_path):
 
 @pytest.fixture(scope="module")
 def long_recording(tmp_path_factory):
-    """30 s that take the console script over a second in blocks of 16 frames, and its store made in one go."""
+    """30 s, 235 blocks of 16 frames, and its store made in one go."""
     d = tmp_path_factory.mktemp("long")
     wav = write(d / "20260301_120000.wav", noise(30.0, amp=0.05) + chirp(100, 3900, 30.0))
     reference = ingest(open_timeline(wav), d / "reference.zarr", CONFIG)
     return wav, reference
 
 
+#: Blocks an interrupted ingest has written when it stops to wait for its terminal.
+PAUSE_AFTER = 10
+
+# tqdm's own settings (its documented TQDM_* variables): no progress line when the bar is made
+# (any delay > 0), then one at the first update that brings PAUSE_AFTER blocks of 16 frames, and
+# no line forced by tqdm's monitor thread, however long that takes.
+TQDM_SETTINGS = {
+    "TQDM_DELAY": "1e-9",
+    "TQDM_MININTERVAL": "0",
+    "TQDM_MINITERS": str(PAUSE_AFTER * 16),
+    "TQDM_MAXINTERVAL": "inf",
+}
+
+
+@contextlib.contextmanager
+def ctrl_c_not_ignored():
+    """Start children with SIGINT's default action, as an interactive shell starts a command.
+
+    A non-interactive shell starts its background jobs (``make test &``) with SIGINT ignored;
+    children inherit that, Python then keeps ignoring it, and an ingest would finish (exit 0).
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a caught signal is reset to default by exec
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def read_terminal(master: int, timeout: float = 60) -> str:
+    """What was written to a pseudo-terminal until every process holding it closed it, with \\n line ends."""
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while select.select([master], [], [], max(deadline - time.monotonic(), 0))[0]:
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: no one holds the terminal any more
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
 def interrupt(cli, args: list[str], partial: Path, sig: signal.Signals) -> subprocess.CompletedProcess:
-    """Run the console script and send it ``sig`` once a few, not all, of its blocks are written."""
-    proc = subprocess.Popen([*cli, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    marks = partial / ".ingest" / "blocks"
-    deadline = time.monotonic() + 120
-    while not (marks.is_dir() and sum(p.name.isdigit() for p in marks.iterdir()) >= 10):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """Run the console script on a terminal and send it ``sig`` while it waits there, mid-way.
+
+    The terminal's output is stopped (what Ctrl-S does) before the ingest starts. With
+    :data:`TQDM_SETTINGS`, the first line of its progress bar comes once :data:`PAUSE_AFTER`
+    blocks are written, and writing it blocks: the ingest waits there, its other blocks not
+    started, until ``sig`` comes; only then does the output go on (Ctrl-Q). So however fast or
+    loaded the machine, the signal finds the ingest mid-way: nothing here depends on timing.
+    ``args`` must not hold ``--no-progress``. The result's ``stderr`` is all the terminal showed.
+    """
+    master, terminal = pty.openpty()
+    termios.tcsetwinsize(terminal, (24, 80))  # a width, or tqdm draws an empty bar
+    termios.tcflow(terminal, termios.TCOOFF)  # Ctrl-S
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TQDM_")} | TQDM_SETTINGS
+    with ctrl_c_not_ignored():
+        proc = subprocess.Popen([*cli, *args], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (paused := blocks_written(partial) >= PAUSE_AFTER):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break  # broken, not slow: the assertion below shows what it wrote
+            time.sleep(0.005)
+        proc.send_signal(sig if paused else signal.SIGKILL)
+        termios.tcflow(terminal, termios.TCOON)  # Ctrl-Q
+        os.close(terminal)
+        shown = read_terminal(master)
+        returncode = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert paused, f"no pause after {PAUSE_AFTER} blocks (exit status {returncode}); the terminal showed {shown!r}"
+    return subprocess.CompletedProcess(proc.args, returncode, None, shown)
 
 
 def finished_blocks(partial: Path) -> set[int]:
     return {int(p.name) for p in (partial / ".ingest" / "blocks").iterdir() if p.name.isdigit()}
+
+
+def blocks_written(partial: Path) -> int:
+    """How many blocks an ingest running into ``partial`` has written so far (0 before it starts or after it ends)."""
+    try:
+        return len(finished_blocks(partial))
+    except FileNotFoundError:
+        return 0
 
 
 def ingest_args(wav: Path, store: Path, *extra: str) -> list[str]:
@@ -248,12 +329,12 @@ def test_resume_after_kill_equals_an_uninterrupted_ingest(cli, long_recording, t
     store, partial = tmp_path / "s.zarr", tmp_path / ".s.zarr.partial"
     ingest(open_timeline(write(tmp_path / "20260301_110000.wav", noise(5.0))), store, CONFIG)
     before = digest(store)
-    killed = interrupt(cli, ingest_args(wav, store, "--overwrite", "--no-progress"), partial, signal.SIGKILL)
+    killed = interrupt(cli, ingest_args(wav, store, "--overwrite"), partial, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
     assert digest(store) == before  # the old store is untouched
     done = finished_blocks(partial)
     n_blocks = -(-CONFIG.n_frames(30 * SR) // 16)
-    assert 10 <= len(done) < n_blocks
+    assert PAUSE_AFTER <= len(done) < n_blocks
     # zarr writes a chunk by renaming a new file over it: an unchanged inode means it was not written again
     inodes = {b: os.stat(partial / "0" / "power" / "c" / "0" / str(b)).st_ino for b in done}
     resumed = subprocess.run(
@@ -269,15 +350,21 @@ def test_resume_after_kill_equals_an_uninterrupted_ingest(cli, long_recording, t
 def test_ctrl_c_says_how_to_resume_and_another_job_starts_over(cli, long_recording, tmp_path):
     wav, reference = long_recording
     store, partial = tmp_path / "s.zarr", tmp_path / ".s.zarr.partial"
-    stopped = interrupt(cli, ingest_args(wav, store, "--no-progress"), partial, signal.SIGINT)
-    assert stopped.returncode == 130
+    stopped = interrupt(cli, ingest_args(wav, store), partial, signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stderr
     n_blocks = -(-CONFIG.n_frames(30 * SR) // 16)
-    assert re.fullmatch(
-        rf"spectral-atlas: interrupted; \d+ of {n_blocks} blocks are kept in '.*\.s\.zarr\.partial'; "
-        r"run the same command again to resume\n",
-        stopped.stderr,
-    ), stopped.stderr
-    assert finished_blocks(partial) and not store.exists()
+    # Besides the progress bar (the lines "ingest: ..."), one line, with no traceback.
+    said = [line for line in re.split(r"[\r\n]+", stopped.stderr) if line and not line.startswith("ingest: ")]
+    assert len(said) == 1, stopped.stderr
+    kept = re.fullmatch(
+        rf"spectral-atlas: interrupted; (\d+) of {n_blocks} blocks are kept in {re.escape(repr(str(partial)))}; "
+        r"run the same command again to resume",
+        said[0],
+    )
+    assert kept, stopped.stderr
+    # Blocks of the last batch may finish after the message counted them; none starts after the pause.
+    assert PAUSE_AFTER <= int(kept[1]) <= len(finished_blocks(partial)) < n_blocks
+    assert not store.exists()
     # The source changed since: the partial belongs to another job.
     os.utime(wav)
     again = subprocess.run([*cli, *ingest_args(wav, store, "--no-progress")], capture_output=True, text=True)

@@ -281,7 +281,8 @@ def test_a_box_drawn_with_the_mouse_becomes_a_band(app):
     shot(app, "5-box-band")
     with app.expect_download() as download:
         app.get_by_role("button", name="curves (CSV)").click()
-    assert "box 1" in Path(download.value.path()).read_text().splitlines()[0].split(",")
+    header = Path(download.value.path()).read_text().splitlines()[0]
+    assert re.search(r",box 1 \[[\d.]+-[\d.]+ Hz\] \(dB re full scale\)", header), header
     assert app.errors == []
 
 
@@ -314,7 +315,7 @@ def test_adding_a_band_adds_a_curve_and_the_csv_has_it(app):
     with app.expect_download() as download:
         app.get_by_role("button", name="curves (CSV)").click()
     header = Path(download.value.path()).read_text().splitlines()[0]
-    assert header.startswith("time_utc,") and "my band" in header.split(",")
+    assert header.startswith("time_utc,") and ",my band [1000-2000 Hz] (dB re full scale)" in header
 
 
 def test_panel_serve_app_py_serves_the_same_explorer(page, demo_store, tmp_path):
@@ -416,3 +417,168 @@ def test_a_page_whose_websocket_comes_late_styles_itself_from_this_server(page, 
     assert opened == 3, log.read_text()[-3000:]
     assert page.errors == []
     assert elsewhere == []
+
+
+# ------------------------------------------------------------- what a person sees after each gesture
+FRAME = f"""() => {{ const v = {MAIN_FIGURE}; const f = v.frame.bbox, r = v.el.getBoundingClientRect();
+    return {{x: r.x + f.x, y: r.y + f.y, width: f.width, height: f.height}}; }}"""
+RANGES = f"""() => {{ const m = ({MAIN_FIGURE}).model;
+    return [m.x_range.start, m.x_range.end, m.y_range.start, m.y_range.end]; }}"""
+
+
+def frame(page) -> dict:
+    """The spectrogram's data area (inside its axes), in page pixels."""
+    return page.evaluate(FRAME)
+
+
+def plot_ranges(page) -> list[float]:
+    """The spectrogram's (x0, x1, y0, y1) as Bokeh holds them in the page (x in ms since 1970)."""
+    return page.evaluate(RANGES)
+
+
+def link(page) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(page_url(page)).query))
+
+
+def ms(text: str) -> float:
+    return float(np.datetime64(text.removesuffix("Z"), "ns").astype("int64")) / 1e6
+
+
+def frame_pixels(page) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.screenshot(clip=frame(page)))).convert("RGB")).astype(int)
+
+
+def settled(page, seconds: float = 1.5) -> None:
+    """Wait until the page's document is idle and nothing is read any more."""
+    page.wait_for_function(IDLE)
+    time.sleep(seconds)
+    page.wait_for_function(IDLE)
+
+
+def test_a_fast_wheel_zoom_keeps_every_step_and_both_axes_show_the_state(app):
+    # Six notches 60 ms apart over the image: the server answered each with the image of an
+    # earlier step and snapped the axes back (the y axis to the bands' spans), so the view
+    # zoomed like three notches and 75 % of the plot went blank.
+    box = frame(app)
+    app.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.6)
+    for _ in range(6):
+        app.mouse.wheel(0, -200)
+        time.sleep(0.06)
+    time.sleep(0.3)
+    zoomed = plot_ranges(app)  # what the page made of the six notches, before any answer could undo it
+    settled(app, 3.0)
+    shot(app, "7-fast-wheel-zoom")
+    final = plot_ranges(app)
+    assert final == pytest.approx(zoomed, rel=1e-9), "an answer moved the axes back"
+    query = link(app)  # the state, as the URL holds it
+    assert ms(query["start"]) == pytest.approx(final[0], abs=1) and ms(query["end"]) == pytest.approx(final[1], abs=1)
+    assert float(query["fmin"]) == pytest.approx(final[2], rel=1e-6)
+    assert float(query["fmax"]) == pytest.approx(final[3], rel=1e-6)
+    assert (final[3] - final[2]) < 32_000 * 0.6  # six notches zoomed the frequency axis too
+    blank = (frame_pixels(app).min(axis=2) > 225).mean()
+    assert blank < 0.02, f"{blank:.0%} of the plot is blank"
+    assert app.errors == []
+
+
+def test_whole_resets_both_axes_and_a_link_with_frequencies_keeps_them(app, server):
+    app.goto(f"{server}?fmin=2667&fmax=29333&bands=dolphin+whistles:12500-25000")
+    app.wait_for_function(IDLE, timeout=60_000)
+    settled(app)
+    assert plot_ranges(app)[2:] == [2667, 29333]  # not the band's 12.5-25 kHz
+    app.get_by_role("button", name="whole").click()
+    settled(app)
+    assert plot_ranges(app)[2:] == [0, 32000]
+    assert link(app)["fmin"] == "0" and link(app)["fmax"] == "32000"
+
+
+def test_band_edges_leave_the_image_in_the_colour_bars_colours(app):
+    # Band shading once tinted the image: the grey colormap turned green and brown.
+    colormap_select(app).select_option("gray")
+    settled(app)
+    shot(app, "8-gray-with-bands")
+    pixels = frame_pixels(app)
+    tinted = (pixels.max(axis=2) - pixels.min(axis=2) > 12).mean()
+    assert tinted < 0.03, f"{tinted:.1%} of the grey image is coloured"  # only the bands' thin dashed edges
+
+
+def test_a_gap_is_hatched_and_labelled_no_data(app):
+    start, end = "2026-01-15T00:02:40", "2026-01-15T00:03:20"  # the demo's gap lies in 00:02:52-00:03:08
+    for label, value in (("start (UTC)", start.replace("T", " ")), ("end (UTC)", end.replace("T", " "))):
+        field = app.locator(f"text={label}").locator("xpath=..").locator("input").first
+        field.fill(value)
+        field.press("Enter")
+    wait_for(lambda: "no data over" in _info_text(app))
+    settled(app)
+    shot(app, "9-gap")
+    pixels = frame_pixels(app)
+    middle = pixels[:, pixels.shape[1] * 45 // 100 : pixels.shape[1] * 55 // 100]
+    assert len(np.unique(middle.reshape(-1, 3), axis=0)) >= 2  # hatched: two or more shades, not one flat colour
+    assert (middle.min(axis=2) > 225).mean() < 0.5  # not plain white
+    labels = app.evaluate("""() => [...Bokeh.documents[0].all_models]
+        .filter((m) => m.type === "ColumnDataSource")
+        .map((m) => (m.data instanceof Map ? m.data.get("text") : m.data.text)).filter((t) => t)
+        .flatMap((t) => [...t])""")
+    assert "no data" in labels
+
+
+def test_the_address_follows_the_view_without_adding_history(app):
+    # Each gesture pushed a history entry: Back changed the address but not the view.
+    before = app.evaluate("window.history.length")
+    for _ in range(3):
+        app.locator("text=zoom +").first.click()
+        time.sleep(0.5)
+    settled(app)
+    assert app.evaluate("window.history.length") == before
+    shown = _info_text(app).split("showing ")[1][:47].split(" → ")
+    query = link(app)
+    assert query["start"].replace("T", " ").startswith(shown[0][:19]) and query["end"].replace("T", " ").startswith(
+        shown[1][:19]
+    )
+
+
+def test_removing_every_band_leaves_no_errors_and_no_title(app):
+    chips = app.locator(".band-listing .choices__button")
+    assert chips.count() == 5
+    while chips.count():
+        chips.first.click()
+        time.sleep(0.3)
+    settled(app)
+    shot(app, "10-no-bands")
+    assert app.errors == []
+    titles = app.evaluate("""() => [...Bokeh.documents[0].all_models]
+        .filter((m) => m.type === 'Title').map((m) => m.text).filter((t) => t)""")
+    assert titles == []
+
+
+def test_the_layout_shares_the_window_at_any_size(page, server):
+    for width, height in ((2400, 1300), (1100, 800)):
+        page.set_viewport_size({"width": width, "height": height})
+        opened = _open(page, server)
+        settled(opened)
+        shot(opened, f"11-layout-{width}x{height}")
+        box = frame(opened)
+        info = opened.locator(".atlas-info").bounding_box()
+        assert info["y"] + info["height"] <= height, "the info pane is below the fold"
+        assert box["y"] + box["height"] < height and box["height"] >= 0.4 * height - 120
+        curves = opened.evaluate("""() => [...Bokeh.index.all_views()]
+            .filter((v) => v.model.type === "Figure" && v.frame).map((v) => v.frame.bbox.height)""")
+        assert sorted(curves)[-2] >= 100  # the curves plot, second tallest, is not a sliver
+        page_height = opened.evaluate("document.documentElement.scrollHeight")
+        assert page_height <= height + 5, f"the page is {page_height} px tall in a {height} px window"
+
+
+def test_a_click_on_the_overview_centres_the_view_there(app):
+    app.locator("text=zoom +").first.click()
+    wait_for(lambda: "showing 2026-01-15 00:01:30.000" in _info_text(app))
+    box = overview_plot(app).bounding_box()
+    app.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.3)
+    # The recording is 6 min; 0.8 of it is 04:48, the span 3 min: clamped to 03:00-06:00 at the end.
+    wait_for(lambda: "showing 2026-01-15 00:03:00.000 → 2026-01-15 00:06:00.000" in _info_text(app))
+
+
+def test_copy_link_says_it_copied(app):
+    app.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    app.get_by_role("button", name="copy link").click()
+    expect(app.locator(".copy-link")).to_contain_text("copied")

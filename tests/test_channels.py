@@ -296,7 +296,7 @@ def test_state_and_views_show_one_channel_at_a_time(four_stores):
     import holoviews as hv
     import panel as pn
 
-    from dashboard.app import SpectrogramExplorer
+    from dashboard.explorer import SpectrogramExplorer
     from dashboard.state import ExplorerState
 
     hv.extension("bokeh")

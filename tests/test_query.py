@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,24 +54,206 @@ def test_metadata(atlas):
     assert atlas.levels[-1].n_columns <= 2048 < atlas.levels[-2].n_columns
 
 
+HOP, N_FFT = CONFIG.hop_length, CONFIG.n_fft
+DF = SR / N_FFT
+N_FRAMES = (MINUTES * 60 * SR - N_FFT) // HOP + 1  # the gap is NaN samples, framed like the rest
+MS = np.timedelta64(1_000_000, "ns")
+
+
+def frame_centres(frames, start=T0, sr=SR, hop=HOP, n_fft=N_FFT) -> np.ndarray:
+    """Centres of frames (samples ``[i * hop, i * hop + n_fft)``), by exact integer arithmetic to the ns."""
+    ns = [round(Fraction(2 * int(i) * hop + n_fft, 2) * 10**9 / Fraction(sr)) for i in frames]
+    return start + np.array(ns, dtype="int64").astype("timedelta64[ns]")
+
+
+def frames_meeting(t0, t1, n_frames=N_FRAMES, sr=SR, hop=HOP, n_fft=N_FFT) -> np.ndarray:
+    """The frames whose cells (centre ± hop / 2) meet ``[t0, t1)``; at least two, adding the one before."""
+    frames = np.arange(n_frames)
+    half = np.timedelta64(round(hop / 2 / sr * 1e9), "ns")
+    centres = frame_centres(frames, start=T0, sr=sr, hop=hop, n_fft=n_fft)
+    meeting = frames[(centres + half > t0) & (centres - half < t1)]
+    if len(meeting) == 1:
+        meeting = np.array([meeting[0] - 1, meeting[0]]) if meeting[0] > 0 else np.array([0, 1])
+    return meeting if len(meeting) else np.array([0, 1])  # before the first cell: the first two
+
+
+def bins_meeting(f0, f1) -> np.ndarray:
+    """The bins whose cells (k * df ± df / 2) meet ``[f0, f1)``."""
+    k = np.arange(N_FFT // 2 + 1)
+    return k[(k * DF + DF / 2 > f0) & (k * DF - DF / 2 < f1)]
+
+
 @pytest.mark.parametrize(
     ("window", "size"),
     [
-        ((0, 360), (1200, 600)),
+        ((0, 360), (1200, 100)),
         ((0, 360), (1, 1)),
         ((10, 70), (300, 7)),
-        ((100.0, 100.05), (640, 480)),  # a few frames: upsampled
-        ((359.99, 360), (50, 40)),  # at the very end
-        ((0, 0.001), (3, 2)),  # at the very start, inside one frame
+        ((100, 101), (40, 100)),  # 63 frames to 40 pixels
     ],
 )
-def test_view_shape_is_always_height_by_width(atlas, window, size):
+def test_a_view_with_more_cells_than_pixels_is_height_by_width(atlas, window, size):
     width, height = size
     view = atlas.view(time=(sec(window[0]), sec(window[1])), width=width, height=height)
     assert view.shape == (height, width) and view.dims == ("freq", "time")
     assert view.dtype == np.float32 and view.attrs["units"] == "dB re full scale"
     assert view.time.dtype == "datetime64[ns]"
     assert sec(window[0]) <= view.time.values[0] <= view.time.values[-1] <= sec(window[1])
+
+
+@pytest.mark.parametrize(
+    ("window", "size"),
+    [
+        ((0, 360), (1200, 600)),  # 129 bins under 600 pixels: the bins
+        ((100.0, 100.05), (640, 480)),  # a few frames and all the bins
+        ((100.0123, 100.3123), (1000, 40)),  # frames, and 129 bins to 40 pixels
+        ((359.99, 360), (50, 40)),  # at the very end: the last frame and the one before
+        ((0, 0.001), (3, 2)),  # at the very start, before the first frame's cell: the first two
+    ],
+)
+def test_a_view_with_fewer_cells_than_pixels_is_the_cells(atlas, window, size):
+    width, height = size
+    t0, t1 = sec(window[0]), sec(window[1])
+    view = atlas.view(time=(t0, t1), width=width, height=height)
+    frames, bins = frames_meeting(t0, t1), bins_meeting(0, SR / 2)
+    n_time = len(frames) if len(frames) <= width else width
+    n_freq = len(bins) if len(bins) <= height else height
+    assert view.shape == (n_freq, n_time) and view.dtype == np.float32
+    if len(frames) <= width:
+        np.testing.assert_array_equal(view.time.values, frame_centres(frames))
+    if len(bins) <= height:
+        np.testing.assert_array_equal(view.freq.values, bins * DF)
+
+
+def test_frame_zoom_returns_the_stored_frames_at_their_centres(atlas, store):
+    """A 0.3 s window 1000 pixels wide holds 20 frames: the view is those frames, unresampled."""
+    from data_access import open_store
+
+    t0, t1 = sec(100.0123), sec(100.3123)
+    view = atlas.view(time=(t0, t1), width=1000, height=200)
+    frames = frames_meeting(t0, t1)
+    assert len(frames) == 20 and view.shape == (N_FFT // 2 + 1, 20)
+    np.testing.assert_array_equal(view.time.values, frame_centres(frames))  # to the nanosecond
+    assert view.attrs["level"] == 0 and view.attrs["seconds_per_column"] == HOP / SR
+    stored = open_store(store)["0"].power.values[:, frames]
+    assert stored.dtype == np.float32
+    np.testing.assert_allclose(view.values, (10 * np.log10(stored.astype(np.float64))).astype(np.float32), rtol=1e-6)
+    # The frame cells cover the window, reaching past each end by less than a frame.
+    half = np.timedelta64(HOP * 10**9 // SR // 2, "ns")
+    assert view.time.values[0] - half <= t0 < view.time.values[0] + half
+    assert view.time.values[-1] - half < t1 <= view.time.values[-1] + half
+
+
+@pytest.mark.parametrize("agg", ["mean", "max"])
+def test_frame_zoom_with_bins_reduced_to_pixels_keeps_the_frames(atlas, store, agg):
+    """64 whole bins (1..64) onto 16 pixels: each pixel is the mean (or max) of 4 bins' power, frame by frame."""
+    from data_access import open_store
+
+    t0, t1 = sec(100.0123), sec(100.3123)
+    view = atlas.view(time=(t0, t1), freq=(DF / 2, 64.5 * DF), width=1000, height=16, agg=agg)
+    frames = frames_meeting(t0, t1)
+    np.testing.assert_array_equal(view.time.values, frame_centres(frames))
+    np.testing.assert_allclose(view.freq.values, (np.arange(16) * 4 + 2.5) * DF)  # pixel centres
+    groups = open_store(store)["0"].power.values[1:65, frames].astype(np.float64).reshape(16, 4, -1)
+    expected = groups.mean(axis=1) if agg == "mean" else groups.max(axis=1)
+    np.testing.assert_allclose(view.values, 10 * np.log10(expected), atol=1e-4)
+
+
+def test_frame_zoom_draws_each_frame_over_its_centre_plus_minus_half_a_hop(atlas):
+    """What HoloViews draws (each cell its centre ± half the coordinate step): the frames' own cells."""
+    import holoviews as hv
+
+    t0, t1 = sec(100.0123), sec(100.3123)
+    for freq, bins in (((0, SR / 2), np.arange(N_FFT // 2 + 1)), ((900, 1100), np.arange(29, 36))):
+        view = atlas.view(time=(t0, t1), freq=freq, width=1000, height=300)
+        image = hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"])
+        frames = frames_meeting(t0, t1)
+        assert len(bins) < 300 and list(bins) == list(bins_meeting(*freq))
+        left, bottom, right, top = image.bounds.lbrt()
+        assert left == frame_centres(frames[:1])[0] - 8 * MS  # hop / 2 = 8 ms
+        assert right == frame_centres(frames[-1:])[0] + 8 * MS
+        assert (bottom, top) == (bins[0] * DF - DF / 2, bins[-1] * DF + DF / 2)
+        # Edge to edge over the window, past it by less than a cell at each end.
+        assert left <= t0 < left + 16 * MS and right - 16 * MS < t1 <= right
+        assert bottom <= freq[0] < bottom + DF and top - DF < freq[1] <= top
+
+
+def test_bins_fewer_than_pixels_are_the_bins_at_any_zoom(tmp_path):
+    """Every frame of a 128-sample noise block repeated is the same, so whatever frames a pixel
+    averages (or takes the max of), each bin of each column is that frame's."""
+    import soundfile as sf
+
+    from data_access import open_store
+
+    block = noise(HOP / SR, amp=0.3, seed=11)
+    sf.write(tmp_path / "r_20260301_120000.wav", np.tile(block, 60 * SR // HOP), SR, subtype="FLOAT")
+    store = ingest(open_timeline(tmp_path / "r_20260301_120000.wav"), tmp_path / "r.zarr", CONFIG, progress=False)
+    frame = open_store(store)["0"].power.values[:, 100].astype(np.float64)
+    atlas = open_atlas(store)
+    bins = bins_meeting(500, 1500)
+    for agg in ("mean", "max"):
+        view = atlas.view(freq=(500, 1500), width=50, height=100, agg=agg)
+        assert view.shape == (len(bins), 50) and view.attrs["level"] > 0
+        np.testing.assert_array_equal(view.freq.values, bins * DF)
+        expected = np.repeat(10 * np.log10(frame[bins])[:, None], 50, axis=1)
+        np.testing.assert_allclose(view.values, expected, atol=1e-4)
+
+
+CLICK_SR = 11025  # frame centres are not whole nanoseconds: times must be counted in samples
+CLICK_EVERY = 1540  # samples between clicks, 0.1397 s (12 hops and 4 samples)
+
+
+@pytest.fixture(scope="module")
+def click_train(tmp_path_factory):
+    """10 s at 11.025 kHz: a one-sample click every 1540 samples from sample 3000, over faint noise."""
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("clicks")
+    x = noise(10.0, sr=CLICK_SR, amp=0.001, seed=2)
+    clicks = np.arange(3000, len(x), CLICK_EVERY)
+    x[clicks] += 0.9
+    sf.write(d / "c_20260301_120000.wav", x, CLICK_SR, subtype="FLOAT")
+    store = ingest(open_timeline(d / "c_20260301_120000.wav"), d / "c.zarr", CONFIG, progress=False)
+    return open_atlas(store), clicks
+
+
+def test_clicks_sit_in_their_frames_columns_and_under_the_curve_peaks(click_train):
+    """Each click is loudest in the frame whose centre is nearest it: the image's column for that
+    frame is at that centre, the inter-click interval reads to within a hop, and the band curve's
+    plateau over that frame's cell is centred on the column to within one point."""
+    atlas, clicks = click_train
+    t0 = T0 + np.timedelta64(2_000_000_000, "ns")
+    t1 = T0 + np.timedelta64(3_000_000_000, "ns")
+    view = atlas.view(time=(t0, t1), width=1000, height=200)
+    curves = atlas.band_energy({"all": (0, CLICK_SR / 2)}, time=(t0, t1), points=1000)
+    n_frames = (10 * CLICK_SR - N_FFT) // HOP + 1
+    frames = frames_meeting(t0, t1, n_frames=n_frames, sr=CLICK_SR)
+    assert view.shape == (N_FFT // 2 + 1, len(frames)) and len(frames) == 87
+    np.testing.assert_array_equal(view.time.values, frame_centres(frames, sr=CLICK_SR))
+    column_power = (10 ** (view.values.astype(np.float64) / 10)).sum(axis=0)
+    times, curve = view.time.values, curves["all"].values
+    click_times = T0 + np.round(clicks / CLICK_SR * 1e9).astype("int64").astype("timedelta64[ns]")
+    inside = clicks[(click_times > t0 + 100 * MS) & (click_times < t1 - 100 * MS)]
+    assert len(inside) == 5
+    hop = np.timedelta64(round(HOP / CLICK_SR * 1e9), "ns")
+    point = (t1 - t0) / 1000
+    peaks = []
+    for click in inside:
+        at = T0 + np.timedelta64(round(click / CLICK_SR * 1e9), "ns")
+        near = np.flatnonzero(np.abs(times - at) < 5 * hop)
+        peak = times[near[np.argmax(column_power[near])]]
+        nearest_frame = round((click - N_FFT / 2) / HOP)
+        assert peak == frame_centres([nearest_frame], sr=CLICK_SR)[0]
+        assert abs(peak - at) <= hop / 2
+        # The curve: its points inside the loud frame's cell read that frame, a plateau.
+        around = np.flatnonzero(np.abs(curves.time.values - at) < 5 * hop)
+        plateau = curves.time.values[around[curve[around] == curve[around].max()]]
+        middle = plateau[0] + (plateau[-1] - plateau[0]) / 2
+        assert abs(middle - peak) <= point
+        assert abs(plateau[0] - (peak - hop / 2)) <= point and abs(plateau[-1] - (peak + hop / 2)) <= point
+        peaks.append(peak)
+    intervals = np.diff(np.array(peaks)) / np.timedelta64(1, "ns") / 1e9
+    assert np.abs(intervals - CLICK_EVERY / CLICK_SR).max() < HOP / CLICK_SR
 
 
 def test_level_choice(atlas):

@@ -133,7 +133,7 @@ def test_the_downloads_hold_the_selection(explorer):
 
 def test_the_package_exports_the_explorer_without_loading_panel_for_the_cli():
     import dashboard
-    from dashboard.app import Selection, SpectrogramExplorer
+    from dashboard.explorer import Selection, SpectrogramExplorer
 
     assert dashboard.SpectrogramExplorer is SpectrogramExplorer and dashboard.Selection is Selection
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):

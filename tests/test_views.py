@@ -343,3 +343,52 @@ def test_watchers_on_the_state_go_with_the_session(explorer):
     pn.panel(explorer).get_root()
     assert release(explorer.state) > 0
     assert release(explorer.state) == 0
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import panel as pn; pn.extension()",
+        "import panel as pn; pn.extension('tabulator', sizing_mode='stretch_width')",
+        "import holoviews as hv; hv.extension('matplotlib'); import panel as pn",
+        "import panel as pn",
+    ],
+)
+def test_the_explorer_renders_whatever_was_imported_or_loaded_first(demo_store, first):
+    # `pn.extension()` before `from dashboard import SpectrogramExplorer` once failed:
+    # "No entry for 'Overlay' registered ... run 'hv.extension'".
+    import subprocess
+    import sys
+
+    code = f"""{first}
+from dashboard import SpectrogramExplorer
+root = pn.panel(SpectrogramExplorer({str(demo_store)!r})).get_root()
+print(type(root).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("Row")
+
+
+def test_a_plain_script_shows_the_explorer_with_show(demo_store):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = f"""import time, urllib.request
+from dashboard import SpectrogramExplorer
+server = SpectrogramExplorer({str(demo_store)!r}).show(port={port}, address="127.0.0.1", open=False, threaded=True)
+for _ in range(600):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=30) as reply:
+            print(reply.status, "Bokeh" in reply.read().decode())
+            break
+    except OSError:
+        time.sleep(0.2)
+server.stop()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split()[-2:] == ["200", "True"], done.stdout + done.stderr[-3000:]
