@@ -204,7 +204,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         copy = [self._linked.copy_button()] if self._linked is not None else []
         return pn.Column(
             *([self._linked] if self._linked is not None else []),
-            InfoPane(state=state),  # first: in sight at any window size
+            InfoPane(state=state, store_label=self.link_name),  # first: in sight at any window size
             Navigation(state=state),
             self._display,
             BandEditor(state=state),

@@ -32,6 +32,7 @@ class InfoPane(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+    store_label = param.String(default=None, allow_None=True, doc="The store's name as listed (default: its own).")
 
     def _text(self, time_range, level, read_ms, gap_share) -> str:
         atlas = self.state.atlas
@@ -40,7 +41,7 @@ class InfoPane(pn.viewable.Viewer):
         recorded = " → ".join(typed_time(t)[:19] for t in atlas.time_range)
         files = f"{len(atlas.sources)} file{'s' * (len(atlas.sources) != 1)}"
         lines = [
-            f"<b>{html.escape(atlas.name)}</b> · {files}",
+            f"<b>{html.escape(self.store_label or atlas.name)}</b> · {files}",
             f"recording {recorded}",
             f"showing {shown}",
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {html.escape(stft.window)}",
