@@ -89,6 +89,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     store = param.String(doc="Path or URL of the store shown.")
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection of the views.")
     link_name = param.String(default=None, allow_None=True, doc="The store's name in a served page's link.")
+    header = param.List(default=[], doc="Shown first in the controls column (a server's store picker).")
     height = param.Integer(default=860, bounds=(400, None), doc="Height in a notebook, in pixels.")
 
     def __init__(self, store: str, **params) -> None:
@@ -203,6 +204,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
         copy = [self._linked.copy_button()] if self._linked is not None else []
         return pn.Column(
+            *self.header,
             *([self._linked] if self._linked is not None else []),
             InfoPane(state=state, store_label=self.link_name),  # first: in sight at any window size
             Navigation(state=state),

@@ -46,14 +46,15 @@ class StorePicker(pn.viewable.Viewer):
     explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
 
     def __init__(self, stores: list[str] | Catalog, *, store: str | None = None, **params) -> None:
+        super().__init__(**params)
         catalog = stores if isinstance(stores, Catalog) else Catalog(stores=stores)
         path = str(catalog.get(store) or catalog.entries[0].path)
         self.catalog = catalog
-        super().__init__(explorer=self._explorer(path), **params)
         self.message = Message("store-message", kind="warning")
         self.select = pn.widgets.Select(label="store", options=self._options(), value=path, width=300)
-        self.select.param.watch(lambda event: self._open(event.new), "value")
         self.listing = pn.pane.DataFrame(self._table(), index=False, sizing_mode="stretch_width")
+        self.explorer = self._explorer(path)
+        self.select.param.watch(lambda event: self._open(event.new), "value")
         if store is not None and catalog.get(store) is None:
             self._refuse(store)
 
@@ -82,7 +83,18 @@ class StorePicker(pn.viewable.Viewer):
     def _explorer(self, path: str) -> SpectrogramExplorer:
         # A page's link names the store when there is a choice of stores (the catalog's name, never a path).
         single = len(self.catalog.stores) == 1 and not self.catalog.roots
-        return SpectrogramExplorer(path, link_name=None if single else self.catalog.name_of(path))
+        name = None if single else self.catalog.name_of(path)
+        return SpectrogramExplorer(path, link_name=name, header=self._picker(single))
+
+    def _picker(self, single: bool) -> list[pn.viewable.Viewable]:
+        """What the explorer's controls column shows first: the store selector and listing, and the message."""
+        if single:
+            return [self.message]
+        refresh = pn.widgets.Button(label="refresh", width=80, align="end", css_classes=["store-refresh"])
+        refresh.on_click(lambda event: self.refresh())
+        several = len(self.catalog.entries) > 1  # a choice to make: the listing is open
+        listing = pn.Card(self.listing, title="stores", collapsed=not several, sizing_mode="stretch_width")
+        return [pn.Row(self.select, refresh), listing, self.message]
 
     def _options(self) -> dict[str, str]:
         return {entry.name: str(entry.path) for entry in self.catalog.entries}
@@ -114,13 +126,8 @@ class StorePicker(pn.viewable.Viewer):
         return self.explorer
 
     def __panel__(self) -> pn.viewable.Viewable:
-        if len(self.catalog.stores) == 1 and not self.catalog.roots:
-            return pn.Column(self.message, self._shown, sizing_mode="stretch_width")
-        refresh = pn.widgets.Button(label="refresh", width=80, align="end", css_classes=["store-refresh"])
-        refresh.on_click(lambda event: self.refresh())
-        several = len(self.catalog.entries) > 1  # a choice to make: the listing is open
-        listing = pn.Card(self.listing, title="stores", collapsed=not several, sizing_mode="stretch_width")
-        return pn.Column(pn.Row(self.select, refresh), listing, self.message, self._shown, sizing_mode="stretch_width")
+        # The store picker sits in the explorer's controls column: the plots keep the window's height.
+        return pn.Column(self._shown, sizing_mode="stretch_width")
 
 
 def explorer_page(stores: list[str] | Catalog) -> StorePicker:
