@@ -59,7 +59,15 @@ class Message(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             margin=(0, 5),
         )
-        close = pn.widgets.Button(label="×", width=28, height=28, margin=(0, 2), color="light", description="dismiss")
+        close = pn.widgets.Button(
+            label="×",
+            width=28,
+            height=28,
+            margin=(0, 2),
+            color="light",
+            description="dismiss",
+            css_classes=[f"{self._css_class}-close"],
+        )
         close.on_click(lambda event: self.clear())
         row = pn.Row(body, close, sizing_mode="stretch_width", visible=self.param.text.rx.bool())
         if self._reserve:

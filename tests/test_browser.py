@@ -393,7 +393,7 @@ def test_a_malformed_link_opens_the_default_view_with_a_message(page, server, qu
     shown = link(opened)
     assert "<script>" not in page_url(opened) and shown["cmap"] == "fire"
     # The message can be dismissed.
-    opened.locator(f".{message}").locator("xpath=../..").get_by_role("button", name="×").click()
+    opened.locator(f".{message}-close").click()
     expect(opened.locator(f".{message}")).to_be_hidden()
     assert opened.errors == []
 
