@@ -18,7 +18,7 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import BoxSelectTool, CustomJS, DatetimeTickFormatter, HoverTool, NumeralTickFormatter
+from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from dashboard.state import ExplorerState
@@ -55,17 +55,6 @@ def _quick_range_updates(plot, element) -> None:
     # Bokeh reports a wheel zoom's new range only when its low-detail mode ends
     # (lod_timeout, 500 ms by default): ask for the new image after 50 ms instead.
     plot.state.lod_timeout = 50
-
-
-def _no_hover_while_boxing(plot, element) -> None:
-    # A tooltip under the pointer while a box is drawn hides the box: no hover while the box tool is chosen.
-    tools = plot.state.toolbar.tools
-    hover = [t for t in tools if isinstance(t, HoverTool)]
-    for box in (t for t in tools if isinstance(t, BoxSelectTool)):
-        if not box.js_property_callbacks.get("change:active"):
-            box.js_on_change(
-                "active", CustomJS(args={"hover": hover}, code="for (const h of hover) h.active = !cb_obj.active")
-            )
 
 
 def _hatched(plot, element) -> None:
@@ -231,7 +220,7 @@ class SpectrogramView(pn.viewable.Viewer):
                     active_tools=["wheel_zoom", "pan"],
                     xlabel="time (UTC)",
                     ylabel="frequency (Hz)",
-                    hooks=[_quick_range_updates, _no_hover_while_boxing],
+                    hooks=[_quick_range_updates],
                     backend_opts={**CANVAS, "plot.min_border_left": 75},
                 ),
             },
