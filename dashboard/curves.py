@@ -69,19 +69,19 @@ class BandCurves(pn.viewable.Viewer):
                 "Overlay": dict(
                     framewise=True,
                     responsive=True,
-                    min_height=160,
+                    min_height=190,
                     title="",
                     xlabel="time (UTC)",
                     show_legend=True,
                     legend_position="right",
                     legend_opts={"label_text_font_size": "8pt", "spacing": 0, "padding": 4, "glyph_height": 12},
                     default_tools=["save", "reset"],
-                    toolbar="above",
+                    toolbar="right",
                     backend_opts={**CANVAS, "plot.min_border_left": 75},
                 ),
             },
             backend="bokeh",
         )
         return pn.pane.HoloViews(
-            backend="bokeh", object=dmap, linked_axes=False, sizing_mode="stretch_both", min_height=160
+            backend="bokeh", object=dmap, linked_axes=False, sizing_mode="stretch_both", min_height=190
         )

@@ -211,7 +211,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self._display,
             BandEditor(state=state),
             pn.Row(downloads, *copy),
-            width=410,
+            width=440,
             sizing_mode="stretch_height",
             scroll="y-auto",
         )
@@ -220,9 +220,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         main = pn.Column(
             Overview(state=self.state),
             pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26, sizing_mode="stretch_width"),
-            # The spectrogram takes five parts of the height left, the curves two.
-            pn.Column(self._spectrogram, sizing_mode="stretch_both", styles={"flex": "5 1 0"}, min_height=300),
-            pn.Column(self._curves, sizing_mode="stretch_both", styles={"flex": "2 1 0"}, min_height=160),
+            # The spectrogram takes two parts of the height left, the curves one.
+            pn.Column(self._spectrogram, sizing_mode="stretch_both", styles={"flex": "2 1 0"}, min_height=300),
+            pn.Column(self._curves, sizing_mode="stretch_both", styles={"flex": "1 1 0"}, min_height=190),
             sizing_mode="stretch_both",
         )
         if in_served_session():  # the window's height, less the page's header

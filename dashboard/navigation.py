@@ -32,8 +32,8 @@ class Navigation(pn.viewable.Viewer):
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
-        self.start = pn.widgets.TextInput(label="start (UTC)", width=188, css_classes=["time-start"])
-        self.end = pn.widgets.TextInput(label="end (UTC)", width=188, css_classes=["time-end"])
+        self.start = pn.widgets.TextInput(label="start (UTC)", width=205, css_classes=["time-start"])
+        self.end = pn.widgets.TextInput(label="end (UTC)", width=205, css_classes=["time-end"])
         self.fmin = pn.widgets.TextInput(label="low (Hz)", width=100, css_classes=["freq-low"])
         self.fmax = pn.widgets.TextInput(label="high (Hz)", width=100, css_classes=["freq-high"])
         self.message = Message("time-message", reserve=True)

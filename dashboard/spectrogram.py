@@ -21,6 +21,7 @@ import xarray as xr
 from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
+from dashboard.session import follow
 from dashboard.state import ExplorerState
 from data_access.sources import to_datetime64
 
@@ -89,6 +90,13 @@ def _close(a, b, width: float) -> bool:
     return max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= width * 1e-6
 
 
+def _as_time(value) -> np.datetime64:
+    """A datetime axis's range end as Bokeh holds it (ms since 1970 once the page has moved it), in ns."""
+    if isinstance(value, (int, float)):
+        return np.datetime64(round(value * 1e6), "ns")
+    return to_datetime64(value)
+
+
 def _same_view(a: tuple, b: tuple) -> bool:
     """Whether two (time, freq) pairs of ranges are the same view, up to a plot's rounding."""
     (ta, fa), (tb, fb) = a, b
@@ -126,7 +134,15 @@ class SpectrogramView(pn.viewable.Viewer):
         super().__init__(**params)
         self._overlays: list[hv.DynamicMap] = []
         self._wanted = None  # the latest gesture's (x_range, y_range) not yet answered
-        self._in_browser = None  # the (time, freq) ranges the page's axes are known to show
+        self._asked = None  # the (time, freq) ranges the last gesture answered asked for, until moved from code
+        self._answering = False
+        self._models = None  # the plot's Bokeh (x_range, y_range)
+        # (Added before the image's own watchers: it runs first.)
+        follow(self.state, self._moved, ["time_range", "freq_range"])
+
+    def _moved(self, *_) -> None:
+        if not self._answering:  # moved from code (inputs, buttons, a link, a notebook): the axes follow
+            self._asked = None
 
     # --------------------------------------------------------------- overlays
     def overlay(self, callback, streams) -> None:
@@ -144,13 +160,22 @@ class SpectrogramView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ image
     def _axes(self) -> tuple[tuple, tuple]:
-        """The ranges the axes must show: the state's, unless the page already shows them."""
+        """The ranges the axes must show: the page's own while its gestures lead, else the state's.
+
+        After a gesture, the page's axes stand as they are (the page may have zoomed on
+        since: its range, synced to the plot's Bokeh models, is what stays); a state that
+        is not what a gesture asked for (set from code, or clamped) moves the axes.
+        """
         wanted = (self.state.time_range, self.state.freq_range)
-        if self._wanted is not None and self._in_browser is not None:
-            return self._in_browser  # a gesture is on its way to the state: the page's range stands
-        if self._in_browser is None or not _same_view(self._in_browser, wanted):
-            self._in_browser = wanted  # moved from code (or clamped): the axes follow
-        return self._in_browser
+        led = self._wanted is not None or (self._asked is not None and _same_view(self._asked, wanted))
+        if led and self._models is not None:
+            x, y = self._models
+            return (_as_time(x.start), _as_time(x.end)), (float(y.start), float(y.end))
+        return wanted
+
+    def _remember_models(self, plot, element) -> None:
+        # The plot's Bokeh ranges, which the page keeps in step with what it shows.
+        self._models = (plot.handles["x_range"], plot.handles["y_range"])
 
     def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None):
         width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
@@ -220,7 +245,7 @@ class SpectrogramView(pn.viewable.Viewer):
                     active_tools=["wheel_zoom", "pan"],
                     xlabel="time (UTC)",
                     ylabel="frequency (Hz)",
-                    hooks=[_quick_range_updates],
+                    hooks=[_quick_range_updates, self._remember_models],
                     backend_opts={**CANVAS, "plot.min_border_left": 75},
                 ),
             },
@@ -247,16 +272,18 @@ class SpectrogramView(pn.viewable.Viewer):
         # that arrive while one is read are answered once, with the latest range:
         # the page keeps every gesture's range meanwhile, so none is lost.
         self._wanted = (x_range, y_range)
-        self._in_browser = (tuple(to_datetime64(t) for t in x_range), tuple(float(f) for f in y_range))
         self.state.busy = True
 
         def answer() -> None:
             if self._wanted is None:
                 return
             (x, y), self._wanted = self._wanted, None
+            self._asked = (tuple(to_datetime64(t) for t in x), tuple(float(f) for f in y))
+            self._answering = True
             try:
                 self.state.set_view(time=x, freq=y)  # the image drawn for the page's range leaves its axes alone
             finally:
+                self._answering = False
                 self.state.busy = self._wanted is not None
 
         pn.state.execute(answer, schedule=True)

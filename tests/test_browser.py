@@ -516,6 +516,7 @@ def test_a_gap_is_hatched_and_labelled_no_data(app):
         field = app.locator(f"text={label}").locator("xpath=..").locator("input").first
         field.fill(value)
         field.press("Enter")
+    wait_for(lambda: "showing 2026-01-15 00:02:40.000 → 2026-01-15 00:03:20.000" in _info_text(app))
     wait_for(lambda: "no data over" in _info_text(app))
     settled(app)
     shot(app, "9-gap")

@@ -251,6 +251,8 @@ def test_a_gesture_is_answered_without_pushing_the_plot_back(explorer, monkeypat
     main = next(iter(root.select({"type": Plot})))
     t0 = explorer.state.atlas.time_range[0]
     first = (t0 + np.timedelta64(60, "s"), t0 + np.timedelta64(120, "s"))
+    main.x_range.update(start=first[0], end=first[1])  # (the page's own range, synced, then its gesture's event)
+    main.y_range.update(start=1000.0, end=9000.0)
     view.range_stream.event(x_range=first, y_range=(1000.0, 9000.0))
     next_tick()
     assert explorer.state.freq_range == (1000.0, 9000.0) and (main.y_range.start, main.y_range.end) == (1000, 9000)
