@@ -21,7 +21,7 @@ import xarray as xr
 from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
-from dashboard.session import follow
+from dashboard.session import follow, in_served_session
 from dashboard.state import ExplorerState
 from data_access.sources import to_datetime64
 
@@ -50,6 +50,7 @@ TIME_TICKS = DatetimeTickFormatter(
 FREQ_TICKS = NumeralTickFormatter(format="0,0.[00]")
 
 _NO_DATA = "#bdbdbd"
+_SETTLE_MS = 300
 
 
 def _quick_range_updates(plot, element) -> None:
@@ -137,6 +138,7 @@ class SpectrogramView(pn.viewable.Viewer):
         self._asked = None  # the (time, freq) ranges the last gesture answered asked for, until moved from code
         self._answering = False
         self._models = None  # the plot's Bokeh (x_range, y_range)
+        self._settling = None  # the timeout that reconciles the state with the page's range
         # (Added before the image's own watchers: it runs first.)
         follow(self.state, self._moved, ["time_range", "freq_range"])
 
@@ -175,7 +177,34 @@ class SpectrogramView(pn.viewable.Viewer):
 
     def _remember_models(self, plot, element) -> None:
         # The plot's Bokeh ranges, which the page keeps in step with what it shows.
-        self._models = (plot.handles["x_range"], plot.handles["y_range"])
+        models = (plot.handles["x_range"], plot.handles["y_range"])
+        if self._models != models:
+            self._models = models
+            if in_served_session():
+                for model in models:
+                    model.on_change("start", self._page_moved)
+                    model.on_change("end", self._page_moved)
+
+    def _page_moved(self, attr, old, new) -> None:
+        """The page's range changed: make sure the state follows it once the page is still.
+
+        Bokeh reports a gesture's range in an event at its end; should a fast run of
+        gestures leave its last range unreported, the page's own range (synced to the
+        plot's models) still reaches the state, 300 ms after it last changed.
+        """
+        doc = pn.state.curdoc
+        if self._settling is not None:
+            doc.remove_timeout_callback(self._settling)
+        self._settling = doc.add_timeout_callback(self._settle, _SETTLE_MS)
+
+    def _settle(self) -> None:
+        self._settling = None
+        if self._wanted is not None or self._models is None:
+            return  # a reported gesture is on its way
+        x, y = self._models
+        page = ((_as_time(x.start), _as_time(x.end)), (float(y.start), float(y.end)))
+        if not _same_view(page, (self.state.time_range, self.state.freq_range)):
+            self._follow_plot(page[0], page[1])
 
     def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None):
         width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
