@@ -5,6 +5,10 @@ picks the coarsest pyramid level that still has at least one column per pixel
 (or per output point), reads just the time chunks that cover the window
 through a bounded, process-wide LRU cache of decoded chunks, and reduces them
 to the pixel grid. A view of a month costs what a view of a minute costs.
+Zoomed in further than one frame (or one bin) per pixel, a view is not
+upsampled: it returns the frames (bins) that meet the window themselves, at
+their centres, so a plot draws each one over exactly its own time (centre ±
+hop / 2) and frequency (centre ± sample_rate / n_fft / 2).
 
 The level's column ``j`` is placed by arithmetic on the regular frame grid
 (``start_time``, ``hop_length``, ``2**k``), never by loading a time coordinate,
@@ -63,6 +67,11 @@ TimeLike = object
 DEFAULT_CACHE_BYTES = int(float(os.environ.get("SPECTRAL_ATLAS_CACHE_MB", "512")) * 2**20)
 
 _SECOND = np.timedelta64(1_000_000_000, "ns")
+
+# A cell that meets a window by less than this fraction of its width is left out of it:
+# a window read back from a plot whose edges were on cell edges (float ms in Bokeh) is
+# off them by a few 1e-7 s, and would otherwise take in one more cell at each read.
+_SLIVER = 1e-3
 
 
 class ChunkCache:
@@ -141,6 +150,14 @@ class Level:
         Seconds between column centres (``2**level * hop / sample_rate``).
     time_chunk : int
         Columns per stored chunk along time.
+    start : numpy.datetime64
+        The recording's first sample.
+    offset : float
+        Samples from ``start`` to the centre of column 0
+        (``((2**level - 1) / 2) * hop + n_fft / 2``).
+    stride : int
+        Samples between column centres (``2**level * hop``).
+    sample_rate : float
     """
 
     level: int
@@ -148,17 +165,31 @@ class Level:
     first: np.datetime64
     step: float
     time_chunk: int
+    start: np.datetime64
+    offset: float
+    stride: int
+    sample_rate: float
 
     def column_times(self, start: int, stop: int) -> np.ndarray:
-        """Centre times of columns ``start..stop-1``, datetime64[ns]."""
-        return self.first + _seconds(np.arange(start, stop) * self.step)
+        """Centre times of columns ``start..stop-1``, datetime64[ns].
+
+        Counted in samples from the recording's start, as the store's own time
+        coordinate is, so a level-0 column's time is its frame's centre to the
+        nanosecond (``first + j * step`` in float seconds can be 1 ns off).
+        """
+        centres = self.offset + np.arange(start, stop, dtype=np.float64) * self.stride
+        return self.start + samples_to_timedelta(centres, self.sample_rate)
 
 
 def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
-    """Widen ``[lo, hi)`` to two items where ``n`` allows."""
+    """Widen ``[lo, hi)`` to two items where ``n`` allows: by the one before, else the one after.
+
+    Either neighbour would do; taking the earlier one keeps a lone item at index 1,
+    where the upsampled views of earlier versions showed it.
+    """
     if hi - lo >= 2 or n < 2:
         return lo, hi
-    return (lo, lo + 2) if lo + 2 <= n else (n - 2, n)
+    return (lo - 1, lo + 1) if lo >= 1 else (0, 2)
 
 
 def _seconds(seconds: float | np.ndarray) -> np.ndarray:
@@ -211,6 +242,10 @@ class Atlas:
                     first=start + samples_to_timedelta(centre0, self.sample_rate),
                     step=2**k * hop / self.sample_rate,
                     time_chunk=self._reader.time_chunk(k),
+                    start=start,
+                    offset=centre0,
+                    stride=2**k * hop,
+                    sample_rate=self.sample_rate,
                 )
             )
         sum_w2 = float(np.sum(self.stft.window_array**2))
@@ -267,7 +302,7 @@ class Atlas:
         agg: Agg = "mean",
         channel: int | None = None,
     ) -> xr.DataArray:
-        """The spectrogram of a window, rasterized to ``height x width`` pixels, in dB.
+        """The spectrogram of a window, in dB: ``height x width`` pixels, or the frames and bins themselves.
 
         Parameters
         ----------
@@ -287,11 +322,27 @@ class Atlas:
 
         Returns
         -------
-        DataArray, float32, dims ("freq", "time"), shape (height, width)
-            dB of power at pixel centres (power spectral density in
-            dB re 1 µPa²/Hz on a calibrated store); NaN where the recording has a gap.
-            ``attrs`` carry ``units``, ``level``, ``seconds_per_column``, ``agg``,
-            and for a multichannel store ``channel`` (its label).
+        DataArray, float32, dims ("freq", "time"), shape (height, width) or less
+            dB of power (power spectral density in dB re 1 µPa²/Hz on a
+            calibrated store); NaN where the recording has a gap.
+
+            Along time, when more of the chosen level's columns meet the window
+            than ``width``, they are reduced to ``width`` pixels over the window
+            and ``time`` holds the pixel centres. Otherwise (at frame-level zoom)
+            the columns are returned themselves, unresampled: every one whose
+            cell (its centre ± ``seconds_per_column / 2``) meets the window, at
+            least two, ``time`` holding their centres (a level-0 column is a
+            frame, centred at ``start_time + (i * hop + n_fft / 2) / sample_rate``).
+            Those cells cover the window and may reach past its ends by less
+            than a column; a plot that takes each cell as its centre ± half the
+            coordinate step (``holoviews.Image``) draws each frame over exactly
+            its samples' centre ± hop / 2. Frequency likewise: ``height`` pixels
+            when more bins than that meet the window, else those bins, at least
+            two, ``freq`` holding the bin centres ``k * sample_rate / n_fft``.
+
+            ``attrs`` carry ``units``, ``level``, ``seconds_per_column`` (of the
+            level read: the hop in seconds at level 0), ``agg``, and for a
+            multichannel store ``channel`` (its label).
         """
         index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
@@ -302,7 +353,7 @@ class Atlas:
         if agg not in ("mean", "max"):
             raise ParameterError(f"agg={agg!r} must be 'mean' or 'max'")
         lvl = self.choose_level((t0, t1), width)
-        # datashader needs two cells per axis to know their size: widen by a neighbour.
+        # Two cells per axis at least: a plot (and datashader) infers a cell's size from its neighbour.
         j0, j1 = _at_least_two(*self._columns(lvl, t0, t1), lvl.n_columns)
         b0, b1 = _at_least_two(*self._bins(f0, f1), self.stft.n_freq)
         name = "power_max" if agg == "max" and lvl.level > 0 else "power"
@@ -310,22 +361,30 @@ class Atlas:
         power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1, index)[b0:b1])
         if self._psd_scale is not None:
             power = power * self._psd_scale[b0:b1, None]
-        x = (lvl.column_times(j0, j1) - self.time_range[0]) / _SECOND
-        source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": np.arange(b0, b1) * self.df, "time": x})
-        x_range = ((t0 - self.time_range[0]) / _SECOND, (t1 - self.time_range[0]) / _SECOND)
-        import datashader as ds  # imported on first use: it brings numba, which ingest never needs
-
-        canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range, y_range=(f0, f1))
-        raster = canvas.raster(source, agg=agg, interpolate="nearest")
+        times, freqs = lvl.column_times(j0, j1), np.arange(b0, b1) * self.df
+        # No more cells than pixels along an axis: keep the cells, each at its own centre.
+        # Resampled, the cells would be stretched over whole pixels from the window's edges
+        # (datashader places them by index), most of a cell off their times at worst.
+        keep_time, keep_freq = j1 - j0 <= width, b1 - b0 <= height
+        if not (keep_time and keep_freq):
+            start = self.time_range[0]
+            x = (times - start) / _SECOND
+            x_range = ((t0 - start) / _SECOND, (t1 - start) / _SECOND)
+            power, x, y = _rasterize(
+                power, x, freqs, None if keep_time else (x_range, width), None if keep_freq else ((f0, f1), height), agg
+            )
+            if not keep_time:
+                times = start + _seconds(x)
+            if not keep_freq:
+                freqs = y
         with np.errstate(divide="ignore"):
-            db = 10 * np.log10(raster.values.astype(np.float64))
+            db = 10 * np.log10(power.astype(np.float64))
         db[np.isneginf(db)] = np.nan  # digital silence has no level
-        times = self.time_range[0] + _seconds(raster.time.values)
         quantity = "power spectral density" if self.calibration else "power spectral level"
         return xr.DataArray(
             db.astype(np.float32),
             dims=("freq", "time"),
-            coords={"freq": raster.freq.values, "time": times},
+            coords={"freq": freqs, "time": times},
             name="power_db",
             attrs={
                 "long_name": quantity if agg == "mean" else f"maximum {quantity}",
@@ -490,15 +549,16 @@ class Atlas:
         return 2 * np.clip(np.minimum(cell_hi, hi) - np.maximum(cell_lo, lo), 0, None) / self.df
 
     def _columns(self, lvl: Level, t0: np.datetime64, t1: np.datetime64) -> tuple[int, int]:
-        """Columns whose cells meet ``[t0, t1]``."""
+        """Columns whose cells (centre ± step / 2) meet ``[t0, t1)``, by more than ``_SLIVER`` of a cell."""
         a = (t0 - lvl.first) / _SECOND / lvl.step + 0.5
         b = (t1 - lvl.first) / _SECOND / lvl.step + 0.5
-        j0 = min(max(int(math.floor(a)), 0), lvl.n_columns - 1)
-        return j0, min(max(int(math.ceil(b)), j0 + 1), lvl.n_columns)
+        j0 = min(max(int(math.floor(a + _SLIVER)), 0), lvl.n_columns - 1)
+        return j0, min(max(int(math.ceil(b - _SLIVER)), j0 + 1), lvl.n_columns)
 
     def _bins(self, f0: float, f1: float) -> tuple[int, int]:
-        b0 = max(int(math.floor(f0 / self.df + 0.5)), 0)
-        return b0, min(max(int(math.ceil(f1 / self.df + 0.5)), b0 + 1), self.stft.n_freq)
+        """Bins whose cells (centre ± df / 2) meet ``[f0, f1)``, by more than ``_SLIVER`` of a cell."""
+        b0 = max(int(math.floor(f0 / self.df + 0.5 + _SLIVER)), 0)
+        return b0, min(max(int(math.ceil(f1 / self.df + 0.5 - _SLIVER)), b0 + 1), self.stft.n_freq)
 
     def _read_columns(self, lvl: Level, name: str, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
         """Columns ``j0..j1-1`` of every bin (of one channel), assembled from cached whole chunks."""
@@ -517,6 +577,54 @@ class Atlas:
     def _read_counts(self, lvl: Level, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
         lead = () if channel is None else (channel,)
         return self._reader.read(lvl.level, "frame_count", (*lead, slice(j0, j1)))
+
+
+def _rasterize(
+    power: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    along_x: tuple[tuple[float, float], int] | None,
+    along_y: tuple[tuple[float, float], int] | None,
+    agg: Agg,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resample ``power`` (y, x) to pixels with datashader, along the axes asked for.
+
+    Parameters
+    ----------
+    power : ndarray, shape (len(y), len(x))
+    x, y : ndarray
+        Cell centres, evenly spaced, at least two of each.
+    along_x, along_y : ((low, high), pixels) or None
+        The window and pixel count of an axis to resample, or None to keep
+        that axis's cells as they are.
+    agg : {"mean", "max"}
+
+    Returns
+    -------
+    values : ndarray, shape (y pixels or len(y), x pixels or len(x))
+    x, y : ndarray
+        Pixel centres of a resampled axis; a kept axis's ``x`` or ``y`` unchanged.
+    """
+    import datashader as ds  # imported on first use: it brings numba, which ingest never needs
+
+    def axis(centres, along):
+        if along is None:
+            # Cell indices over exactly their edges: datashader copies the cells (checked in the tests).
+            n = len(centres)
+            return np.arange(n, dtype=np.float64), (-0.5, n - 0.5), n
+        window, pixels = along
+        return centres, window, pixels
+
+    xs, x_range, width = axis(x, along_x)
+    ys, y_range, height = axis(y, along_y)
+    source = xr.DataArray(power, dims=("freq", "time"), coords={"freq": ys, "time": xs})
+    canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range, y_range=y_range)
+    raster = canvas.raster(source, agg=agg, interpolate="nearest")
+    return (
+        raster.values,
+        x if along_x is None else raster.time.values,
+        y if along_y is None else raster.freq.values,
+    )
 
 
 def warm_up() -> None:

@@ -314,7 +314,8 @@ def test_single_frame_zoom_shows_that_frame(atlas, store):
     i = 5000
     centre = level0.time.values[i]
     view = atlas.view(time=(centre - np.timedelta64(2, "ms"), centre + np.timedelta64(2, "ms")), width=4, height=129)
-    assert view.attrs["level"] == 0
+    assert view.attrs["level"] == 0 and view.shape == (129, 2)  # the frame and the one before it
+    np.testing.assert_array_equal(view.time.values, level0.time.values[i - 1 : i + 1])
     expected = 10 * np.log10(level0.power.values[:, i])
     np.testing.assert_allclose(view.values[:, 1], expected[:129], rtol=1e-5, atol=1e-4)
 
