@@ -49,7 +49,7 @@ TIME_TICKS = DatetimeTickFormatter(
 #: Frequency ticks in Hz, with thousands separated (never ``1.441e+4``).
 FREQ_TICKS = NumeralTickFormatter(format="0,0.[00]")
 
-_NO_DATA = "#bdbdbd"
+_NO_DATA = "#9e9e9e"
 _SETTLE_MS = 300
 
 
@@ -232,7 +232,7 @@ class SpectrogramView(pn.viewable.Viewer):
         mid = (f0 + f1) / 2
         wide = [(a, b) for a, b in gaps if (b - a) > (t1 - t0) * 0.06]
         no_data = hv.VSpans(gaps, kdims=["time", "time_end"]).opts(
-            backend="bokeh", fill_color=_NO_DATA, fill_alpha=0.35, line_alpha=0, hooks=[_hatched], apply_ranges=False
+            backend="bokeh", fill_color=_NO_DATA, fill_alpha=0.5, line_alpha=0, hooks=[_hatched], apply_ranges=False
         )
         labels = hv.Labels(
             ([a + (b - a) / 2 for a, b in wide], [mid] * len(wide), ["no data"] * len(wide)), ["time", "freq"], "text"

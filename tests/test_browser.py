@@ -454,6 +454,8 @@ def ms(text: str) -> float:
 
 
 def frame_pixels(page) -> np.ndarray:
+    page.mouse.move(1, 1)  # no tooltip over the picture
+    time.sleep(0.3)
     return np.asarray(Image.open(io.BytesIO(page.screenshot(clip=frame(page)))).convert("RGB")).astype(int)
 
 
