@@ -225,7 +225,8 @@ def long_recording(tmp_path_factory):
     return wav, reference
 
 
-#: Blocks an interrupted ingest has written when it stops to wait for its terminal.
+#: Blocks an interrupted ingest has written, at least, when it stops to wait for its terminal: the
+#: first whole batch (the ingest computes a block per CPU at a time) that brings it to this many.
 PAUSE_AFTER = 10
 
 # tqdm's own settings (its documented TQDM_* variables): no progress line when the bar is made
@@ -278,9 +279,11 @@ def interrupt(cli, args: list[str], partial: Path, sig: signal.Signals) -> subpr
 
     The terminal's output is stopped (what Ctrl-S does) before the ingest starts. With
     :data:`TQDM_SETTINGS`, the first line of its progress bar comes once :data:`PAUSE_AFTER`
-    blocks are written, and writing it blocks: the ingest waits there, its other blocks not
-    started, until ``sig`` comes; only then does the output go on (Ctrl-Q). So however fast or
-    loaded the machine, the signal finds the ingest mid-way: nothing here depends on timing.
+    blocks are written, and writing it blocks: the ingest waits there, no later block started,
+    until ``sig`` comes; only then does the output go on (Ctrl-Q). The signal is pending before
+    the write can end, and interrupts it (or is handled as soon as Python runs again), so no other
+    block starts. However fast or loaded the machine, the signal finds the ingest mid-way:
+    nothing here depends on timing.
     ``args`` must not hold ``--no-progress``. The result's ``stderr`` is all the terminal showed.
     """
     master, terminal = pty.openpty()
@@ -353,8 +356,9 @@ def test_ctrl_c_says_how_to_resume_and_another_job_starts_over(cli, long_recordi
     stopped = interrupt(cli, ingest_args(wav, store), partial, signal.SIGINT)
     assert stopped.returncode == 130, stopped.stderr
     n_blocks = -(-CONFIG.n_frames(30 * SR) // 16)
-    # Besides the progress bar (the lines "ingest: ..."), one line, with no traceback.
-    said = [line for line in re.split(r"[\r\n]+", stopped.stderr) if line and not line.startswith("ingest: ")]
+    # Besides its progress bar, one line, with no traceback. The bar's line the ingest was writing
+    # may show before the message, on the same line: "\ringest:   4%|█▏   | 160/3.75k [00:00<00:01, 1.2kframe/s]".
+    said = [line for line in re.sub(r"\ringest: [^\]]*\] *", "", stopped.stderr).splitlines() if line]
     assert len(said) == 1, stopped.stderr
     kept = re.fullmatch(
         rf"spectral-atlas: interrupted; (\d+) of {n_blocks} blocks are kept in {re.escape(repr(str(partial)))}; "
