@@ -105,6 +105,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         self._spectrogram.overlay(*band_edges(state))
         self._curves = BandCurves(state=state)
         self._display = DisplayControls(state=state)
+        self._downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
 
     # ------------------------------------------------- state a notebook user reaches from the kernel
     @property
@@ -201,7 +202,6 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     # ---------------------------------------------------------------- layout
     def _controls(self) -> pn.viewable.Viewable:
         state = self.state
-        downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
         copy = [self._linked.copy_button()] if self._linked is not None else []
         return pn.Column(
             *self.header,
@@ -210,7 +210,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             Navigation(state=state),
             self._display,
             BandEditor(state=state),
-            pn.Row(downloads, *copy),
+            pn.Row(self._downloads, *copy),
             width=440,
             sizing_mode="stretch_height",
             scroll="y-auto",

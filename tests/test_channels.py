@@ -310,7 +310,8 @@ def test_state_and_views_show_one_channel_at_a_time(four_stores):
     span = (T0 + np.timedelta64(1, "s"), T0 + np.timedelta64(19, "s"))
 
     def image(channel):
-        return explorer._spectrogram._image(span, (0.0, 4000.0), "fire", (-90, 0), "mean", 64, 65, channel=channel)
+        drawn = explorer._spectrogram._image(span, (0.0, 4000.0), "fire", (-90, 0), "mean", 64, 65, channel=channel)
+        return drawn.Image.I  # (under the "no data" marks)
 
     first, second = image(0), image(1)
     assert not np.array_equal(first.dimension_values(2), second.dimension_values(2), equal_nan=True)

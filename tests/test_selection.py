@@ -47,10 +47,12 @@ def _peak_hz(view: xr.DataArray) -> float:
 
 def test_selection_is_the_visible_window_as_data(explorer):
     view, curves = explorer.selection()
-    assert view.dims == ("freq", "time") and view.shape == (600, 1200)
+    # The store has 257 bins: fewer than 600 rows, so the bins themselves (see Atlas.view).
+    assert view.dims == ("freq", "time") and view.shape == (257, 1200)
     assert isinstance(curves, pd.DataFrame) and curves.index.name == "time_utc" and len(curves) == 800
     assert list(curves.columns) == list(explorer.bands)
     assert view.time.values[0] >= START and view.time.values[-1] <= START + 60 * SECOND
+    assert view.freq.values[0] == 0 and view.freq.values[-1] == explorer.state.atlas.freq_range[1]
 
     small = explorer.selection(width=300, height=100, points=50)
     assert small.spectrogram.shape == (100, 300) and small.curves.shape == (50, len(explorer.bands))
@@ -94,7 +96,7 @@ def test_the_frequency_range_from_code(explorer):
 @pytest.mark.parametrize(
     ("attribute", "value", "message"),
     [
-        ("freq_range", (3000, 1000), r"freq_range 3000 \.\. 1000 Hz must have 0 <= low < high"),
+        ("freq_range", (3000, 1000), r"frequency range 3000 \.\. 1000 Hz must have 0 <= low < high"),
         ("freq_range", (5000, 6000), r"low < 4000 Hz"),
         ("freq_range", (-10, 100), r"0 <= low"),
         ("time_range", ("2026-01-15T00:00:20", "2026-01-15T00:00:10"), r"empty or inverted"),
@@ -124,11 +126,13 @@ def test_bands_from_code(explorer):
 def test_the_downloads_hold_the_selection(explorer):
     explorer.time_range = (START + 10 * SECOND, START + 40 * SECOND)
     view, curves = explorer.selection()
-    downloaded = xr.open_dataarray(io.BytesIO(explorer._view_netcdf().getvalue()), engine="h5netcdf")
+    downloads = explorer._downloads
+    downloaded = xr.open_dataarray(io.BytesIO(downloads._netcdf().getvalue()), engine="h5netcdf")
     xr.testing.assert_identical(downloaded.drop_attrs(), view.drop_attrs())
-    csv = pd.read_csv(explorer._curves_csv(), index_col="time_utc", parse_dates=["time_utc"])
+    csv = pd.read_csv(downloads._csv(), index_col="time_utc", parse_dates=["time_utc"])
     np.testing.assert_allclose(csv.to_numpy(), curves.to_numpy(), rtol=1e-6)
-    assert list(csv.columns) == list(curves.columns) and (csv.index == curves.index).all()
+    # Each column names its band, with the band's limits and the units.
+    assert [c.split(" [")[0] for c in csv.columns] == list(curves.columns) and (csv.index == curves.index).all()
 
 
 def test_the_package_exports_the_explorer_without_loading_panel_for_the_cli():
