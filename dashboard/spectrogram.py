@@ -139,7 +139,6 @@ class SpectrogramView(pn.viewable.Viewer):
         self._answering = False
         self._models = None  # the plot's Bokeh (x_range, y_range)
         self._settling = None  # the timeout that reconciles the state with the page's range
-        self._doc = None  # the served page's document
         # (Added before the image's own watchers: it runs first.)
         follow(self.state, self._moved, ["time_range", "freq_range"])
 
@@ -182,7 +181,6 @@ class SpectrogramView(pn.viewable.Viewer):
         if self._models != models:
             self._models = models
             if in_served_session():
-                self._doc = plot.document
                 for model in models:
                     model.on_change("start", self._page_moved)
                     model.on_change("end", self._page_moved)
@@ -194,9 +192,12 @@ class SpectrogramView(pn.viewable.Viewer):
         gestures leave its last range unreported, the page's own range (synced to the
         plot's models) still reaches the state, 300 ms after it last changed.
         """
+        doc = self._models[0].document  # (the page's: a plot's first render comes before it joins one)
+        if doc is None:
+            return
         if self._settling is not None:
-            self._doc.remove_timeout_callback(self._settling)
-        self._settling = self._doc.add_timeout_callback(self._settle, _SETTLE_MS)
+            doc.remove_timeout_callback(self._settling)
+        self._settling = doc.add_timeout_callback(self._settle, _SETTLE_MS)
 
     def _settle(self) -> None:
         self._settling = None
