@@ -53,7 +53,7 @@ class Message(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         body = pn.pane.HTML(
-            pn.bind(lambda text: html.escape(text), self.param.text),
+            pn.bind(lambda text: html.escape(text, quote=False), self.param.text),
             css_classes=[self._css_class],
             styles=self._STYLES[self._kind],
             sizing_mode="stretch_width",

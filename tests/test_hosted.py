@@ -215,8 +215,8 @@ def test_the_served_catalog_lists_the_stores_and_opens_one_by_name(catalog_serve
     text = _document_text(port)
     for name in LISTED:
         assert name in text
-    assert "<strong><code>alpha.zarr</code></strong>" in text  # the first store is shown
-    assert "<strong><code>beta.zarr</code></strong>" in _document_text(port, "store=site-b/deep/beta.zarr")
+    assert "<b>site-a/alpha.zarr</b>" in text  # the first store is shown, named as listed
+    assert "<b>site-b/deep/beta.zarr</b>" in _document_text(port, "store=site-b/deep/beta.zarr")
     assert "No store is listed" not in text
 
 
@@ -237,7 +237,7 @@ def test_a_name_outside_the_catalog_opens_the_first_store_with_a_warning(catalog
     text = _document_text(port, query)
     name = urllib.parse.parse_qs(query)["store"][0]
     assert f"No store is listed as {name!r}" in text
-    assert "<strong><code>alpha.zarr</code></strong>" in text  # the first store is shown
+    assert "<b>site-a/alpha.zarr</b>" in text  # the first store is shown
     # Nothing of the store outside: "secret" only in the URL (the page's location) and the name echoed.
     assert "secret" not in text.replace(query, "").replace(repr(name), "")
     assert f"refused store {name!r}" in log_path.read_text()
