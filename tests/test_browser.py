@@ -419,9 +419,11 @@ def test_a_page_whose_websocket_comes_late_styles_itself_from_this_server(page, 
     with running(cmd, f"http://127.0.0.1:{port}/", log) as url:
         page = _open(page, url)
         expect(page.locator(".atlas-info")).to_contain_text("demo.zarr")
-        opened = log.read_text().count("session opened")
-    # (One session for the readiness probe's GET, one for the page, one for its late websocket.)
-    assert opened == 3, log.read_text()[-3000:]
+        served = log.read_text()
+    # One session per GET of the page (the readiness probe's, which a busy machine can make twice,
+    # and the page's), and one for the page's late websocket.
+    gets = served.count(" GET / (")
+    assert gets >= 2 and served.count("session opened") == gets + 1, served[-3000:]
     assert page.errors == []
     assert elsewhere == []
 
