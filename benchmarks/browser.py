@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/browser.py                         # build a 24 h store, 50 interactions
-    python benchmarks/browser.py --interactions 20 --keep
+    python benchmarks/browser.py                         # build a 24 h store; 50 gestures idle, 50 loaded
+    python benchmarks/browser.py --interactions 20 --keep --load none
     python benchmarks/browser.py --store /data/24h.zarr --json browser.json --port 5007
 
 A 24 h store (64 kHz, n_fft 4096, hop 2048) is built cheaply by
@@ -27,8 +27,11 @@ and to the paint of the last image the gesture caused, once nothing has arrived 
 ``SETTLE_S`` ("final image"; one gesture is drawn several times). The Python side
 waits with ``page.wait_for_function`` polling every 10 ms for that paint and for
 ``Bokeh.documents[0].is_idle`` (which, in Bokeh 3, stays true after the first load,
-so the paint is what tells). The info panel's "read N ms" (the server's
-``Atlas.view`` call) and the websocket timeline split "first" into: browser wait
+so the paint is what tells), then for the info pane to show the new span ("info pane":
+what follows the image, sent 150 ms after it, has arrived, so no gesture's follow-up
+work on the server runs into the next gesture's timing), then for ``SETTLE_S`` of
+quiet. The info panel's "read N ms" (the server's ``Atlas.view`` call) and the
+websocket timeline split "first" into: browser wait
 (gesture to Bokeh's ``rangesupdate`` event leaving the page), server (event sent to
 the last frame received before the paint: HoloViews' debounce, the read, the band
 curves, serialisation) and draw (that frame to the paint).
@@ -36,13 +39,28 @@ curves, serialisation) and draw (that frame to the paint).
 Also recorded: every websocket frame the server sends (Playwright's ``framereceived``),
 grouped into Bokeh protocol messages (header, metadata, content, then a header and a
 binary payload per buffer), and the server's RSS (psutil) when it is listening, after
-the page has loaded and after the gestures. Screenshots of the whole day, a mid zoom and
-the deepest zoom go to ``benchmarks/screenshots/``.
+the page has loaded and after the gestures, and the CPU seconds the server and Chromium
+spent on the gestures (per gesture). Screenshots of the whole day, a mid zoom and the
+deepest zoom go to ``benchmarks/screenshots/`` (from the first run).
+
+``--load`` (default ``both``): the same gestures (same seed) in two runs, each with its
+own fresh server (an empty chunk cache) and browser: ``none``, nothing added (an idle
+machine, if nobody else uses it), then ``one-core``, with a second CPU-bound process (a
+pure-Python busy loop in its own ``python -c``, at the server's priority and not pinned:
+a core's worth of demand the kernel shares out with the server and Chromium) running
+from before the server starts until after the browser closes. It is bounded
+(``BUSY_LIMIT_S``, and it exits when this script does) and always stopped at the end of
+its run, on error too. Both runs are printed in full, then side by side with their
+ratio (p50, p90, p95 per gesture kind): on a shared, noisy machine the ratio within one
+invocation is the figure to compare, not either run's milliseconds against another
+day's. The CPU seconds per gesture of everything else on the machine are reported too:
+far from 0, the "idle" run was not idle.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
@@ -75,6 +93,16 @@ TARGET_MESSAGE_MB = 4.0
 SETTLE_S = 0.5  # nothing received, painted or changed in the info panel for this long: the gesture is done
 GESTURE_TIMEOUT_MS = 30_000
 IDLE = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
+LOADS = ("none", "one-core")
+BUSY_LIMIT_S = 1800.0  # the busy loop's own bound, should this script be killed before it can stop it
+# A core's worth of pure-Python work (no I/O, no sleeping), until its time is up or its parent has gone.
+BUSY_LOOP = """
+import os, sys, time
+end, parent = time.monotonic() + float(sys.argv[1]), os.getppid()
+while time.monotonic() < end and os.getppid() == parent:
+    for _ in range(100_000):
+        pass
+"""
 
 log = logging.getLogger("benchmarks.browser")
 
@@ -191,11 +219,23 @@ MONITOR_JS = r"""
     m.events = []; m.sent = []; m.recv = []; m.paints = []; m.infos = [];
     const p = m.plot();
     const {width, height} = p.view.frame.bbox;
-    m.armed = {t: now(), image: m.imageId(p), extent: m.extent(p), info: m.infoText(), frame: `${width}x${height}`};
+    const info = m.infoText();
+    m.armed = {t: now(), image: m.imageId(p), extent: m.extent(p), info, shown: m.shown(info),
+               frame: `${width}x${height}`};
     return m.armed.info;
   };
   m.fresh = ([, id, extent]) => id !== m.armed.image && moved(extent, m.armed.extent);
   m.drawn = () => m.paints.some(m.fresh);
+  // The info pane's "showing <start> → <end>": it follows the image (with the band curves, the
+  // overview's box and the URL), so once it has changed the gesture's follow-up work has arrived too.
+  m.shown = (text) => {
+    const x = /showing \d{4}-\d\d-\d\d [\d:.]+ → \d{4}-\d\d-\d\d [\d:.]+/.exec(text || "");
+    return x ? x[0] : null;
+  };
+  m.caughtUp = () => {
+    const shown = m.shown(m.infoText());
+    return shown != null && shown !== m.armed.shown;
+  };
   m.quietFor = () => now() - Math.max(m.last, m.armed ? m.armed.t : 0);
   m.record = (kind) => {
     const ev = m.events.filter(([type]) => type === kind).pop();
@@ -209,6 +249,7 @@ MONITOR_JS = r"""
     const final = fresh.length ? fresh.find(([, id]) => id === fresh[fresh.length - 1][1]) : null;
     const before = first ? m.recv.filter(([t]) => t <= first[0]).pop() : null;
     const info = after(m.infos, t0);
+    const caught = m.infos.find(([t, text]) => t >= t0 && m.shown(text) != null && m.shown(text) !== m.armed.shown);
     return {
       t0, found_event: ev != null,
       sent: sent ? sent[0] - t0 : null,
@@ -216,6 +257,7 @@ MONITOR_JS = r"""
       first: first ? first[0] - t0 : null,
       final: final ? final[0] - t0 : null,
       info_changed: info ? info[0] - t0 : null,
+      caught_up: caught ? caught[0] - t0 : null,
       images: new Set(fresh.map(([, id]) => id)).size,
       same_range_images: new Set(same.map(([, id]) => id)).size,
       same_range_frames: [m.armed.frame, ...new Set(same.map(([, , , frame]) => frame))],
@@ -275,6 +317,100 @@ def rss_mb(proc: subprocess.Popen) -> float:
     """Resident memory of the server and any children, MB."""
     p = psutil.Process(proc.pid)
     return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
+
+
+class BusyCore:
+    """A second CPU-bound process, busy on one core while the ``with`` block runs.
+
+    A ``python -c`` busy loop (``BUSY_LOOP``), at this script's priority and not pinned to
+    a core: the kernel shares the machine between it, the server and Chromium as it would
+    with any other process a person runs. It stops itself after ``limit_s`` or when this
+    script is gone; leaving the block (on error too) terminates it, then kills it if needed.
+    """
+
+    def __init__(self, limit_s: float = BUSY_LIMIT_S) -> None:
+        self.limit_s = limit_s
+        self.proc: subprocess.Popen | None = None
+        self.cpu_s = self.wall_s = float("nan")  # over the block, known once it has been left
+
+    def __enter__(self) -> BusyCore:
+        self.proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(self.limit_s)])
+        self._ps = psutil.Process(self.proc.pid)
+        self._begin = time.perf_counter()
+        log.info("a CPU-bound process (pid %d) is busy for at most %.0f s", self.proc.pid, self.limit_s)
+        return self
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the busy loop has used so far (NaN once it has ended)."""
+        try:
+            times = self._ps.cpu_times()
+        except psutil.Error:
+            return float("nan")
+        return times.user + times.system
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s = time.perf_counter() - self._begin
+        self.cpu_s = self.cpu_seconds()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        elif self.wall_s < self.limit_s - 1:
+            log.warning("the CPU-bound process ended early, with %s", self.proc.returncode)
+        log.info(
+            "the CPU-bound process used %.0f CPU s in %.0f s (%.2f cores); stopped",
+            self.cpu_s,
+            self.wall_s,
+            self.cpu_s / self.wall_s,
+        )
+
+
+def chromium_processes() -> list[psutil.Process]:
+    """The Chromium processes this script started (through Playwright's driver)."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.name().startswith("chrom"):
+                found.append(proc)
+        except psutil.Error:  # a process that has just ended
+            pass
+    return found
+
+
+def cpu_seconds(server: subprocess.Popen, busy: BusyCore | None) -> dict[str, float]:
+    """CPU seconds so far: server, Chromium, busy loop, harness (this script, Playwright's driver), machine; clock.
+
+    Chromium's count includes its processes that have ended (their parents' ``children_*`` times).
+    """
+    chromium = harness = 0.0
+    chromes = chromium_processes()
+    others = {server.pid, busy.proc.pid if busy else None, *(p.pid for p in chromes)}
+    for proc in chromes:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        chromium += times.user + times.system + times.children_user + times.children_system
+    for proc in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        if proc.pid not in others:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            harness += times.user + times.system
+    mine = psutil.Process(server.pid).cpu_times()
+    machine = psutil.cpu_times()
+    return {
+        "server": mine.user + mine.system,
+        "chromium": chromium,
+        "busy loop": busy.cpu_seconds() if busy else 0.0,
+        "harness": harness,
+        "machine": machine.user + machine.nice + machine.system + machine.irq + machine.softirq,
+        "wall": time.perf_counter(),
+    }
 
 
 # --- websocket messages --------------------------------------------------------------------------
@@ -362,22 +498,24 @@ def plan(rng, phase: str, facts: dict, geo: dict, freq_top: float) -> tuple[str,
     elif phase == "up" and span > 2 * 3600:
         phase = "down"
     fspan = geo["y1"] - geo["y0"]
-    x = geo["left"] + geo["width"] * rng.uniform(0.05, 0.95)
-    in_frame_y = geo["top"] + geo["height"] * rng.uniform(0.1, 0.9)
+    # The same draws whatever the branch: two runs stay on one script unless what they showed differs.
+    u = rng.uniform(size=7)
+    x = geo["left"] + geo["width"] * (0.05 + 0.9 * u[0])
+    in_frame_y = geo["top"] + geo["height"] * (0.1 + 0.8 * u[1])
     over_axis_y = geo["top"] + geo["height"] + 12  # the time axis' tick labels: zooms time only
     whole = span > 0.6 * DAY_S
-    r = rng.random()
+    r, coin = u[2], u[3]
     if phase == "down" and (whole or r < 0.6):
-        on_image = fspan > freq_top / 6 and rng.random() < 0.4  # keep a few kHz on screen
-        delta = -rng.uniform(250, 500)  # Bokeh: span x (1 - delta / 600): 1.7x to 6x in
+        on_image = fspan > freq_top / 6 and coin < 0.4  # keep a few kHz on screen
+        delta = -(250 + 250 * u[4])  # Bokeh: span x (1 - delta / 600): 1.7x to 6x in
         return "zoom in", {"x": x, "y": in_frame_y if on_image else over_axis_y, "delta": delta}, phase
     if phase == "up" and r < 0.65:
-        on_image = fspan < 0.8 * freq_top and rng.random() < 0.5
-        delta = rng.uniform(350, 540)  # 1.6x to 1.9x out (Bokeh caps a wheel step at 1.9x)
+        on_image = fspan < 0.8 * freq_top and coin < 0.5
+        delta = 350 + 190 * u[4]  # 1.6x to 1.9x out (Bokeh caps a wheel step at 1.9x)
         return "zoom out", {"x": x, "y": in_frame_y if on_image else over_axis_y, "delta": delta}, phase
     # A drag pan, mostly along time, away from the recording's nearer edge when it is close.
-    frac = rng.uniform(0.1, 0.4)
-    direction = rng.choice([-1.0, 1.0])  # +1 drags right: earlier times come into view
+    frac = 0.1 + 0.3 * u[4]
+    direction = 1.0 if u[5] < 0.5 else -1.0  # +1 drags right: earlier times come into view
     rec = facts.get("recording")
     if rec and facts["start"] is not None:
         room_before = (facts["start"] - rec[0]).total_seconds()
@@ -387,7 +525,7 @@ def plan(rng, phase: str, facts: dict, geo: dict, freq_top: float) -> tuple[str,
         elif room_after < frac * span:
             direction = 1.0
     y0 = in_frame_y
-    dy = geo["height"] * rng.uniform(-0.03, 0.03)
+    dy = geo["height"] * (0.06 * u[6] - 0.03)
     x0 = geo["left"] + geo["width"] * (0.5 - direction * frac / 2)
     return "pan", {"x0": x0, "y0": y0, "x1": x0 + direction * frac * geo["width"], "y1": y0 + dy}, phase
 
@@ -405,8 +543,14 @@ def perform(page, kind: str, p: dict) -> str:
     return "wheel"
 
 
-def run_browser(url: str, server: subprocess.Popen, args) -> dict:
-    """Load the page, do the gestures; return the records."""
+def run_browser(
+    url: str, server: subprocess.Popen, args, *, busy: BusyCore | None = None, screenshots: bool = True
+) -> dict:
+    """Load the page, do the gestures; return the records.
+
+    Screenshots are taken either way (the same pauses between gestures in every run), and
+    written to ``SCREENSHOTS`` when ``screenshots``.
+    """
     messages = BokehMessages()
     errors: list[str] = []
     rss = {"listening": rss_mb(server)}
@@ -414,6 +558,7 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
     records: list[dict] = []
     shots: dict[str, tuple[float, bytes]] = {}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    cpu: dict[str, dict[str, float]] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -435,9 +580,12 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
             # Fit the colour limits to what is shown (the synthetic store's levels lie above the default 0 dB top).
             page.get_by_role("button", name="auto", exact=True).click()
             settle(page)
-            page.screenshot(path=str(SCREENSHOTS / "1-whole-day.png"))
+            whole_day = page.screenshot()
+            if screenshots:
+                (SCREENSHOTS / "1-whole-day.png").write_bytes(whole_day)
             freq_top = page.evaluate("() => __atlas.geometry()")["y1"]
             phase, rss_max = "down", rss["page loaded"]
+            cpu["before gestures"] = cpu_seconds(server, busy)
             for i in range(args.interactions):
                 if server.poll() is not None:
                     log.error("the server exited with %s after %d gestures", server.returncode, i)
@@ -455,6 +603,11 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
                     )
                 except PlaywrightError:
                     timed_out = True
+                if not timed_out:  # and the follow-up (info pane, curves, overview): a gesture leaves no work behind
+                    try:
+                        page.wait_for_function("() => __atlas.caughtUp()", polling=10, timeout=GESTURE_TIMEOUT_MS)
+                    except PlaywrightError:
+                        log.warning("gesture %d: the info pane still shows the span from before it", i)
                 settle(page)
                 rec = page.evaluate("(kind) => __atlas.record(kind)", event)
                 facts = info_facts(rec.pop("info"))
@@ -502,10 +655,12 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
                     shots["mid"] = (span, page.screenshot())
                 if span < 60 and span < shots.get("deep", (np.inf, b""))[0]:
                     shots["deep"] = (span, page.screenshot())
+            if server.poll() is None:
+                cpu["after gestures"] = cpu_seconds(server, busy)
             rss["after gestures"] = rss_mb(server) if server.poll() is None else float("nan")
             rss["max"] = max(rss_max, rss["after gestures"])
             for name, file in (("mid", "2-mid-zoom.png"), ("deep", "3-deepest-zoom.png")):
-                if name in shots:
+                if screenshots and name in shots:
                     (SCREENSHOTS / file).write_bytes(shots[name][1])
             version = browser.version
         finally:
@@ -519,8 +674,9 @@ def run_browser(url: str, server: subprocess.Popen, args) -> dict:
         "load_s": load_s,
         "html_bytes": html_bytes,
         "chromium": version,
-        "shots": {k: v[0] for k, v in shots.items()},
+        "shots": {k: v[0] for k, v in shots.items()} if screenshots else {},
         "server_exit": server.poll(),
+        "cpu": cpu,
     }
 
 
@@ -535,13 +691,59 @@ def _stats(values) -> dict | None:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
         return None
-    return {"n": len(v), "p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "max": float(v.max())}
+    return {"n": len(v), **{f"p{q}": float(np.percentile(v, q)) for q in (50, 90, 95)}, "max": float(v.max())}
 
 
-def report(result: dict, store: Path) -> dict:
+def gesture_kinds(records: list[dict]) -> dict[str, list[dict]]:
+    """The records grouped by what the gesture was (a record can be in several groups)."""
+    zooms = [r for r in records if r["kind"] != "pan"]
+    return {
+        "all": records,
+        "wheel zooms": zooms,
+        "zoom in": [r for r in records if r["kind"] == "zoom in"],
+        "zoom out": [r for r in records if r["kind"] == "zoom out"],
+        "pan": [r for r in records if r["kind"] == "pan"],
+        "zoom on time axis": [r for r in zooms if r["where"] == "time axis"],
+        "zoom on image": [r for r in zooms if r["where"] == "image"],
+    }
+
+
+def split_part(r: dict, name: str) -> float | None:
+    """One part of a gesture's time to its first image (ms); see ``report``."""
+    if name == "browser wait":
+        return r["sent"]
+    if name == "server":
+        return None if r["sent"] is None or r["data"] is None else r["data"] - r["sent"]
+    if name == "draw":
+        return None if r["data"] is None or r["first"] is None else r["first"] - r["data"]
+    if name == "info pane":
+        return r.get("caught_up")
+    return r["read_ms"]
+
+
+SPLIT = ("browser wait", "server", "read", "draw")
+PARTS = (*SPLIT, "info pane")  # the last: not a part of "first", the time to the follow-up
+
+
+def cpu_per_gesture(result: dict) -> dict[str, float] | None:
+    """CPU seconds per gesture, from before the first gesture to after the last (None if the server died)."""
+    cpu, n = result["cpu"], len(result["records"])
+    if "after gestures" not in cpu or not n:
+        return None
+    a, b = cpu["before gestures"], cpu["after gestures"]
+    out = {k: (b[k] - a[k]) / n for k in ("server", "chromium", "busy loop", "harness", "machine")}
+    # Everything else: whatever else shares the machine (it was not idle if this is not near 0).
+    out["others"] = out["machine"] - out["server"] - out["chromium"] - out["busy loop"] - out["harness"]
+    out["wall"] = (b["wall"] - a["wall"]) / n
+    return out
+
+
+def report(result: dict, store: Path, title: str = "") -> dict:
     """Print the result table; return the summary."""
     records, msgs = result["records"], result["messages"]
     size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
+    if title:
+        print(f"\n===== {title} " + "=" * max(0, 72 - len(title)))
     print(f"\nSpectral Atlas in headless Chromium {result['chromium']}, viewport {size}")
     print(f"store {store}; machine: nproc {os.cpu_count()}, load {[round(x, 2) for x in os.getloadavg()]}, ", end="")
     print(f"python {platform.python_version()}")
@@ -556,16 +758,14 @@ def report(result: dict, store: Path) -> dict:
         "browser wait = event -> Bokeh's rangesupdate sent; server = sent -> last frame received before that\n"
         "paint; draw = that frame -> paint.\n"
         "read = the info panel's 'read N ms' (the server's Atlas.view call alone).\n"
+        "info pane = the gesture's event -> the info pane showing the new span (what follows the image: the\n"
+        "band curves, the overview's box, the URL, the info pane; sent together 150 ms after it).\n"
     )
-    kinds = {
-        "all": records,
-        "zoom in": [r for r in records if r["kind"] == "zoom in"],
-        "zoom out": [r for r in records if r["kind"] == "zoom out"],
-        "pan": [r for r in records if r["kind"] == "pan"],
-        "zoom on time axis": [r for r in records if r["kind"] != "pan" and r["where"] == "time axis"],
-        "zoom on image": [r for r in records if r["kind"] != "pan" and r["where"] == "image"],
-    }
-    head = f"{'gestures':<18} {'n':>3}  {'first p50':>9} {'p95':>7} {'max':>7}  {'final p50':>9} {'p95':>7} {'max':>7}"
+    kinds = gesture_kinds(records)
+    head = (
+        f"{'gestures':<18} {'n':>3}  {'first p50':>9} {'p90':>6} {'p95':>6} {'max':>6}"
+        f"  {'final p50':>9} {'p90':>6} {'p95':>6} {'max':>6}"
+    )
     print(head + "\n" + "-" * len(head))
     summary: dict = {}
     for name, sel in kinds.items():
@@ -574,28 +774,22 @@ def report(result: dict, store: Path) -> dict:
             continue
         summary[name] = {"first": first, "final": final}
         print(
-            f"{name:<18} {len(sel):>3}  {first['p50']:>9.0f} {first['p95']:>7.0f} {first['max']:>7.0f}  "
-            f"{final['p50']:>9.0f} {final['p95']:>7.0f} {final['max']:>7.0f}"
+            f"{name:<18} {len(sel):>3}  {first['p50']:>9.0f} {first['p90']:>6.0f} {first['p95']:>6.0f} "
+            f"{first['max']:>6.0f}  {final['p50']:>9.0f} {final['p90']:>6.0f} {final['p95']:>6.0f} {final['max']:>6.0f}"
         )
     print("(milliseconds)\n")
 
-    def part(r, name):
-        if name == "browser wait":
-            return r["sent"]
-        if name == "server":
-            return None if r["sent"] is None or r["data"] is None else r["data"] - r["sent"]
-        if name == "draw":
-            return None if r["data"] is None or r["first"] is None else r["first"] - r["data"]
-        return r["read_ms"]
-
-    head = f"{'split of first':<18} {'gestures':<8} {'n':>3}  {'p50':>7} {'p95':>7} {'max':>7}"
+    head = f"{'split of first':<18} {'gestures':<8} {'n':>3}  {'p50':>7} {'p90':>7} {'p95':>7} {'max':>7}"
     print(head + "\n" + "-" * len(head))
-    for name in ("browser wait", "server", "read", "draw"):
+    for name in PARTS:
         for kind in ("zoom in", "zoom out", "pan"):
-            s = _stats(part(r, name) for r in kinds[kind])
+            s = _stats(split_part(r, name) for r in kinds[kind])
             if s:
                 summary.setdefault("split", {})[f"{name} / {kind}"] = s
-                print(f"{name:<18} {kind:<8} {s['n']:>3}  {s['p50']:>7.0f} {s['p95']:>7.0f} {s['max']:>7.0f}")
+                print(
+                    f"{name:<18} {kind:<8} {s['n']:>3}  {s['p50']:>7.0f} {s['p90']:>7.0f} {s['p95']:>7.0f} "
+                    f"{s['max']:>7.0f}"
+                )
     twice = sum(r["images"] > 1 for r in records)
     timeouts = sum(r["timed_out"] for r in records)
     spans = [r["span_s"] for r in records if r["span_s"]]
@@ -615,6 +809,15 @@ def report(result: dict, store: Path) -> dict:
         f"largest during the gestures {max(during, default=0) / 2**20:.2f} MB; "
         f"received during the gestures {sum(r['recv_bytes'] for r in records) / 2**20:.1f} MB"
     )
+    if cpu := cpu_per_gesture(result):
+        summary["cpu_per_gesture"] = cpu
+        print(
+            f"CPU per gesture (from the first gesture to the last, {cpu['wall']:.2f} s of clock each, settling "
+            f"included): server {cpu['server']:.2f} s, Chromium {cpu['chromium']:.2f} s, busy loop "
+            f"{cpu['busy loop']:.2f} s, this script and Playwright {cpu['harness']:.2f} s, other processes "
+            f"{cpu['others']:.2f} s ({cpu['others'] / cpu['wall']:.2f} cores); whole machine {cpu['machine']:.2f} s "
+            f"of {os.cpu_count() * cpu['wall']:.2f}"
+        )
     rss = result["rss"]
     print("server RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
     if result["server_exit"] is not None:
@@ -639,48 +842,148 @@ def report(result: dict, store: Path) -> dict:
     return summary
 
 
+def compare(results: dict[str, dict]) -> dict:
+    """Print the runs side by side with their ratio (the second run's over the first's); return it."""
+    (base, a), (other, b) = results.items()
+    ka, kb = gesture_kinds(a["records"]), gesture_kinds(b["records"])
+    qs = ("p50", "p90", "p95")
+    print(f"\n===== {other} vs {base}: the same gestures, side by side " + "=" * 20)
+    print(f"(milliseconds; ratio = {other} / {base}; n = gestures with a figure in each run)\n")
+    head = (
+        f"{'':<32} {'n':>7}  {base + ' p50':>11} {'p90':>5} {'p95':>5}  {other + ' p50':>13} {'p90':>5} {'p95':>5}"
+        f"  {'ratio p50':>9} {'p90':>5} {'p95':>5}"
+    )
+    print(head + "\n" + "-" * len(head))
+    out: dict = {}
+
+    def row(label: str, sa: dict | None, sb: dict | None) -> None:
+        if not (sa and sb):
+            return
+        ratio = {q: sb[q] / sa[q] if sa[q] > 0 else float("nan") for q in qs}
+        out[label] = {base: sa, other: sb, "ratio": ratio}
+        print(
+            f"{label:<32} {sa['n']:>3}/{sb['n']:<3}  {sa['p50']:>11.0f} {sa['p90']:>5.0f} {sa['p95']:>5.0f}  "
+            f"{sb['p50']:>13.0f} {sb['p90']:>5.0f} {sb['p95']:>5.0f}  "
+            f"{ratio['p50']:>9.2f} {ratio['p90']:>5.2f} {ratio['p95']:>5.2f}"
+        )
+
+    for what in ("first", "final"):
+        for kind in ka:
+            row(f"{what} image / {kind}", _stats(r[what] for r in ka[kind]), _stats(r[what] for r in kb[kind]))
+    for name in PARTS:
+        for kind in ("wheel zooms", "pan"):
+            row(
+                f"{name} / {kind}",
+                _stats(split_part(r, name) for r in ka[kind]),
+                _stats(split_part(r, name) for r in kb[kind]),
+            )
+    ca, cb = cpu_per_gesture(a), cpu_per_gesture(b)
+    if ca and cb:
+        out["cpu_per_gesture"] = {base: ca, other: cb}
+        print(f"\n{'CPU seconds per gesture':<35} {base:>7} {other:>10}  ratio")
+        labels = {"harness": "this script and Playwright", "others": "other processes", "wall": "clock"}
+        for k in ("server", "chromium", "busy loop", "harness", "others", "machine", "wall"):
+            ratio = f"{cb[k] / ca[k]:6.2f}" if ca[k] > 0 else "     -"
+            print(f"  {labels.get(k, k):<33} {ca[k]:>7.3f} {cb[k]:>10.3f}  {ratio}")
+        for name, c in ((base, ca), (other, cb)):
+            if c["others"] / c["wall"] > 0.2:
+                print(
+                    f"NOTE: other processes kept {c['others'] / c['wall']:.2f} of the {os.cpu_count()} cores busy "
+                    f"during the {name!r} run: it ran beside more than this benchmark's own load"
+                )
+    # Each run follows what it showed (the span, the recording's edges): say if the two scripts parted.
+    pairs = zip(a["records"], b["records"], strict=False)  # a run cut short by a dead server has fewer
+    parted = sum((x["kind"], x["where"]) != (y["kind"], y["where"]) for x, y in pairs)
+    if parted or len(a["records"]) != len(b["records"]):
+        print(f"NOTE: the runs made different gestures at {parted} of {min(len(a['records']), len(b['records']))}")
+    failed = {name: sum(r["timed_out"] for r in res["records"]) for name, res in results.items()}
+    print("gestures that drew no new image within the timeout: " + ", ".join(f"{k} {v}" for k, v in failed.items()))
+    return out
+
+
+def run_once(name: str, store: Path, workdir: Path, args, *, screenshots: bool) -> tuple[dict, int | None]:
+    """One run on a fresh server (and, for ``one-core``, beside a busy process); returns (result, server's exit)."""
+    port = args.port or free_port()
+    log_path = workdir / f"serve-{name}.log"
+    log.info("run %r: serving %s on http://127.0.0.1:%d/ (log %s)", name, store, port, log_path)
+    server = None
+    with BusyCore() if name == "one-core" else contextlib.nullcontext() as busy:
+        try:
+            server = start_server(store, port, log_path)
+            result = run_browser(f"http://127.0.0.1:{port}/", server, args, busy=busy, screenshots=screenshots)
+        finally:
+            if server is not None:
+                server.terminate()
+                try:
+                    server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+    if busy is not None:
+        result["busy"] = {"cpu_s": busy.cpu_s, "wall_s": busy.wall_s}
+    return result, server.returncode
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interactions", type=int, default=50, help="scripted gestures (default 50)")
+    parser.add_argument("--interactions", type=int, default=50, help="scripted gestures per run (default 50)")
     parser.add_argument("--store", type=Path, help="use this store instead of building a 24 h one")
     parser.add_argument("--keep", action="store_true", help="keep the built store (its directory is logged)")
     parser.add_argument("--json", type=Path, help="also write the records and summary to this file")
     parser.add_argument("--port", type=int, help="server port (default: a free one)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the gesture script")
+    parser.add_argument(
+        "--load",
+        choices=(*LOADS, "both"),
+        default="both",
+        help="none: nothing added to the machine; one-core: beside a second, CPU-bound process; both "
+        "(default): one run of each, then side by side with their ratio",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         parser.error(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_BIN)")
+    loads = LOADS if args.load == "both" else (args.load,)
     workdir = Path(tempfile.mkdtemp(prefix="atlas-browser-bench-"))
-    server = None
+    failed = False  # an error, or a server that exited by itself: keep its log
     try:
         store = args.store or build_24h_store(workdir)
-        port = args.port or free_port()
-        log.info("serving %s on http://127.0.0.1:%d/ (log %s)", store, port, workdir / "serve.log")
-        server = start_server(store, port, workdir / "serve.log")
-        result = run_browser(f"http://127.0.0.1:{port}/", server, args)
-        summary = report(result, store)
+        results, summaries = {}, {}
+        for k, name in enumerate(loads):
+            result, exit_code = run_once(name, store, workdir, args, screenshots=k == 0)
+            failed = failed or exit_code not in (None, -15)
+            results[name] = result
+            summaries[name] = report(result, store, title=f"run {k + 1} of {len(loads)}: load {name}")
+        comparison = compare(results) if len(results) == 2 else None
         if args.json:
             record = {
                 "store": str(store),
-                "interactions": result["records"],
-                "messages": result["messages"].messages,
-                "rss_mb": result["rss"],
-                "load_s": result["load_s"],
-                "errors": result["errors"],
-                "summary": summary,
+                "runs": {
+                    name: {
+                        "interactions": result["records"],
+                        "messages": result["messages"].messages,
+                        "rss_mb": result["rss"],
+                        "cpu_s": result["cpu"],
+                        "busy": result.get("busy"),
+                        "load_s": result["load_s"],
+                        "errors": result["errors"],
+                        "summary": summaries[name],
+                    }
+                    for name, result in results.items()
+                },
+                "comparison": comparison,
             }
             args.json.write_text(json.dumps(record, indent=2, default=str))
             log.info("wrote %s", args.json)
+    except BaseException:
+        failed = True
+        raise
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if args.keep or (server is not None and server.returncode not in (None, -15)):
+        if args.keep:
             log.info("kept %s", workdir)
+        elif failed:  # the logs say why; the store (hundreds of MB) is rebuilt in seconds
+            shutil.rmtree(workdir / "24h.zarr", ignore_errors=True)
+            log.info("kept the server logs in %s", workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
