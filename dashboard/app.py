@@ -12,7 +12,7 @@ import sys
 import panel as pn
 
 from dashboard.explorer import Selection, SpectrogramExplorer
-from dashboard.server import StorePicker, explorer_page, page_template, serve, served_extension
+from dashboard.server import StorePicker, explorer_page, one_blas_thread, page_template, serve, served_extension
 from data_access.query import warm_up
 
 __all__ = ["Selection", "SpectrogramExplorer", "StorePicker", "explorer_page", "serve"]
@@ -21,5 +21,6 @@ if pn.state.served:  # a plain import has no side effects
     served_extension()
     if not sys.argv[1:]:
         raise SystemExit("usage: panel serve dashboard/app.py --args STORE [STORE ...]")
+    one_blas_thread()
     warm_up()
     page_template(explorer_page(sys.argv[1:])).servable()

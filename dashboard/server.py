@@ -18,6 +18,7 @@ import pandas as pd
 import panel as pn
 import param
 from panel.io.resources import get_dist_path
+from threadpoolctl import threadpool_limits
 
 from dashboard.catalog import Catalog
 from dashboard.explorer import SpectrogramExplorer, shared_atlas
@@ -156,6 +157,18 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     )
 
 
+def one_blas_thread() -> None:
+    """Run BLAS on one thread in this server process.
+
+    The band curves' one matrix product per gesture (bands x bins by bins x columns)
+    ran on OpenBLAS's two spin-waiting threads: 23.5 ms of CPU, against 1.1 ms on one
+    thread; the server's CPU per gesture fell 16-23 % with one (``benchmarks/browser.py``
+    with and without ``OPENBLAS_NUM_THREADS=1``). A server answers many sessions at
+    once: its parallelism is across them, not inside one product.
+    """
+    threadpool_limits(1, user_api="blas")
+
+
 def served_extension() -> None:
     """Panel's extension as a served page needs it: its JavaScript and styles from this server, none from a CDN."""
     _local_stylesheets()
@@ -201,6 +214,7 @@ def serve(stores: list[str] = (), **options) -> None:
     opts = ServerOptions(**options)
     catalog = Catalog(stores=stores, roots=opts.data_root)  # a bad path fails before the server starts
     if opts.num_procs == 1:
+        one_blas_thread()
         shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
         warm_up()
     else:  # Bokeh forks the processes: nothing may start OpenMP threads before (datashader's kernels do)
@@ -259,4 +273,5 @@ def _in_forked_process() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    one_blas_thread()
     warm_up()
