@@ -1,7 +1,8 @@
 """What every panel of one explorer shares with the page it is on: the session, and when to follow.
 
 - :func:`in_served_session`: whether this runs for a page a server serves.
-- :func:`visible_after_image`: the visible time range, changed once the new image is on its way.
+- :func:`visible_after_image`: the visible time range, changed once the new image is on its way;
+  :func:`report_image`: facts about that image, changed with it.
 - :func:`follow`: watch the shared state for the life of the explorer's session; :func:`release`
   removes every such watcher when the session ends.
 """
@@ -21,6 +22,7 @@ _AFTER_IMAGE_MS = 150
 
 _AFTER_IMAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def in_served_session() -> bool:
@@ -43,6 +45,7 @@ def follow(state: ExplorerState, callback, names: str | list[str], target=None) 
 def release(state: ExplorerState) -> int:
     """Remove every watcher :func:`follow` added for ``state``; returns how many."""
     _AFTER_IMAGE.pop(state, None)
+    _FACTS.pop(state, None)
     watchers = _WATCHERS.pop(state, [])
     for target, watcher in watchers:
         target.param.unwatch(watcher)
@@ -61,27 +64,42 @@ def visible_after_image(state: ExplorerState) -> hv.streams.Stream:
     stream is shared by all of one state's followers. Outside a server (a
     notebook, tests) it follows at once.
     """
-    if state in _AFTER_IMAGE:
-        return _AFTER_IMAGE[state]
-    stream = _AFTER_IMAGE[state] = _Visible(time_range=state.time_range)
+    if state not in _AFTER_IMAGE:
+        _AFTER_IMAGE[state] = _Visible(time_range=state.time_range)
+        follow(state, lambda event: _catch_up_later(state), "time_range")
+    return _AFTER_IMAGE[state]
 
-    def catch_up() -> None:
-        if stream.time_range != state.time_range:
-            stream.event(time_range=state.time_range)
 
-    def later(event) -> None:
-        doc = pn.state.curdoc
-        if in_served_session():
+def report_image(state: ExplorerState, **facts) -> None:
+    """Set facts about the image just drawn (``level``, ``read_ms``, ...) on ``state``, with its followers.
 
-            def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
-                # Held: all the followers' changes go to the browser as one message (one
-                # layout there); frozen: Bokeh walks the document's models once, not per change.
-                with set_curdoc(doc), pn.io.hold(doc, freeze=True):
-                    catch_up()
+    They change in the same held batch as the followers of the time shown (one
+    message and one layout of the page per gesture, not one for the facts and
+    another for the span); outside a server, at once.
+    """
+    _FACTS.setdefault(state, {}).update(facts)
+    _catch_up_later(state)
 
-            doc.add_timeout_callback(in_session, _AFTER_IMAGE_MS)
-        else:
-            catch_up()
 
-    follow(state, later, "time_range")
-    return stream
+def _catch_up_later(state: ExplorerState) -> None:
+    doc = pn.state.curdoc
+    if in_served_session():
+
+        def in_session() -> None:  # Bokeh's timeout callbacks do not say whose page they are for
+            # Held: all the followers' changes go to the browser as one message (one
+            # layout there); frozen: Bokeh walks the document's models once, not per change.
+            with set_curdoc(doc), pn.io.hold(doc, freeze=True):
+                _catch_up(state)
+
+        doc.add_timeout_callback(in_session, _AFTER_IMAGE_MS)
+    else:
+        _catch_up(state)
+
+
+def _catch_up(state: ExplorerState) -> None:
+    facts = _FACTS.pop(state, None)
+    if facts:
+        state.param.update(facts)
+    stream = _AFTER_IMAGE.get(state)
+    if stream is not None and stream.time_range != state.time_range:
+        stream.event(time_range=state.time_range)

@@ -21,7 +21,7 @@ import xarray as xr
 from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
-from dashboard.session import follow, in_served_session
+from dashboard.session import follow, in_served_session, report_image
 from dashboard.state import ExplorerState
 from data_access.sources import to_datetime64
 
@@ -217,7 +217,7 @@ class SpectrogramView(pn.viewable.Viewer):
         gaps = gap_spans(view)
         empty = float(np.isnan(view.values).all(axis=0).mean())
         facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3, "gap_share": empty}
-        pn.state.execute(lambda: self.state.param.update(facts), schedule=True)  # the info pane: after the image
+        report_image(self.state, **facts)  # the info pane: after the image, with the span shown
         (t0, t1), (f0, f1) = self._axes()
         image = hv.Image(
             (view.time.values, view.freq.values, view.values),
