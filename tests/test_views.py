@@ -120,9 +120,28 @@ def test_several_stores_get_a_selector(demo_store, tmp_path):
     pn.panel(page).get_root()
     assert list(page.select.options.values()) == [str(demo_store), str(other)]
     assert len(set(page.select.options)) == 2  # both are demo.zarr: labelled by folder
+    cards = [c for c in page.explorer.header if isinstance(c, pn.Card)]
+    assert len(cards) == 1 and not cards[0].collapsed  # a choice to make: the listing is open
+    first = page.explorer.state
     page.select.value = str(other)
     assert page.explorer.store == str(other)
     assert page.explorer.state.atlas.path == other
+    from dashboard.session import release
+
+    assert release(first) == 0  # the explorer closed took its watchers with it
+
+
+def test_the_overview_box_shows_at_any_span_and_never_fills(explorer):
+    from dashboard.overview import Overview
+
+    overview = Overview(state=explorer.state)
+    first, last = explorer.state.atlas.time_range
+    whole = overview._box((first, last))
+    assert whole.opts.get("style").kwargs["fill_alpha"] == 0  # an outline: the strip keeps its colours at "whole"
+    t = first + np.timedelta64(60, "s")
+    narrow = overview._box((t, t + np.timedelta64(300, "ms")))  # 0.3 s of 3 min: under a pixel
+    assert narrow.x2 - narrow.x1 >= (last - first) * 0.004
+    assert narrow.x1 + (narrow.x2 - narrow.x1) / 2 == t + np.timedelta64(150, "ms")  # centred on the span
 
 
 def test_one_move_of_the_view_is_one_change_of_the_time_range(explorer):
