@@ -111,3 +111,22 @@ def test_a_bad_channel_in_a_link_is_ignored_and_said(stereo, atlas, multichannel
     before = state.channel
     assert apply_query(state, {"channel": value}) == [f"{expected}: ignored"]
     assert state.channel == before
+
+
+def test_a_link_names_at_most_32_bands_and_says_what_it_left_out(state):
+    """A link of 1000 bands (a 13 KB URL) once took the server 163 s to build, blocking every page."""
+    from dashboard.links import MAX_LINK_BANDS, apply_query
+
+    many = ";".join(f"b{i}:{10 + i}-{20 + i}" for i in range(1000))
+    problems = apply_query(state, {"bands": many})
+    assert list(state.bands) == [f"b{i}" for i in range(MAX_LINK_BANDS)] and MAX_LINK_BANDS == 32
+    assert problems == ["the link names 1000 bands: the first 32 are shown, the rest left out"]
+    assert len(state.band_colors) == MAX_LINK_BANDS
+
+
+def test_a_band_name_in_a_link_is_bounded(state):
+    from dashboard.links import apply_query
+
+    before = dict(state.bands)
+    problems = apply_query(state, {"bands": "x" * 500 + ":10-20"})
+    assert len(problems) == 1 and "longer than 80 characters" in problems[0] and state.bands == before
