@@ -10,6 +10,7 @@ import xarray as xr
 from dashboard.session import visible_after_image
 from dashboard.spectrogram import CANVAS, TIME_TICKS
 from dashboard.state import ExplorerState
+from data_access.query import MAX_POINTS
 
 
 class BandCurves(pn.viewable.Viewer):
@@ -33,8 +34,8 @@ class BandCurves(pn.viewable.Viewer):
 
     def _plot(self, time_range, bands, band_colors, width, height, scale=1.0, channel=None) -> hv.Overlay:
         t0, t1 = time_range
-        if width:
-            self.points = max(int(width), 2)
+        if width:  # the plot's width on the page (a page states its own: at most MAX_POINTS)
+            self.points = min(max(int(width), 2), MAX_POINTS)
         if not bands:
             empty = hv.Curve([], "time", "dB").opts(backend="bokeh", xlim=(t0, t1))
             return hv.Overlay([empty.opts(backend="bokeh", show_legend=False)])

@@ -23,6 +23,7 @@ from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from dashboard.session import follow, in_served_session, report_image
 from dashboard.state import ExplorerState
+from data_access.query import MAX_HEIGHT, MAX_WIDTH
 from data_access.sources import to_datetime64
 
 _DEFAULT_SIZE = (1000, 450)
@@ -209,7 +210,9 @@ class SpectrogramView(pn.viewable.Viewer):
             self._follow_plot(page[0], page[1])
 
     def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None):
-        width, height = width or _DEFAULT_SIZE[0], height or _DEFAULT_SIZE[1]
+        # A page states its own plot size: read at most what a view may be (MAX_WIDTH x MAX_HEIGHT).
+        width = min(width or _DEFAULT_SIZE[0], MAX_WIDTH)
+        height = min(height or _DEFAULT_SIZE[1], MAX_HEIGHT)
         started = time.perf_counter()
         view = self.state.atlas.view(
             time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel

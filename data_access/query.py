@@ -68,6 +68,10 @@ DEFAULT_CACHE_BYTES = int(float(os.environ.get("SPECTRAL_ATLAS_CACHE_MB", "512")
 
 _SECOND = np.timedelta64(1_000_000_000, "ns")
 
+#: The largest view and curve a read makes, whoever asks (a served page states its own plot size):
+#: a 4096 x 2048 view is 32 MB of float32, 8192 points per band curve.
+MAX_WIDTH, MAX_HEIGHT, MAX_POINTS = 4096, 2048, 8192
+
 # A cell that meets a window by less than this fraction of its width is left out of it:
 # a window read back from a plot whose edges were on cell edges (float ms in Bokeh) is
 # off them by a few 1e-7 s, and would otherwise take in one more cell at each read.
@@ -312,7 +316,8 @@ class Atlas:
         freq : (low, high), optional
             Hz, inside :attr:`freq_range`; default all of it.
         width, height : int
-            Pixels along time and frequency.
+            Pixels along time and frequency, at most :data:`MAX_WIDTH` (4096) and
+            :data:`MAX_HEIGHT` (2048).
         agg : {"mean", "max"}, default: "mean"
             How frames sharing a pixel combine: the mean of power, or the
             largest power (so a 5 ms click stays visible in a day's view).
@@ -347,9 +352,11 @@ class Atlas:
         index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
         f0, f1 = self._freq_window(freq)
-        for name, n in (("width", width), ("height", height)):
+        for name, n, most in (("width", width, MAX_WIDTH), ("height", height, MAX_HEIGHT)):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ParameterError(f"{name}={n!r} must be a whole number of pixels >= 1")
+            if n > most:
+                raise ParameterError(f"{name}={n} is more than the {most} pixels a view may have (MAX_{name.upper()})")
         if agg not in ("mean", "max"):
             raise ParameterError(f"agg={agg!r} must be 'mean' or 'max'")
         lvl = self.choose_level((t0, t1), width)
@@ -414,8 +421,8 @@ class Atlas:
         time : (start, end), optional
             Default the whole recording.
         points : int
-            Output samples along time; the level is chosen as for a view
-            ``points`` pixels wide.
+            Output samples along time, at most :data:`MAX_POINTS` (8192); the level
+            is chosen as for a view ``points`` pixels wide.
         channel : int, optional
             Index into :attr:`channels` of a multichannel store, default 0; a
             single-channel store takes only None or 0.
@@ -433,6 +440,8 @@ class Atlas:
         t0, t1 = self._time_window(time)
         if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 1:
             raise ParameterError(f"points={points!r} must be a whole number >= 1")
+        if points > MAX_POINTS:
+            raise ParameterError(f"points={points} is more than the {MAX_POINTS} points a curve may have (MAX_POINTS)")
         weights = {name: self._band_weights(name, band) for name, band in bands.items()}
         if self.power_scale is not None:
             weights = {name: w * self.power_scale for name, w in weights.items()}

@@ -418,6 +418,9 @@ ERRORS = [
     (dict(freq=(300, 300)), r"frequency range 300 \.\. 300 Hz is empty or inverted"),
     (dict(width=0), r"width=0 must be a whole number of pixels >= 1"),
     (dict(height=2.5), r"height=2.5 must be a whole number of pixels >= 1"),
+    # A served page states its own plot size: bounded before anything is read or allocated.
+    (dict(width=8000), r"width=8000 is more than the 4096 pixels a view may have \(MAX_WIDTH\)"),
+    (dict(height=4000), r"height=4000 is more than the 2048 pixels a view may have \(MAX_HEIGHT\)"),
     (dict(agg="median"), r"agg='median' must be 'mean' or 'max'"),
 ]
 
@@ -437,6 +440,7 @@ def test_view_errors(atlas, kwargs, match):
         ({"x": "low"}, {}, r"band 'x'='low' must be a \(f_low, f_high\) pair in Hz"),
         ({}, {}, r"bands is empty"),
         ({"x": (1, 10)}, {"points": 0}, r"points=0 must be a whole number >= 1"),
+        ({"x": (1, 10)}, {"points": 10**7}, r"points=10000000 is more than the 8192 points a curve may have"),
         ({"x": (1, 10)}, {"time": (sec(0), sec(400))}, r"is outside the recording"),
     ],
 )

@@ -413,3 +413,15 @@ server.stop()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.split()[-2:] == ["200", "True"], done.stdout + done.stderr[-3000:]
+
+
+def test_a_page_claiming_a_huge_plot_gets_at_most_the_largest_view(explorer):
+    """A page states its own plot size: an 8000 x 4000 plot or a 10**7-point curve is clamped, not computed."""
+    from data_access.query import MAX_HEIGHT, MAX_POINTS, MAX_WIDTH
+
+    state = explorer.state
+    drawn = explorer._spectrogram._image(state.time_range, state.freq_range, "fire", (-90, 0), "mean", 8000, 4000)
+    rows, columns = drawn.Image.I.dimension_values(2, flat=False).shape
+    assert columns <= MAX_WIDTH and rows <= MAX_HEIGHT
+    explorer._curves._plot(state.time_range, state.bands, state.band_colors, 10**7, 200)
+    assert explorer._curves.points == MAX_POINTS
