@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import time
 
@@ -28,6 +29,16 @@ def _typed_hz(which: str, text: str) -> float:
     return value
 
 
+def _as_text(names) -> dict[str, str]:
+    """The listing's options: each band's name labelled as text.
+
+    Bokeh's MultiChoice (choices.js with ``allowHTML``) renders a label as HTML: a band
+    named ``<img src=x onerror=...>`` in a link ran script in the page. Escaped, the
+    label shows the name as it is.
+    """
+    return {html.escape(name): name for name in names}
+
+
 class BandEditor(pn.viewable.Viewer):
     """Add a band (name, low, high, or a preset) and remove bands from the list shown.
 
@@ -45,7 +56,7 @@ class BandEditor(pn.viewable.Viewer):
         self.high = pn.widgets.TextInput(label="high (Hz)", value="2000", width=95)
         self.message = Message("band-message")
         self.listing = pn.widgets.MultiChoice(
-            label="bands shown", options=list(state.bands), value=list(state.bands), css_classes=["band-listing"]
+            label="bands shown", options=_as_text(state.bands), value=list(state.bands), css_classes=["band-listing"]
         )
         self.presets = pn.widgets.Select(label="preset", options=["", *PRESET_BANDS], width=170)
         # In a notebook the browser answers each listing it is sent with that listing, a
@@ -84,7 +95,7 @@ class BandEditor(pn.viewable.Viewer):
     def _sync_listing(self, *_) -> None:
         now, bands = time.monotonic(), tuple(self.state.bands)
         self._sent[:] = [(t, v) for t, v in self._sent if now - t < _ECHO_S] + [(now, bands)]
-        self.listing.param.update(options=list(bands), value=list(bands))
+        self.listing.param.update(options=_as_text(bands), value=list(bands))
 
     def _drop(self, event) -> None:
         now, shown = time.monotonic(), tuple(event.new)

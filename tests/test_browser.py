@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import numpy as np
 import pytest
@@ -594,3 +594,41 @@ def test_copy_link_says_it_copied(app):
     app.context.grant_permissions(["clipboard-read", "clipboard-write"])
     app.get_by_role("button", name="copy link").click()
     expect(app.locator(".copy-link")).to_contain_text("copied")
+
+
+# Everything in the page that a link's values could have injected: elements found through every shadow root.
+INJECTED = """() => {
+    const found = [];
+    const walk = (root) => {
+        for (const el of root.querySelectorAll('*')) {
+            const image = el.tagName === 'IMG' && el.getAttribute('src') === 'x';
+            if (image || (el.tagName === 'SCRIPT' && /alert/.test(el.textContent))) found.push(el.outerHTML);
+            if (el.shadowRoot) walk(el.shadowRoot);
+        }
+    };
+    walk(document);
+    return found;
+}"""
+
+
+def test_markup_in_a_link_is_shown_as_text_and_never_runs(page, server):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    payload = "<img src=x onerror=alert(1)>"
+    query = urlencode(
+        {
+            "bands": f"{payload}:10-20;ok:30-40",
+            "cmap": "<script>alert(2)</script>",
+            "start": payload,
+            "fmin": payload,
+            "db": payload,
+            "agg": payload,
+        }
+    )
+    opened = _open(page, f"{server}?{query}")
+    expect(opened.locator(".band-listing")).to_contain_text(payload)  # the band's name, as text
+    expect(opened.locator(".link-message")).to_contain_text("could not be followed")
+    time.sleep(1)
+    shot(opened, "12-markup-in-a-link")
+    assert opened.evaluate(INJECTED) == []
+    assert dialogs == []
