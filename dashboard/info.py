@@ -20,6 +20,11 @@ def _stamp(t: np.datetime64) -> str:
     return typed_time(t).replace("-", "").replace(":", "").replace(" ", "T")
 
 
+def _no_formula(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (a formula there) gets a leading '."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def span_name(stem: str, time_range: tuple[np.datetime64, np.datetime64], suffix: str) -> str:
     """A download's file name, with the span it holds: ``band_curves_20260115T000000.000-20260115T000600.000.csv``."""
     return f"{stem}_{_stamp(time_range[0])}-{_stamp(time_range[1])}{suffix}"
@@ -92,7 +97,9 @@ class Downloads(pn.viewable.Viewer):
         frame: pd.DataFrame = self.curves(None)
         units = frame.attrs.get("units", "dB")
         bands = self.state.bands
-        frame = frame.rename(columns={n: f"{n} [{bands[n][0]:g}-{bands[n][1]:g} Hz] ({units})" for n in frame.columns})
+        frame = frame.rename(
+            columns={n: _no_formula(f"{n} [{bands[n][0]:g}-{bands[n][1]:g} Hz] ({units})") for n in frame.columns}
+        )
         return io.StringIO(frame.to_csv())
 
     def _netcdf(self) -> io.BytesIO:

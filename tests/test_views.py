@@ -425,3 +425,14 @@ def test_a_page_claiming_a_huge_plot_gets_at_most_the_largest_view(explorer):
     assert columns <= MAX_WIDTH and rows <= MAX_HEIGHT
     explorer._curves._plot(state.time_range, state.bands, state.band_colors, 10**7, 200)
     assert explorer._curves.points == MAX_POINTS
+
+
+def test_a_band_name_never_becomes_a_spreadsheet_formula_in_the_csv(explorer):
+    from dashboard.info import Downloads
+
+    explorer.add_band('=HYPERLINK("http://example.invalid","x")', 1000, 2000)
+    explorer.add_band("@SUM(1)", 3000, 4000)
+    downloads = Downloads(state=explorer.state, curves=explorer._curves_frame, view=explorer._visible_view)
+    header = pd.read_csv(downloads._csv(), index_col="time_utc").columns
+    assert '\'=HYPERLINK("http://example.invalid","x") [1000-2000 Hz] (dB re full scale)' in header
+    assert "'@SUM(1) [3000-4000 Hz] (dB re full scale)" in header
