@@ -62,7 +62,7 @@ from playwright.async_api import async_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from browser import free_port, rss_mb, start_server  # noqa: E402  (the browser benchmark's server start-up)
+from browser import chromium_processes, free_port, rss_mb, start_server  # noqa: E402  (the browser benchmark's)
 from chromium import CHROMIUM, CHROMIUM_ARGS, MAIN_FIGURE  # noqa: E402  (one place for how Chromium is launched)
 
 log = logging.getLogger("load")
@@ -120,18 +120,6 @@ WHERE = """(e) => {
     const wire = `the last messages sent ${since(atlasWire.sent)}, received ${since(atlasWire.received)}`;
     return `${page}; plot shows ${shown}; ${wire} (s from the last input)`;
 }""".replace("MAIN_FIGURE", MAIN_FIGURE)
-
-
-def chromium_processes() -> list[psutil.Process]:
-    """The Chromium processes this benchmark started (through Playwright's driver)."""
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if proc.name().startswith("chrom"):
-                found.append(proc)
-        except psutil.Error:  # a process that has just ended
-            pass
-    return found
 
 
 def lower_priority(nice: int) -> None:
