@@ -22,7 +22,7 @@ from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from dashboard.session import follow, in_served_session, report_image
-from dashboard.state import ExplorerState
+from dashboard.state import ExplorerState, same_range
 from data_access.query import MAX_HEIGHT, MAX_WIDTH
 from data_access.sources import to_datetime64
 
@@ -84,14 +84,6 @@ class _GestureRangeXYCallback(RangeXYCallback):
 hv.streams.Stream._callbacks["bokeh"][GestureRangeXY] = _GestureRangeXYCallback
 
 
-_NS = np.timedelta64(1, "ns")
-
-
-def _close(a, b, width: float) -> bool:
-    """Whether two ranges differ by less than a millionth of ``width`` at both ends (a plot's rounding)."""
-    return max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= width * 1e-6
-
-
 def _as_time(value) -> np.datetime64:
     """A datetime axis's range end as Bokeh holds it (ms since 1970 once the page has moved it), in ns."""
     if isinstance(value, (int, float)):
@@ -101,9 +93,7 @@ def _as_time(value) -> np.datetime64:
 
 def _same_view(a: tuple, b: tuple) -> bool:
     """Whether two (time, freq) pairs of ranges are the same view, up to a plot's rounding."""
-    (ta, fa), (tb, fb) = a, b
-    width = (tb[1] - tb[0]) / _NS
-    return _close([(t - tb[0]) / _NS for t in ta], (0.0, width), width) and _close(fa, fb, fb[1] - fb[0])
+    return same_range(a[0], b[0]) and same_range(a[1], b[1])
 
 
 def gap_spans(view: xr.DataArray) -> list[tuple[np.datetime64, np.datetime64]]:

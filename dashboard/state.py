@@ -36,6 +36,14 @@ _NS = np.timedelta64(1, "ns")
 _TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
 
 
+def same_range(a: tuple, b: tuple) -> bool:
+    """Whether range ``a`` is range ``b`` up to a plot's rounding: both ends within a millionth of b's width.
+
+    Works for time ranges (datetime64) and frequency ranges (Hz) alike.
+    """
+    return max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= (b[1] - b[0]) * 1e-6
+
+
 def typed_time(t: np.datetime64) -> str:
     """A time as people write it and the inputs show it: ``2026-01-15 00:00:30.931`` (UTC, milliseconds)."""
     text = str(np.datetime64(t, "ms")).replace("T", " ")
@@ -167,14 +175,12 @@ class ExplorerState(param.Parameterized):
         """
         changes = {}
         t0, t1 = self._clamped_time(*time)
-        shown = self.time_range
-        if max(abs(t0 - shown[0]), abs(t1 - shown[1])) > (shown[1] - shown[0]) * 1e-6:
+        if not same_range((t0, t1), self.time_range):
             changes["time_range"] = (t0, t1)
         if freq is not None:
             lo, hi = self.atlas.freq_range
             f0, f1 = max(float(freq[0]), lo), min(float(freq[1]), hi)
-            width = self.freq_range[1] - self.freq_range[0]
-            if f0 < f1 and max(abs(f0 - self.freq_range[0]), abs(f1 - self.freq_range[1])) > width * 1e-6:
+            if f0 < f1 and not same_range((f0, f1), self.freq_range):
                 changes["freq_range"] = (f0, f1)
         self.param.update(changes)
 
