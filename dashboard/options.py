@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -53,9 +54,25 @@ class ServerOptions:
     check_unused_sessions: int = _option(
         17_000, "how often to look for such sessions (default: 17000)", metavar="MS", type=int
     )
+    use_xheaders: bool = _option(
+        False, "take the client's address from X-Real-Ip / X-Forwarded-For (only behind a proxy that sets them)",
+        flag=True,
+    )  # fmt: skip
     basic_auth: str | None = _option(
-        None, 'a password, or a JSON file of {"user": "password", ...}', metavar="PASSWORD|FILE", group="login"
+        None, 'a JSON file of {"user": "password", ...} (a value ending in .json, with a / or naming an existing '
+        "file), or else one password for any user name", metavar="FILE|PASSWORD", group="login",
+    )  # fmt: skip
+    login_attempts: int = _option(
+        10, "failed logins (--basic-auth) a client may make in --login-window before it must wait (default: 10)",
+        metavar="N", group="login", type=int,
+    )  # fmt: skip
+    login_window: float = _option(
+        60.0, "the window of --login-attempts (default: 60)", metavar="SECONDS", group="login", type=float
     )
+    secure_cookies: bool = _option(
+        False, "mark the login cookies Secure: for a server reached over HTTPS (behind a TLS proxy)",
+        group="login", flag=True,
+    )  # fmt: skip
     cookie_secret: str | None = _option(
         None, "key signing the login cookie (default: $PANEL_COOKIE_SECRET)", metavar="SECRET", group="login"
     )
@@ -83,6 +100,10 @@ class ServerOptions:
         }.items():
             if ms <= 0:
                 raise ParameterError(f"{flag} {ms} must be a positive number of milliseconds")
+        if self.login_attempts < 1:
+            raise ParameterError(f"--login-attempts {self.login_attempts} must be 1 or more")
+        if not self.login_window > 0:
+            raise ParameterError(f"--login-window {self.login_window} must be a positive number of seconds")
         if isinstance(self.oauth_extra_params, str):
             try:
                 extra = json.loads(self.oauth_extra_params)
@@ -124,14 +145,33 @@ class ServerOptions:
         login = "--basic-auth" if self.basic_auth else "--oauth-provider" if self.oauth_provider else None
         if login and not (self.cookie_secret or pn.config.cookie_secret):
             raise ParameterError(f"{login} needs --cookie-secret (or PANEL_COOKIE_SECRET) to sign the login cookie")
+        if self.secure_cookies and not self.basic_auth:
+            raise ParameterError("--secure-cookies marks the cookies of --basic-auth's login: it needs --basic-auth")
         if self.basic_auth:
             object.__setattr__(self, "basic_auth", _credentials(self.basic_auth))
 
     def login_options(self) -> dict:
-        """The login keywords for :func:`panel.serve`, those given."""
-        names = ("basic_auth", "cookie_secret", "oauth_provider", "oauth_key", "oauth_secret")
+        """The login keywords for :func:`panel.serve`, those given.
+
+        ``--basic-auth`` becomes our own auth provider (:class:`dashboard.login.LoginProvider`),
+        not Panel's: a credentials file that cannot be read lets nobody in, logins are limited
+        per client, a user taken out of the file is logged out.
+        """
+        names = ("cookie_secret", "oauth_provider", "oauth_key", "oauth_secret")
         names += ("oauth_extra_params", "oauth_redirect_uri")
-        return {name: getattr(self, name) for name in names if getattr(self, name)}
+        options = {name: getattr(self, name) for name in names if getattr(self, name)}
+        if self.basic_auth:
+            from dashboard.login import LoginProvider
+
+            file = os.path.isabs(self.basic_auth)  # a file is kept by its absolute path; a password has no separator
+            options["auth_provider"] = LoginProvider(
+                users_file=self.basic_auth if file else None,
+                password=None if file else self.basic_auth,
+                attempts=self.login_attempts,
+                window=self.login_window,
+                secure_cookies=self.secure_cookies,
+            )
+        return options
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -155,14 +195,39 @@ class ServerOptions:
 
 
 def _credentials(basic_auth: str) -> str:
-    """A password as it is, or a credentials file checked now and given by its absolute path."""
-    path = Path(basic_auth)
-    if path.suffix.lower() == ".json" or path.is_file():
-        try:
-            users = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ParameterError(f"--basic-auth credentials file {basic_auth!r}: {err}") from None
-        if not users or not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
-            raise ParameterError(f'--basic-auth credentials file {basic_auth!r} must hold {{"user": "password", ...}}')
-        return str(path.resolve())  # Panel reads it at each login, whatever the working directory is then
-    return basic_auth
+    """A password as it is, or a credentials file checked now and given by its absolute path.
+
+    The value is a file if it ends in ``.json``, holds a path separator or names something
+    that exists; such a value is never a password (Panel's own login took a path it could
+    not read as the password of every user name).
+    """
+    separator = os.sep in basic_auth or bool(os.altsep and os.altsep in basic_auth)
+    if not (basic_auth.lower().endswith(".json") or separator or os.path.exists(basic_auth)):
+        return basic_auth
+    try:
+        read_users(basic_auth)
+    except ValueError as err:
+        hint = "" if os.path.exists(basic_auth) else " (a value ending in .json or with a / is a file, not a password)"
+        raise ParameterError(f"--basic-auth credentials file {basic_auth!r}: {err}{hint}") from None
+    return str(Path(basic_auth).resolve())  # read at each login, whatever the working directory is then
+
+
+def read_users(path: str) -> dict[str, str]:
+    """The users of a credentials file, ``{"user": "password", ...}``.
+
+    Raises
+    ------
+    ValueError
+        Why the file is no credentials file, in a few words: it cannot be read (missing,
+        a directory, no permission), is not JSON (half written), or holds no users.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            users = json.load(file)
+    except OSError as err:
+        raise ValueError(err.strerror or str(err)) from None
+    except ValueError as err:
+        raise ValueError(f"not JSON: {err}") from None
+    if not users or not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+        raise ValueError('it must hold {"user": "password", ...}')
+    return users

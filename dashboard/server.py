@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 from dashboard.catalog import Catalog
 from dashboard.explorer import SpectrogramExplorer, shared_atlas
 from dashboard.fixes import drags_always_pan, send_every_queued_message
+from dashboard.login import SecurityHeaders
 from dashboard.messages import Message
 from dashboard.options import ServerOptions
 from dashboard.session import in_served_session, release
@@ -237,6 +238,8 @@ def serve(stores: list[str] = (), **options) -> None:
         num_procs=opts.num_procs,
         unused_session_lifetime_milliseconds=opts.unused_session_lifetime,
         check_unused_sessions_milliseconds=opts.check_unused_sessions,
+        use_xheaders=opts.use_xheaders,
+        transforms=[SecurityHeaders],  # tornado's Application(transforms=...): every response gets the headers
         **({"prefix": opts.prefix} if opts.prefix else {}),
         **opts.login_options(),
     )
