@@ -3,9 +3,10 @@
 A request can only ever give a *name*. :meth:`Catalog.resolve` looks the name up
 among the listed entries and never joins it onto a path, so ``..``, absolute
 paths and their URL-encoded forms open nothing. Under a root, a store is a Zarr
-group or a NetCDF file with the root attributes ``spectral-atlas ingest``
-writes; hidden entries (partial ingests) are skipped, stores are not descended
-into, and a symlink whose target lies outside its root is not listed.
+group or a NetCDF file that opens as a store of ``spectral-atlas ingest`` (one
+that does not is left out with a warning, and the rest are listed); hidden
+entries (partial ingests) are skipped, stores are not descended into, and a
+symlink whose target lies outside its root is not listed.
 A store given by URL (``https://host/x.zarr``, ``s3://bucket/x.zarr``) is
 listed by its last part with the time span read from it over the network; the
 local file system is never asked about it.
@@ -20,8 +21,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_access import FormatError, ParameterError, SourceNotFoundError
-from data_access.store import NETCDF_SUFFIXES, StoreReader, store_location, store_name
+import numpy as np
+
+from data_access import Atlas, AtlasError, FormatError, ParameterError, SourceNotFoundError
+from data_access.store import NETCDF_SUFFIXES, store_location, store_name
 
 log = logging.getLogger("spectral_atlas")
 
@@ -119,8 +122,11 @@ class Catalog:
             for path in sorted(_discover(root)):
                 try:
                     summary = _summary(path.resolve())
-                except FormatError as err:  # a broken store must not take the listing down
+                except (AtlasError, OSError) as err:  # a broken store must not take the listing down
                     log.warning("data root %s: skipping %s", root, err)
+                    continue
+                except Exception:  # nor one broken in a way no one foresaw: its traceback is logged
+                    log.warning("data root %s: skipping %s, which does not open", root, path, exc_info=True)
                     continue
                 relative = path.relative_to(root).as_posix()
                 found.append((path.resolve(), relative, f"{root.name}/{relative}", summary))
@@ -166,13 +172,13 @@ def _qualified_name(store: Path | str) -> str:
 
 
 def _summary(path: Path | str) -> tuple[str, str, float]:
-    """Start, end and duration of a store, from its root attributes (FormatError if it is none)."""
-    reader = StoreReader(path)
+    """Start, end and duration of a store, opened as a page opens it (FormatError if it is none or does not open)."""
+    atlas = Atlas(path)
     try:
-        attrs = reader.attrs
-        return str(attrs["start_time"]), str(attrs["end_time"]), float(attrs["duration_seconds"])
+        t0, t1 = atlas.time_range
+        return str(atlas.attrs["start_time"]), str(atlas.attrs["end_time"]), float((t1 - t0) / np.timedelta64(1, "s"))
     finally:
-        reader.close()
+        atlas.close()
 
 
 def _is_zarr_group(folder: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,25 @@ from pathlib import Path
 from dashboard.options import ServerOptions
 
 log = logging.getLogger("spectral_atlas")
+
+
+# Characters that would start a new line or move the cursor in a terminal or a log file.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes (a newline as backslash-n): no forged lines."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Each message on one line: control characters in it (from a file's name, a store's attributes) escaped.
+
+    A traceback, when a record carries one, follows on its own lines as usual.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  (logging's name)
+        return one_line(super().formatMessage(record))
 
 
 def _channel(text: str) -> int | str:
@@ -269,7 +289,7 @@ def format_info(info: dict) -> str:
             f"  {Path(src['path']).name}  {src['start_time']}  {src['n_samples']} samples"
             f"  (start from {src['start_time_from']})"
         )
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)  # (a file's name may hold a newline)
 
 
 _COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve, "calibrate": _calibrate}
@@ -278,16 +298,15 @@ _COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve, "
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the console script; returns the exit status."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="spectral-atlas: %(levelname)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormatter("spectral-atlas: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     from data_access import AtlasError
 
     try:
         return _COMMANDS[args.command](args)
     except AtlasError as err:
-        print(f"spectral-atlas: error: {err}", file=sys.stderr)
+        print(f"spectral-atlas: error: {one_line(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:  # an ingest's says what it kept and how to resume
         print(f"spectral-atlas: interrupted; {str(err) or 'nothing was changed'}", file=sys.stderr)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 import panel as pn
 import param
 import xarray as xr
 
+from dashboard.failures import read_or_report
 from dashboard.session import visible_after_image
 from dashboard.spectrogram import CANVAS, TIME_TICKS
 from dashboard.state import ExplorerState
@@ -39,7 +41,17 @@ class BandCurves(pn.viewable.Viewer):
         if not bands:
             empty = hv.Curve([], "time", "dB").opts(backend="bokeh", xlim=(t0, t1))
             return hv.Overlay([empty.opts(backend="bokeh", show_legend=False)])
-        data = self.state.atlas.band_energy(bands, time=time_range, points=self.points, channel=channel)
+        atlas = self.state.atlas
+        data = read_or_report(
+            self.state,
+            "compute the band curves",
+            lambda: atlas.band_energy(bands, time=time_range, points=self.points, channel=channel),
+            lambda: xr.Dataset(
+                {name: ("time", [np.nan, np.nan]) for name in bands},
+                coords={"time": np.asarray(time_range, dtype="datetime64[ns]")},
+                attrs={"units": atlas.band_units},
+            ),
+        )
         units = hv.Dimension("dB", label=data.attrs["units"])
         return hv.Overlay(
             [

@@ -32,8 +32,10 @@ from dashboard.address import LinkedView
 from dashboard.bands import BandEditor
 from dashboard.curves import BandCurves
 from dashboard.display import DisplayControls
+from dashboard.failures import say_failures_in
 from dashboard.fixes import keep_early_comm_messages
 from dashboard.info import Downloads, InfoPane
+from dashboard.messages import Message
 from dashboard.navigation import Navigation
 from dashboard.overview import Overview
 from dashboard.session import in_served_session, release
@@ -101,6 +103,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self.param.watch(lambda e: setattr(self._linked, "store_name", e.new), "link_name")
             # Watchers on the shared state go with the page: none outlives its session.
             pn.state.on_session_destroyed(lambda context: release(state))
+        # A read or callback that fails is said here in one line (the log has the rest): see dashboard.failures.
+        self._failure = Message("failure-message", kind="warning")
+        say_failures_in(self._failure, state, *([pn.state.curdoc] if in_served_session() else []))
         self._spectrogram = SpectrogramView(state=state)
         self._spectrogram.overlay(*band_edges(state))
         self._curves = BandCurves(state=state)
@@ -205,6 +210,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         copy = [self._linked.copy_button()] if self._linked is not None else []
         return pn.Column(
             *self.header,
+            self._failure,
             *([self._linked] if self._linked is not None else []),
             InfoPane(state=state, store_label=self.link_name),  # first: in sight at any window size
             Navigation(state=state),

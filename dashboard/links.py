@@ -19,8 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dashboard.state import COLORMAPS, ExplorerState
-from data_access import AtlasError
+from dashboard.state import COLORMAPS, ExplorerState, band_name
+from data_access import AtlasError, ParameterError
 from data_access.sources import to_datetime64
 
 #: Query keys a link may carry (besides ``store``, which the page resolves).
@@ -84,16 +84,20 @@ def _bands(text: str, nyquist: float) -> tuple[dict[str, tuple[float, float]], s
     named = text.count(";") + 1 if len(items) > MAX_LINK_BANDS else len(items)
     bands = {}
     for item in items[:MAX_LINK_BANDS]:
-        name, _, span = item.rpartition(":")
+        quoted, _, span = item.rpartition(":")
         low, sep, high = span.partition("-")
-        if not name.strip() or not sep:
+        if not quoted.strip() or not sep:
             raise ValueError(f"band {item[:100]!r} is not name:low-high")
-        if len(name) > MAX_BAND_NAME:
-            raise ValueError(f"band name {name[:40]!r}... is longer than {MAX_BAND_NAME} characters")
+        if len(quoted) > MAX_BAND_NAME:
+            raise ValueError(f"band name {quoted[:40]!r}... is longer than {MAX_BAND_NAME} characters")
+        try:
+            name = band_name(urllib.parse.unquote(quoted))
+        except ParameterError as err:
+            raise ValueError(str(err)) from None
         lo, hi = _finite(low, f"band {name!r} low"), _finite(high, f"band {name!r} high")
         if not 0 <= lo < hi <= nyquist:
             raise ValueError(f"band {name!r} {lo:g}-{hi:g} Hz is not within 0..{nyquist:g} Hz")
-        bands[urllib.parse.unquote(name).strip()] = (lo, hi)
+        bands[name] = (lo, hi)
     left_out = None
     if named > MAX_LINK_BANDS:
         left_out = f"the link names {named} bands: the first {MAX_LINK_BANDS} are shown, the rest left out"
@@ -136,7 +140,7 @@ def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
             raise ValueError(f"time range {_iso(start)} .. {_iso(end)} is empty or inverted")
         if end <= first or start >= last:
             raise ValueError(f"time range {_iso(start)} .. {_iso(end)} is outside the recording")
-        return {"time_range": (max(start, first), min(end, last))}
+        return {"time_range": state.clamped_time(start, end, keep="ends")}
 
     def freqs():
         lo = _finite(query["fmin"], "fmin") if "fmin" in query else state.freq_range[0]

@@ -10,6 +10,7 @@ import numpy as np
 import panel as pn
 import param
 
+from dashboard.failures import read_or_report, unreadable_view
 from dashboard.session import visible_after_image
 from dashboard.spectrogram import CANVAS, TIME_TICKS
 from dashboard.state import ExplorerState
@@ -42,7 +43,13 @@ class Overview(pn.viewable.Viewer):
         # Read once per channel; only its colours follow the state.
         @functools.cache
         def base(channel) -> hv.Image:
-            view = self.state.atlas.view(width=1200, height=60, channel=channel)
+            atlas = self.state.atlas
+            view = read_or_report(
+                self.state,
+                "read the overview",
+                lambda: atlas.view(width=1200, height=60, channel=channel),
+                lambda: unreadable_view(atlas.time_range, atlas.freq_range, atlas.units, len(atlas.levels) - 1),
+            )
             return hv.Image((view.time.values, view.freq.values, view.values), kdims=["time", "freq"], vdims=["dB"])
 
         def coloured(cmap, db_range, channel):

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from dashboard.catalog import Catalog
 from dashboard.explorer import SpectrogramExplorer, shared_atlas
+from dashboard.failures import failed_page, report, report_session_failures
 from dashboard.fixes import drags_always_pan, send_every_queued_message
 from dashboard.login import SecurityHeaders
 from dashboard.messages import Message
@@ -109,11 +110,19 @@ class StorePicker(pn.viewable.Viewer):
         return pd.DataFrame(rows, columns=["store", "start (UTC)", "end (UTC)", "duration"])
 
     def _open(self, path: str) -> None:
+        if path == self.explorer.store:  # (the selector put back after a store that would not open)
+            return
         name = self.catalog.name_of(path)
         if name is None:  # a value the listing does not hold (a forged widget message): open nothing
             self._refuse(path)
             return
-        old, self.explorer = self.explorer, self._explorer(path)
+        try:
+            explorer = self._explorer(path)
+        except Exception as error:  # changed or removed since it was listed: the store shown stays
+            report(error, self.explorer.state, f"open the store {name}")
+            self.select.value = self.explorer.store
+            return
+        old, self.explorer = self.explorer, explorer
         release(old.state)  # the explorer closed: its watchers go with it
         self.message.clear()
 
@@ -171,9 +180,13 @@ def one_blas_thread() -> None:
 
 
 def served_extension() -> None:
-    """Panel's extension as a served page needs it: its JavaScript and styles from this server, none from a CDN."""
+    """Panel's extension as a served page needs it: its JavaScript and styles from this server, none from a CDN.
+
+    And a failure in a session's callbacks is one line on its page, the traceback in the log (dashboard.failures).
+    """
     _local_stylesheets()
     pn.extension(sizing_mode="stretch_width", inline=True)
+    report_session_failures()
 
 
 def _local_stylesheets() -> None:
@@ -226,7 +239,11 @@ def serve(stores: list[str] = (), **options) -> None:
         served_extension()
         _SESSIONS.opened()
         pn.state.on_session_destroyed(_SESSIONS.closed)
-        return page_template(explorer_page(catalog))
+        try:
+            content = explorer_page(catalog)
+        except Exception as error:  # the visitor reads one line; the log has the traceback
+            content = failed_page(error)
+        return page_template(content)
 
     pn.serve(
         page,

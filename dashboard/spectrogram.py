@@ -21,6 +21,7 @@ import xarray as xr
 from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
+from dashboard.failures import read_or_report, unreadable_view
 from dashboard.session import follow, in_served_session, report_image
 from dashboard.state import ExplorerState, same_range
 from data_access.query import MAX_HEIGHT, MAX_WIDTH
@@ -204,11 +205,16 @@ class SpectrogramView(pn.viewable.Viewer):
         width = min(width or _DEFAULT_SIZE[0], MAX_WIDTH)
         height = min(height or _DEFAULT_SIZE[1], MAX_HEIGHT)
         started = time.perf_counter()
-        view = self.state.atlas.view(
-            time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel
+        atlas = self.state.atlas
+        view = read_or_report(
+            self.state,
+            "read this view",
+            lambda: atlas.view(time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel),
+            lambda: unreadable_view(time_range, freq_range, atlas.units, self.state.level),
         )
+        unreadable = view.attrs.get("unreadable", False)
         gaps = gap_spans(view)
-        empty = float(np.isnan(view.values).all(axis=0).mean())
+        empty = 0.0 if unreadable else float(np.isnan(view.values).all(axis=0).mean())
         facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3, "gap_share": empty}
         report_image(self.state, **facts)  # the info pane: after the image, with the span shown
         (t0, t1), (f0, f1) = self._axes()
@@ -229,8 +235,9 @@ class SpectrogramView(pn.viewable.Viewer):
         no_data = hv.VSpans(gaps, kdims=["time", "time_end"]).opts(
             backend="bokeh", fill_color=_NO_DATA, fill_alpha=0.5, line_alpha=0, hooks=[_hatched], apply_ranges=False
         )
+        said = "not readable" if unreadable else "no data"
         labels = hv.Labels(
-            ([a + (b - a) / 2 for a, b in wide], [mid] * len(wide), ["no data"] * len(wide)), ["time", "freq"], "text"
+            ([a + (b - a) / 2 for a, b in wide], [mid] * len(wide), [said] * len(wide)), ["time", "freq"], "text"
         ).opts(backend="bokeh", text_color="#303030", text_font_size="12pt", apply_ranges=False)
         return image * no_data * labels
 

@@ -8,6 +8,7 @@ spectrogram, the overview and the band curves always agree. It is a plain
 
 from __future__ import annotations
 
+import logging
 import re
 
 import colorcet as cc
@@ -32,7 +33,13 @@ COLORMAPS = ["fire", "bmy", "bgy", "kbc", "rainbow4", "gray"]
 #: Colours a band takes, in order: the first one no band shown holds (legible on white and on the colormaps).
 BAND_PALETTE = list(cc.palette["glasbey_category10"])
 
+#: The narrowest time range shown: 64 samples at 64 kHz, far below a frame. (A plot's time axis
+#: is milliseconds in float64: at a few microseconds it cannot tell its ends apart and draws nothing.)
+MIN_SPAN = np.timedelta64(1_000_000, "ns")  # (in ns: halved, it stays exact)
+
 _NS = np.timedelta64(1, "ns")
+
+log = logging.getLogger("spectral_atlas")
 _TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*$")
 
 
@@ -42,6 +49,24 @@ def same_range(a: tuple, b: tuple) -> bool:
     Works for time ranges (datetime64) and frequency ranges (Hz) alike.
     """
     return max(abs(a[0] - b[0]), abs(a[1] - b[1])) <= (b[1] - b[0]) * 1e-6
+
+
+def band_name(text: str) -> str:
+    """A band's name as given, without surrounding blanks.
+
+    Raises
+    ------
+    ParameterError
+        The name is empty, or holds a character that is not printed text (a
+        control character such as a link's ``%00``: no name a plot can label).
+    """
+    name = text.strip()
+    if not name:
+        raise ParameterError("a band needs a name")
+    if not name.isprintable():
+        odd = next(c for c in name if not c.isprintable())
+        raise ParameterError(f"a band's name is text on one line; {name!r} holds U+{ord(odd):04X}")
+    return name
 
 
 def typed_time(t: np.datetime64) -> str:
@@ -108,6 +133,8 @@ class ExplorerState(param.Parameterized):
                 self.auto_db_range(atlas.view(width=400, height=200, channel=self.channel).values)
             except ParameterError:  # nothing has a level: the default limits
                 pass
+            except Exception:  # unreadable (a corrupt chunk): the default limits; the views report what fails
+                log.warning("%s: could not read the coarsest level to fit the colours", atlas.name, exc_info=True)
         if not self.bands:
             nyquist = atlas.freq_range[1]
             self.bands = {name: band for name, band in PRESET_BANDS.items() if band[1] <= nyquist}
@@ -134,6 +161,7 @@ class ExplorerState(param.Parameterized):
             What clamping keeps: the range's width (a page or zoom moved past an
             end slides back inside), or each end that lies inside the recording
             (typed times: an end past the recording becomes its end, the start stays).
+            A range narrower than :data:`MIN_SPAN` is widened about its centre.
 
         Returns
         -------
@@ -146,7 +174,7 @@ class ExplorerState(param.Parameterized):
             An empty or inverted range, or (``keep="ends"``) one entirely outside the recording.
         """
         wanted = (to_datetime64(start), to_datetime64(end))
-        self.time_range = self._clamped_time(*wanted, keep=keep)
+        self.time_range = self.clamped_time(*wanted, keep=keep)
         return self.time_range != wanted
 
     def set_freq(self, low: float, high: float) -> bool:
@@ -174,7 +202,7 @@ class ExplorerState(param.Parameterized):
         millionth of their width (a plot's rounding) change nothing.
         """
         changes = {}
-        t0, t1 = self._clamped_time(*time)
+        t0, t1 = self.clamped_time(*time)
         if not same_range((t0, t1), self.time_range):
             changes["time_range"] = (t0, t1)
         if freq is not None:
@@ -184,7 +212,8 @@ class ExplorerState(param.Parameterized):
                 changes["freq_range"] = (f0, f1)
         self.param.update(changes)
 
-    def _clamped_time(self, start: object, end: object, keep: str = "width") -> tuple[np.datetime64, np.datetime64]:
+    def clamped_time(self, start: object, end: object, keep: str = "width") -> tuple[np.datetime64, np.datetime64]:
+        """The range :meth:`set_time` would show for ``start..end`` (see there), without showing it."""
         t0, t1 = to_datetime64(start), to_datetime64(end)
         if not t0 < t1:
             raise ParameterError(
@@ -197,7 +226,10 @@ class ExplorerState(param.Parameterized):
                     f"time range {typed_time(t0)} .. {typed_time(t1)} is outside the recording, "
                     f"which spans {typed_time(first)} .. {typed_time(last)}"
                 )
-            return max(t0, first), min(t1, last)
+            t0, t1 = max(t0, first), min(t1, last)
+        if t1 - t0 < MIN_SPAN:
+            centre = t0 + (t1 - t0) // 2
+            t0, t1 = centre - MIN_SPAN // 2, centre + MIN_SPAN // 2
         span = min(t1 - t0, last - first)
         if t0 < first:
             t0, t1 = first, first + span
@@ -224,9 +256,7 @@ class ExplorerState(param.Parameterized):
 
     def add_band(self, name: str, low: float, high: float, *, replace: bool = False) -> None:
         """Add a band, checked against 0..Nyquist; a name already shown is refused unless ``replace``."""
-        name = name.strip()
-        if not name:
-            raise ParameterError("a band needs a name")
+        name = band_name(name)
         if name in self.bands and not replace:
             lo, hi = self.bands[name]
             raise ParameterError(

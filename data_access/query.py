@@ -55,7 +55,7 @@ import numpy as np
 import xarray as xr
 
 from data_access.calibration import BAND_UNITS, PSD_UNITS, Calibration
-from data_access.errors import FormatError, ParameterError
+from data_access.errors import AtlasError, FormatError, ParameterError
 from data_access.sources import samples_to_timedelta, to_datetime64
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
@@ -200,6 +200,30 @@ def _seconds(seconds: float | np.ndarray) -> np.ndarray:
     return np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype("int64").astype("timedelta64[ns]")
 
 
+def _root_attr(attrs: Mapping[str, object], name: str, parse):
+    """A store's root attribute ``name`` read by ``parse``; a FormatError naming it if it is missing or unreadable."""
+    if name not in attrs:
+        raise FormatError(f"the root attribute {name!r} is missing")
+    try:
+        return parse(attrs[name])
+    except (ValueError, TypeError, OverflowError, AtlasError) as err:
+        raise FormatError(f"the root attribute {name}={str(attrs[name])[:60]!r} does not parse ({err})") from None
+
+
+def _positive(text: object) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError("not a positive number")
+    return value
+
+
+def _json_list(text: object) -> list:
+    value = json.loads(str(text))
+    if not isinstance(value, list):
+        raise ValueError("not a JSON list")
+    return value
+
+
 class Atlas:
     """A spectrogram store opened for O(pixels) reads.
 
@@ -218,26 +242,27 @@ class Atlas:
         self._reader = StoreReader(path)
         self.path: Path | str = self._reader.path
         attrs = self.attrs = self._reader.attrs
-        self.sample_rate = float(attrs["sample_rate"])
-        self.stft = StftConfig(
-            n_fft=int(attrs["n_fft"]),
-            hop_length=int(attrs["hop_length"]),
-            win_length=int(attrs["win_length"]),
-            window=str(attrs["window"]),
-        )
-        start = to_datetime64(attrs["start_time"])
-        self.time_range = (start, to_datetime64(attrs["end_time"]))
+        try:
+            self.sample_rate = _root_attr(attrs, "sample_rate", _positive)
+            self.stft = StftConfig(
+                n_fft=_root_attr(attrs, "n_fft", int),
+                hop_length=_root_attr(attrs, "hop_length", int),
+                win_length=_root_attr(attrs, "win_length", int),
+                window=_root_attr(attrs, "window", str),
+            )
+            start = _root_attr(attrs, "start_time", to_datetime64)
+            self.time_range = (start, _root_attr(attrs, "end_time", to_datetime64))
+            self.sources = _root_attr({"sources": "[]", **attrs}, "sources", _json_list)
+            n_levels = _root_attr(attrs, "n_levels", int)
+            self.calibration = Calibration.from_attrs(attrs)
+        except (FormatError, ParameterError) as err:
+            raise FormatError(f"{str(self.path)!r}: {err}") from None
         self.freq_range = (0.0, self.sample_rate / 2)
         self.df = self.sample_rate / self.stft.n_fft
-        self.sources = json.loads(attrs.get("sources", "[]"))
         self.channels: list[str] = self._reader.channels
-        try:
-            self.calibration = Calibration.from_attrs(attrs)
-        except FormatError as err:
-            raise FormatError(f"{str(self.path)!r}: {err}") from None
         hop, n_fft = self.stft.hop_length, self.stft.n_fft
         self.levels = []
-        for k in range(int(attrs["n_levels"])):
+        for k in range(n_levels):
             centre0 = ((2**k - 1) / 2) * hop + n_fft / 2
             self.levels.append(
                 Level(
@@ -267,6 +292,10 @@ class Atlas:
                 one_sided[-1] = 1.0
             # float32, so views stay float32 (the dtype warm_up compiled datashader's kernels for).
             self._psd_scale = (self._power_scale * one_sided / (self.sample_rate * sum_w2)).astype(np.float32)
+
+    def close(self) -> None:
+        """Let go of the store (an Atlas dropped does so too)."""
+        self._reader.close()
 
     def __repr__(self) -> str:
         t0, t1 = self.time_range

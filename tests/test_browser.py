@@ -146,9 +146,27 @@ def plot_pixels(page) -> Image.Image:
     return Image.open(io.BytesIO(main_plot(page).screenshot())).convert("RGB")
 
 
+def text_of(page, css: str) -> str:
+    """The text of the element of class ``css``: Panel puts css_classes on a shadow-DOM host, read inside it."""
+    return page.locator(css).evaluate(TEXT)
+
+
+# The text inside an element's shadow root, without its stylesheets.
+TEXT = """(e) => {
+    let text = '';
+    const walk = (node) => {
+        for (const child of node.childNodes) {
+            if (child.nodeType === Node.TEXT_NODE) text += child.textContent;
+            else if (child.nodeName !== 'STYLE') walk(child);
+        }
+    };
+    walk(e.shadowRoot || e);
+    return text;
+}"""
+
+
 def _info_text(page) -> str:
-    # Panel puts css_classes on a shadow-DOM host: read the text inside it.
-    return page.locator(".atlas-info").evaluate("e => (e.shadowRoot || e).textContent")
+    return text_of(page, ".atlas-info")
 
 
 def info_level(page) -> int:

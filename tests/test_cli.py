@@ -125,3 +125,20 @@ def test_info_on_a_missing_store(cli, tmp_path):
 def test_usage_error_exits_2(cli):
     done = run(cli, "ingest")
     assert done.returncode == 2 and "usage: spectral-atlas ingest" in done.stderr
+
+
+def test_a_newline_in_a_file_name_forges_no_line_in_warnings_or_info(cli, tmp_path):
+    # A file named "x\nspectral-atlas: WARNING: ..." once printed a fake warning of its own.
+    forged = "spectral-atlas: WARNING: all is well"
+    full = tmp_path / "full.wav"
+    sf.write(full, noise(10.0), SR, subtype="PCM_16")
+    cut = tmp_path / f"t_20260301_120000\n{forged}.wav"
+    cut.write_bytes(full.read_bytes()[: 44 + 2 * 7 * SR])  # truncated: ingest warns about it by name
+    done = run(cli, "ingest", str(cut), "-o", str(tmp_path / "t.zarr"), "--n-fft", "256")
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "truncated" in line]
+    assert len(warned) == 1 and f"t_20260301_120000\\n{forged}.wav is truncated" in warned[0]
+    assert not [line for line in done.stderr.splitlines() if line.startswith(forged)]
+    info = run(cli, "info", str(tmp_path / "t.zarr")).stdout.splitlines()
+    assert not [line for line in info if line.startswith(forged)]
+    assert any(f"t_20260301_120000\\n{forged}.wav" in line for line in info)

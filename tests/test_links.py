@@ -40,6 +40,8 @@ def test_a_link_reproduces_the_view(state, atlas):
         ({"agg": "sum"}, "is not one of"),
         ({"bands": "whale:15-1e9"}, "is not within"),
         ({"bands": "justaname"}, "is not name:low-high"),
+        ({"bands": "\x00:1-2"}, "a band's name is text on one line; '\\x00' holds U+0000"),  # once a traceback
+        ({"bands": "a%0Ab:1-2"}, "holds U+000A"),
     ],
 )
 def test_a_malformed_link_keeps_the_default_view_and_says_why(state, query, expected):
@@ -130,3 +132,13 @@ def test_a_band_name_in_a_link_is_bounded(state):
     before = dict(state.bands)
     problems = apply_query(state, {"bands": "x" * 500 + ":10-20"})
     assert len(problems) == 1 and "longer than 80 characters" in problems[0] and state.bands == before
+
+
+def test_a_link_narrower_than_a_millisecond_opens_a_millisecond_about_its_centre(state):
+    # A 1 µs view once drew nothing and froze the image (a plot's axis cannot tell such ends apart).
+    from dashboard.links import apply_query
+    from dashboard.state import MIN_SPAN
+
+    assert apply_query(state, {"start": "2026-03-01T12:00:05", "end": "2026-03-01T12:00:05.000001"}) == []
+    centre = T0 + 5 * S + np.timedelta64(500, "ns")
+    assert state.time_range == (centre - MIN_SPAN // 2, centre + MIN_SPAN // 2) and MIN_SPAN == np.timedelta64(1, "ms")

@@ -75,3 +75,25 @@ def test_a_pan_or_zoom_is_one_change_and_rounding_is_none(state):
     assert len(events) == 1
     state.set_view(time=(t0 - 5 * S, t0 + 5 * S), freq=(-100.0, 1e6))  # clamped to the recording and 0..Nyquist
     assert state.time_range == (t0, t0 + 10 * S) and state.freq_range == (0.0, 4000.0)
+
+
+def test_a_view_is_never_narrower_than_a_millisecond(state):
+    from dashboard.state import MIN_SPAN
+
+    t = T0 + 2 * S
+    assert state.set_time(t, t + np.timedelta64(1, "ns")) is True  # widened: it says so
+    assert state.time_range == (t - MIN_SPAN // 2, t + MIN_SPAN // 2)
+    for _ in range(30):  # zoom in as far as it goes
+        state.zoom(0.5)
+    assert state.time_range[1] - state.time_range[0] == MIN_SPAN
+    first = state.atlas.time_range[0]
+    state.set_time(first - np.timedelta64(5, "us"), first + np.timedelta64(1, "us"), keep="ends")
+    assert state.time_range == (first, first + MIN_SPAN)  # widened, inside the recording
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "two\nlines", "tab\there", "\u202eevil"])
+def test_a_band_name_is_printed_text_on_one_line(state, name):
+    before = dict(state.bands)
+    with pytest.raises(ParameterError, match=r"a band's name is text on one line; .* holds U\+"):
+        state.add_band(name, 10, 20)
+    assert state.bands == before
