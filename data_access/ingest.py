@@ -74,10 +74,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -117,6 +119,11 @@ log = logging.getLogger(__name__)
 #: A sample this close to full scale counts as clipped: one 16-bit step below 1.0, since a
 #: 16-bit file clipped at the top holds 32767 / 32768 (1.0 - 1e-6 would count only the bottom).
 CLIP_LEVEL = 1.0 - 2**-15
+
+#: Most bytes one block's float32 samples and power may take (a worker holds a few
+#: blocks, and level 0 is written a block at a time: one chunk along time). The
+#: default time chunk is halved until a block fits; a time_chunk given is refused.
+MAX_BLOCK_BYTES = 256 * 2**20
 
 
 class IngestInterrupted(KeyboardInterrupt):
@@ -225,7 +232,9 @@ def ingest(
         Show a progress bar; by default only on a terminal.
     time_chunk : int, optional
         Frames per chunk along time (even): the unit of work of one task and of
-        one write at every level. Default 512, or with ``append`` the store's.
+        one write at every level; a block's float32 samples and power may take at
+        most :data:`MAX_BLOCK_BYTES`. Default 512 (halved until a block fits), or
+        with ``append`` the store's.
     calibration : Calibration, optional
         Sensitivity, gain and full-scale voltage, kept in the store's root
         attributes; reads then report dB re 1 µPa. Stored power is the same
@@ -248,14 +257,17 @@ def ingest(
             raise ParameterError("append and overwrite exclude each other: an append keeps the store's frames")
         job = _append_job(timeline, Path(store), config, format, time_chunk, calibration)
     else:
+        timeline.check_span()
+        config = config or StftConfig()
         job = _Job(
             timeline,
-            config or StftConfig(),
+            config,
             check_output(store, overwrite=overwrite),
             format or "zarr",
-            time_chunk or TIME_CHUNK,
+            time_chunk or _default_time_chunk(config, timeline.n_channels),
             calibration,
         )
+    _check_block_bytes(job.config, job.timeline.n_channels, job.time_chunk)
     if job.n_frames == 0:
         raise ParameterError(
             f"the recording has {timeline.n_samples} samples, fewer than n_fft={job.config.n_fft}: no whole frame"
@@ -263,12 +275,43 @@ def ingest(
     return _build(job, scheduler=scheduler, progress=progress)
 
 
+def _block_bytes(config: StftConfig, channels: int, frames: int) -> int:
+    """Bytes of the float32 samples and power of a block of ``frames`` frames."""
+    first, last = config.frame_span(0, frames)
+    return 4 * channels * (last - first + frames * config.n_freq)
+
+
+def _default_time_chunk(config: StftConfig, channels: int) -> int:
+    """:data:`~data_access.store.TIME_CHUNK`, halved until a block fits in :data:`MAX_BLOCK_BYTES`."""
+    chunk = TIME_CHUNK
+    while chunk > 2 and _block_bytes(config, channels, chunk) > MAX_BLOCK_BYTES:
+        chunk //= 2
+    return chunk
+
+
+def _check_block_bytes(config: StftConfig, channels: int, time_chunk: int) -> None:
+    """Refuse blocks of ``time_chunk`` frames that take more than :data:`MAX_BLOCK_BYTES`."""
+    size = _block_bytes(config, channels, time_chunk)
+    if size > MAX_BLOCK_BYTES:
+        fits = _default_time_chunk(config, channels)
+        advice = (
+            f"pass --time-chunk {fits} (time_chunk=) or less"
+            if _block_bytes(config, channels, fits) <= MAX_BLOCK_BYTES
+            else "lower n_fft, or ingest fewer channels"
+        )
+        raise ParameterError(
+            f"time_chunk={time_chunk} frames of n_fft={config.n_fft} x {channels} channel(s) make blocks of "
+            f"{size / 2**20:,.0f} MiB of float32 samples and power, more than {MAX_BLOCK_BYTES // 2**20} MiB "
+            f"(MAX_BLOCK_BYTES); {advice}"
+        )
+
+
 def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
     """Write ``job`` into its partial, resuming one left by the same job, and commit it."""
     timeline, config, chunk = job.timeline, job.config, job.time_chunk
     lengths = level_lengths(job.n_frames)
     kept = job.kept_columns(len(lengths))
-    blocks = [(a, min(a + chunk, job.n_frames)) for a in range(kept[0], job.n_frames, chunk)]
+    blocks = range(kept[0], job.n_frames, chunk)  # first frames; a range, not a list: O(1) whatever the span
     partial = _Partial(partial_path(job.path))
     fingerprint = job.fingerprint()
     finished = partial.finished(fingerprint)
@@ -312,7 +355,7 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
             in_pass,
         )
         builder = PyramidBuilder(lengths, writer.write_power, writer.write_counts, chunk=chunk) if in_pass else None
-        todo = [(a, z) for a, z in blocks if a // chunk not in finished]
+        todo = ((a, min(a + chunk, job.n_frames)) for a in blocks if a // chunk not in finished)
         quality = _run_blocks(
             task,
             todo,
@@ -320,11 +363,11 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
             lengths,
             scheduler=scheduler,
             progress=progress,
-            initial=job.n_frames - sum(z - a for a, z in todo),
+            initial=kept[0] + sum(min(chunk, job.n_frames - i * chunk) for i in finished),
         )
         if not in_pass:
             rebuild_levels(writer, lengths, kept=kept, chunk=chunk)
-        nonfinite, clipped = np.sum([job.kept_quality, *finished.values(), *quality], axis=0, dtype=np.int64)
+        nonfinite, clipped = np.sum([job.kept_quality, *finished.values(), quality], axis=0, dtype=np.int64)
         _warn_quality(int(nonfinite), int(clipped))
         writer.set_attrs({**attrs, "nonfinite_samples": int(nonfinite), "clipped_samples": int(clipped)})
         if job.format == "zarr":  # not to be renamed into the store; a NetCDF conversion leaves it behind
@@ -480,16 +523,16 @@ def _warn_quality(nonfinite: int, clipped: int) -> None:
 
 def _run_blocks(
     task: _BlockTask,
-    blocks: list[tuple[int, int]],
+    blocks: Iterator[tuple[int, int]],
     builder: PyramidBuilder | None,
     lengths: list[int],
     *,
     scheduler: str | None,
     progress: bool | None,
     initial: int,
-) -> list[tuple[int, int]]:
-    """Compute ``blocks``, feeding the builder if there is one; the blocks' sample counts."""
-    quality = []
+) -> np.ndarray:
+    """Compute ``blocks``, feeding the builder if there is one; their (non-finite, clipped) samples summed."""
+    quality = np.zeros(2, dtype=np.int64)
     run = dask.delayed(task, pure=False)
     with _scheduler(scheduler) as (get, workers), ThreadPoolExecutor(1) as pyramid_thread:
         # Enough blocks per batch to keep every worker busy; one batch is
@@ -503,9 +546,9 @@ def _run_blocks(
             disable=(None if progress is None else not progress),
             desc="ingest",
         )
-        for b in range(0, len(blocks), workers):
-            results = dask.compute(*(run(a, z) for a, z in blocks[b : b + workers]), scheduler=get)
-            quality.extend(r[2] for r in results)
+        while batch := list(itertools.islice(blocks, workers)):
+            results = dask.compute(*(run(a, z) for a, z in batch), scheduler=get)
+            quality += np.sum([r[2] for r in results], axis=0, dtype=np.int64)
             if builder is not None:
                 if pending is not None:
                     pending.result()
@@ -572,6 +615,7 @@ def _append_job(
     old_sources = [_reopen(record, path) for record in records]
     before = _joined(old_sources, new.channel)
     timeline = _joined([*old_sources, *new.sources], new.channel)
+    timeline.check_span()
     if timeline.start_time != start or before.n_samples != attrs["n_samples"]:
         raise FormatError(f"{str(path)!r}: its sources attribute does not match its time span")
     added = {id(src) for src in new.sources}

@@ -28,6 +28,11 @@ A :class:`Timeline` joins sources on one sample grid by absolute time. The rules
 - **Bad files** (unreadable, empty, no samples, no start time) stop the opening
   with one line naming the file, or with ``skip_bad=True`` are skipped with a
   warning and listed in :meth:`Timeline.summary`.
+- **Bounds**: a sample rate outside :data:`SAMPLE_RATE_RANGE`, a file dated
+  outside :data:`RECORDING_WINDOW`, or files spanning more than
+  :data:`MAX_SPAN_YEARS` (dates from different deployments, or a wrong clock)
+  are refused with one line before anything is read or allocated. A FLAC
+  file whose STREAMINFO breaks the format is damaged, not truncated.
 - **Channels**: a timeline reads one channel, the mean of all channels, or with
   ``channel="all"`` every channel (then every file must have the same number of
   channels, and :meth:`Timeline.read` returns shape ``(n, channels)``).
@@ -73,6 +78,22 @@ TIME_PATTERNS: dict[str, str] = {
     "soundtrap": "%y%m%d%H%M%S",  # SoundTrap: SERIAL.YYMMDDHHMMSS.wav
 }
 
+#: Dates a recording may have, start to end: earlier or later is a wrong clock or a
+#: damaged header (a clock never set or run over: 0001-01-01, 2106-02-07); 1900
+#: keeps digitised historic recordings.
+RECORDING_WINDOW = (np.datetime64("1900-01-01", "ns"), np.datetime64("2100-01-01", "ns"))
+#: Longest span, first sample to last, gaps included, of one timeline (one store):
+#: a deployment lasts weeks to a year; longer is files from different deployments,
+#: or a wrong date, which would make a store of empty columns over the years between.
+MAX_SPAN_YEARS = 2
+#: Sample rates accepted, in Hz, given or read from a header: from one sample in
+#: 1000 s (SEED's slowest long-period channels) to 4 MHz (ultrasonic and broadband
+#: hydrophone recorders sample at up to 2 MHz). A faster rate is a damaged header or
+#: a mistake, and resampling a file up to it would write a store of terabytes.
+SAMPLE_RATE_RANGE = (1e-3, 4e6)
+
+_YEAR = 365.25 * 86400  # seconds in a Julian year
+
 #: obspy's default ``misalignment_threshold``: traces whose sample grids differ by
 #: less than this fraction of a sample are snapped onto one grid.
 MISALIGNMENT_THRESHOLD = 1e-2
@@ -95,15 +116,39 @@ def to_datetime64(value: object) -> np.datetime64:
 
     Time-zone-aware inputs are converted to UTC; naive ones are taken as UTC.
     """
+    ts = _timestamp(value)
+    if not pd.Timestamp.min <= ts <= pd.Timestamp.max:
+        raise ParameterError(
+            f"{str(value)!r} is outside {pd.Timestamp.min:%Y-%m-%d} .. {pd.Timestamp.max:%Y-%m-%d}, "
+            "the times a datetime64[ns] holds"
+        )
+    return np.datetime64(ts.as_unit("ns").asm8, "ns")
+
+
+def _timestamp(value: object) -> pd.Timestamp:
+    """``value`` as a naive UTC Timestamp, at a resolution that holds it."""
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as err:
         raise ParameterError(f"cannot read {value!r} as a time: {err}") from None
     if ts is pd.NaT:
         raise ParameterError(f"{value!r} is not a time")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(ts.as_unit("ns").asm8, "ns")
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def _day(t: np.datetime64) -> str:
+    return str(t.astype("datetime64[D]"))
+
+
+def _start_time_arg(value: object) -> np.datetime64:
+    """A start time given by the user, checked to lie in :data:`RECORDING_WINDOW`."""
+    lo, hi = RECORDING_WINDOW
+    if not lo <= _timestamp(value) < hi:
+        raise ParameterError(
+            f"start_time {value!r} is outside {_day(lo)} .. {_day(hi)}, the dates a recording may have "
+            "(RECORDING_WINDOW)"
+        )
+    return to_datetime64(value)
 
 
 def seconds_to_ns(seconds: float | np.ndarray) -> np.ndarray:
@@ -328,6 +373,34 @@ def _bext_start_time(path: Path, sample_rate: float) -> np.datetime64 | None:
     return start
 
 
+def _flac_header_fault(path: Path) -> str | None:
+    """What breaks the FLAC spec (RFC 9639, 8.2) in a FLAC file's STREAMINFO block, or None.
+
+    libsndfile reads such a header without complaint and then stops decoding
+    early, which would look like a truncated file.
+    """
+    with open(path, "rb") as f:
+        head = f.read(10)
+        if head[:3] == b"ID3" and len(head) == 10:  # an ID3v2 tag first: skip its syncsafe size (and footer)
+            size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            f.seek(10 + size + (10 if head[5] & 0x10 else 0))
+        else:
+            f.seek(0)
+        magic, block = f.read(4), f.read(38)
+    if magic != b"fLaC" or len(block) < 38 or block[0] & 0x7F != 0:
+        return "no STREAMINFO block after 'fLaC'"
+    min_block, max_block = struct.unpack(">HH", block[4:8])
+    packed = int.from_bytes(block[14:22], "big")  # rate 20 bits, channels 3, bits per sample 5, frames 36
+    rate, bits = packed >> 44, ((packed >> 36) & 0x1F) + 1
+    if not 16 <= min_block <= max_block:
+        return f"block sizes {min_block} .. {max_block} samples, where FLAC needs 16 <= minimum <= maximum"
+    if rate == 0:
+        return "sample rate 0"
+    if bits < 4:
+        return f"{bits} bits per sample, where FLAC needs 4 to 32"
+    return None
+
+
 def _can_read_at(path: Path, position: int) -> bool:
     try:
         with sf.SoundFile(path) as f:
@@ -363,6 +436,9 @@ class SoundFileSource(AudioSource):
             info = sf.info(str(path))
         except (sf.LibsndfileError, RuntimeError) as err:
             raise FormatError(f"cannot read {path.name!r} as audio: {_libsndfile_reason(err)}") from None
+        fault = _flac_header_fault(path) if info.format == "FLAC" else None
+        if fault:
+            raise FormatError(f"{path.name!r} has a corrupt FLAC header ({fault}): the file is damaged, not truncated")
         declared = _declared_wav_frames(path, info) or info.frames
         readable = _readable_frames(path, info.frames)
         if readable == 0:
@@ -725,8 +801,10 @@ def open_source(
     SourceNotFoundError
         The file does not exist or is a broken link.
     FormatError
-        The file is not audio this package reads, has no samples, or has no
-        start time in its header or name and none was given.
+        The file is not audio this package reads, has no samples, has no
+        start time in its header or name and none was given, or has a sample
+        rate outside :data:`SAMPLE_RATE_RANGE`, dates outside
+        :data:`RECORDING_WINDOW` or a corrupt FLAC header.
     """
     path = Path(path)
     if path.is_symlink() and not path.exists():
@@ -740,8 +818,42 @@ def open_source(
         raise FormatError(f"cannot read {path.name!r}: suffix {path.suffix!r} is not one of {sorted(READERS)}")
     if path.stat().st_size == 0:
         raise FormatError(f"{path.name!r} is empty (0 bytes)")
-    user_time = None if start_time is None else to_datetime64(start_time)
-    return reader.open(path, user_time, time_patterns)
+    user_time = None if start_time is None else _start_time_arg(start_time)
+    try:
+        source = reader.open(path, user_time, time_patterns)
+    except ParameterError as err:  # raised by a header only for a time no datetime64[ns] holds
+        raise FormatError(f"{path.name!r} has a time out of range in its header: {err}") from None
+    _check_header(source)
+    return source
+
+
+_TIME_FROM = {"header": "from its header", "filename": "from its name", "user": "given"}
+
+
+def _check_header(src: AudioSource) -> None:
+    """Refuse a source whose sample rate or dates are out of range: a damaged header or a wrong clock."""
+    lo, hi = SAMPLE_RATE_RANGE
+    if not lo <= src.sample_rate <= hi:
+        raise FormatError(
+            f"{src.path.name!r} has a sample rate of {src.sample_rate:g} Hz in its header, outside "
+            f"{lo:g} .. {hi:g} Hz (SAMPLE_RATE_RANGE): a damaged header?"
+        )
+    first, last = RECORDING_WINDOW
+    if not (first <= src.start_time and src.duration <= (last - src.start_time) / np.timedelta64(1, "s")):
+        error = ParameterError if src.start_time_from == "user" else FormatError
+        raise error(
+            f"{src.path.name!r} starts at {src.start_time} ({_TIME_FROM[src.start_time_from]}) and lasts "
+            f"{_span(src.duration)}, outside {_day(first)} .. {_day(last)}, the dates a recording may have "
+            "(RECORDING_WINDOW): a wrong clock? Give the start with --start-time (start_time=), or skip the "
+            "file with --skip-bad (skip_bad=True)"
+        )
+
+
+def _span(seconds: float) -> str:
+    """A duration in the unit that reads best: s, days or years."""
+    if seconds >= _YEAR:
+        return f"{seconds / _YEAR:.1f} years"
+    return f"{seconds / 86400:.1f} days" if seconds >= 86400 else f"{seconds:.3f} s"
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -814,6 +926,24 @@ class Timeline:
     def n_channels(self) -> int:
         """Channels :meth:`read` returns: every channel of the files for ``"all"``, else 1."""
         return self.sources[0].channels if self.channel == "all" else 1
+
+    def check_span(self) -> None:
+        """Refuse a timeline longer than :data:`MAX_SPAN_YEARS`, naming the files at its ends.
+
+        Raises
+        ------
+        FormatError
+            The files' dates span more than :data:`MAX_SPAN_YEARS`.
+        """
+        if self.duration <= MAX_SPAN_YEARS * _YEAR:
+            return
+        first = self.sources[0]
+        last = max(zip(self.offsets, self.sources, strict=True), key=lambda s: s[0] + s[1].n_samples)[1]
+        raise FormatError(
+            f"the recording spans {_span(self.duration)}, from {first.start_time} ({first.path.name!r} starts) "
+            f"to {last.end_time} ({last.path.name!r} ends), more than the {MAX_SPAN_YEARS} years one store may "
+            "span (MAX_SPAN_YEARS): are the files' dates right? Ingest each deployment into a store of its own"
+        )
 
     def channel_labels(self) -> list[str]:
         """A name for each channel :meth:`read` returns.
@@ -996,18 +1126,24 @@ def open_timeline(
     ------
     FormatError
         A bad file (unless ``skip_bad``), every file bad, different sample rates
-        without ``sample_rate``, an overlap longer than ``max_overlap``, or
-        files with different numbers of channels for ``channel="all"``.
+        without ``sample_rate``, an overlap longer than ``max_overlap``, files
+        with different numbers of channels for ``channel="all"``, or files
+        spanning more than :data:`MAX_SPAN_YEARS`.
     SourceNotFoundError
         An input that does not exist, a directory without audio, a pattern
         matching nothing.
     ParameterError
-        A malformed argument.
+        A malformed argument, a ``sample_rate`` outside :data:`SAMPLE_RATE_RANGE`
+        or a ``start_time`` outside :data:`RECORDING_WINDOW`.
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    if sample_rate is not None and not (isinstance(sample_rate, (int, float)) and 0 < sample_rate < math.inf):
-        raise ParameterError(f"sample_rate={sample_rate!r} must be a positive number of samples per second")
+    lo, hi = SAMPLE_RATE_RANGE
+    if sample_rate is not None and not (isinstance(sample_rate, (int, float)) and lo <= sample_rate <= hi):
+        raise ParameterError(
+            f"sample_rate={sample_rate!r} must be a number of samples per second from {lo:g} to {hi:g} "
+            "(SAMPLE_RATE_RANGE)"
+        )
     if not (isinstance(max_overlap, (int, float)) and 0 <= max_overlap < math.inf):
         raise ParameterError(f"max_overlap={max_overlap!r} must be a number of seconds >= 0")
     paths = expand_inputs(inputs)
@@ -1022,6 +1158,7 @@ def open_timeline(
     t0 = sources[0].start_time
     offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
     timeline = Timeline(tuple(sources), tuple(offsets), channel, tuple(skipped))
+    timeline.check_span()
     _check_overlaps(timeline, max_overlap)
     return timeline
 
@@ -1031,7 +1168,7 @@ def _open_all(
 ) -> tuple[list[AudioSource], list[tuple[str, str]]]:
     """Open every file; with ``start_time`` each starts where the previous one ends."""
     sources, skipped = [], []
-    t = None if start_time is None else to_datetime64(start_time)
+    t = None if start_time is None else _start_time_arg(start_time)
     for path in paths:
         try:
             source = open_source(path, start_time=t, time_patterns=patterns)

@@ -27,6 +27,14 @@ from data_access.errors import ParameterError
 #: Frames transformed per FFT call: big enough to amortise the call, small
 #: enough that the float64 temporaries stay in cache (about 4 MB at n_fft 4096).
 _FFT_BATCH = 128
+#: Samples per FFT call at most: frames longer than 4096 go fewer at a time (one
+#: at n_fft >= 2**19), so a call's temporaries stay near 12 MB whatever n_fft.
+_FFT_BATCH_SAMPLES = _FFT_BATCH * 4096
+
+#: Longest FFT: 2**20 samples (22 s at 48 kHz, 0.05 Hz bins). One frame's float64
+#: samples and complex128 spectrum take 24 bytes a sample, 24 MiB here, per
+#: worker; a block of frames is bounded apart (``data_access.ingest.MAX_BLOCK_BYTES``).
+MAX_N_FFT = 2**20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +44,8 @@ class StftConfig:
     Parameters
     ----------
     n_fft : int, default: 4096
-        FFT length in samples; the spectrum has ``n_fft // 2 + 1`` bins.
+        FFT length in samples, ``2 <= n_fft <=`` :data:`MAX_N_FFT`; the
+        spectrum has ``n_fft // 2 + 1`` bins.
     hop_length : int, default: n_fft // 2
         Samples between the starts of consecutive frames, ``1 <= hop <= n_fft``.
     win_length : int, default: n_fft
@@ -53,16 +62,16 @@ class StftConfig:
     window: str = "hann"
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_fft, bool) or not isinstance(self.n_fft, (int, np.integer)) or self.n_fft < 2:
-            raise ParameterError(f"n_fft={self.n_fft!r} must be an integer >= 2")
+        if not _is_int(self.n_fft) or not 2 <= self.n_fft <= MAX_N_FFT:
+            raise ParameterError(f"n_fft={self.n_fft!r} must be an integer >= 2 and <= {MAX_N_FFT} (MAX_N_FFT)")
         if self.hop_length is None:
             object.__setattr__(self, "hop_length", self.n_fft // 2)
         if self.win_length is None:
             object.__setattr__(self, "win_length", self.n_fft)
-        if not 1 <= self.hop_length <= self.n_fft:
-            raise ParameterError(f"hop_length={self.hop_length} must be between 1 and n_fft={self.n_fft}")
-        if not 1 <= self.win_length <= self.n_fft:
-            raise ParameterError(f"win_length={self.win_length} must be between 1 and n_fft={self.n_fft}")
+        for name in ("hop_length", "win_length"):
+            value = getattr(self, name)
+            if not _is_int(value) or not 1 <= value <= self.n_fft:
+                raise ParameterError(f"{name}={value!r} must be between 1 and n_fft={self.n_fft}, an integer")
         try:
             self.window_array  # noqa: B018 - validate the name once, here
         except (ValueError, TypeError) as err:
@@ -124,14 +133,19 @@ def power_spectrogram(samples: np.ndarray, config: StftConfig) -> np.ndarray:
         return out
     frames = np.lib.stride_tricks.sliding_window_view(samples, config.n_fft)[:: config.hop_length][:n_frames]
     window = config.window_array
-    for i in range(0, n_frames, _FFT_BATCH):
-        spec = scipy.fft.rfft(frames[i : i + _FFT_BATCH] * window, axis=-1)
-        out[:, i : i + _FFT_BATCH] = (spec.real**2 + spec.imag**2).T
+    batch = max(1, min(_FFT_BATCH, _FFT_BATCH_SAMPLES // config.n_fft))
+    for i in range(0, n_frames, batch):
+        spec = scipy.fft.rfft(frames[i : i + batch] * window, axis=-1)
+        out[:, i : i + batch] = (spec.real**2 + spec.imag**2).T
     # Make a frame that touches a NaN sample NaN in every bin, whatever the FFT spread.
     bad = ~np.isfinite(samples)
     if bad.any():
         out[:, _frames_touching(bad, config, n_frames)] = np.nan
     return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _frames_touching(bad: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
