@@ -12,6 +12,7 @@ import sys
 import panel as pn
 
 from dashboard.explorer import Selection, SpectrogramExplorer
+from dashboard.fixes import apply_patches
 from dashboard.server import StorePicker, explorer_page, one_blas_thread, page_template, serve, served_extension
 from data_access.query import warm_up
 
@@ -21,6 +22,7 @@ if pn.state.served:  # a plain import has no side effects
     served_extension()
     if not sys.argv[1:]:
         raise SystemExit("usage: panel serve dashboard/app.py --args STORE [STORE ...]")
+    apply_patches()
     one_blas_thread()
     warm_up()
     page_template(explorer_page(sys.argv[1:])).servable()

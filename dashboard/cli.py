@@ -203,7 +203,8 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-_SERVE_DESCRIPTION = """Serve the explorer. Every option goes to Panel's server (panel.serve) as it is.
+_SERVE_DESCRIPTION = """Serve the explorer. The options go to Panel's server (panel.serve) once checked;
+--basic-auth's login is ours (a credentials file read at each change, attempts limited).
 A login needs --cookie-secret; secrets are better passed as PANEL_COOKIE_SECRET, PANEL_OAUTH_KEY and
 PANEL_OAUTH_SECRET in the environment than on a command line other users can read."""
 

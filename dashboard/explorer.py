@@ -33,7 +33,7 @@ from dashboard.bands import BandEditor
 from dashboard.curves import BandCurves
 from dashboard.display import DisplayControls
 from dashboard.failures import say_failures_in
-from dashboard.fixes import keep_early_comm_messages
+from dashboard.fixes import apply_patches, keep_early_comm_messages
 from dashboard.info import Downloads, InfoPane
 from dashboard.messages import Message
 from dashboard.navigation import Navigation
@@ -96,6 +96,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def __init__(self, store: str, **params) -> None:
         super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
+        apply_patches()  # (once per process; see dashboard.fixes)
         keep_early_comm_messages()  # in a notebook kernel
         state = self.state
         self._linked = LinkedView(state=state, store_name=self.link_name) if in_served_session() else None

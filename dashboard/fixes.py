@@ -1,20 +1,69 @@
 """Mends for faults in the libraries under the app, each applied where it runs (served page or notebook kernel).
 
-Each names the fault, how it showed here, and what it changes; each is idempotent.
+Each names the fault, how it showed here, and what it changes; each is idempotent,
+and touches nothing unless its entry in :mod:`data_access.compat` (versions,
+upstream issue, canary test) says it fits the installed library.
+:func:`apply_patches` applies the process-wide ones once at start-up.
 """
 
 from __future__ import annotations
 
 import collections
 
+import holoviews as hv
 import panel as pn
 import panel.io.document as _panel_document
 from bokeh.models import CustomJS
 
 from dashboard.session import in_served_session
+from data_access.compat import (
+    EARLY_COMM_MESSAGES,
+    GESTURE_STREAM,
+    LOCAL_STYLESHEETS,
+    LONG_PRESS,
+    PATCHES,
+    QUEUED_MESSAGES,
+)
+
+
+def apply_patches() -> None:
+    """Apply the process-wide patches (idempotent), and say in the log which cannot be."""
+    send_every_queued_message()
+    for patch in PATCHES.values():
+        patch.usable()
+
+
+def register_stream_callback(stream: type, callback: type) -> bool:
+    """Give a HoloViews stream class its Bokeh callback; False (nothing done) if HoloViews has no place for it."""
+    if not GESTURE_STREAM.usable():
+        return False
+    hv.streams.Stream._callbacks["bokeh"][stream] = callback
+    return True
+
+
+def use_local_stylesheets(dist_url: str) -> None:
+    """Make this served page's Panel stylesheets come from ``dist_url`` on this server, however the session began.
+
+    Panel points its components' stylesheets at this server when it renders the
+    page for a session; until then (and for good, if the page's session was
+    discarded before its websocket connected and Bokeh made a new one for that
+    websocket, as happens under load) it points them at cdn.holoviz.org, which a
+    closed network cannot reach and no one asked for. Set the page's value
+    (Panel's own) before anything is built.
+    """
+    if in_served_session() and LOCAL_STYLESHEETS.usable():
+        pn.state.curdoc._template_variables.setdefault("dist_url", dist_url)
+
 
 # See drags_always_pan: no drag is ever taken for a long press.
-_NO_LONG_PRESS = "Bokeh.require('core/ui_gestures').UIGestures.press_threshold = 1e9;"
+_NO_LONG_PRESS = """
+const gestures = Bokeh.require('core/ui_gestures');
+if (gestures && gestures.UIGestures && 'press_threshold' in gestures.UIGestures) {
+    gestures.UIGestures.press_threshold = 1e9;
+} else {
+    console.warn('spectral-atlas compat: BokehJS has no UIGestures.press_threshold; drags-always-pan not applied');
+}
+"""
 
 
 def drags_always_pan() -> None:
@@ -28,7 +77,7 @@ def drags_always_pan() -> None:
     toolbar button opens its tool menu; this toolbar has none). Not in a notebook,
     whose page other people's plots share.
     """
-    if in_served_session():
+    if in_served_session() and LONG_PRESS.usable():
         pn.state.curdoc.js_on_event("document_ready", CustomJS(code=_NO_LONG_PRESS))
 
 
@@ -48,6 +97,8 @@ def send_every_queued_message() -> None:
     The mend: a task that finds messages queued and no mark puts the mark back
     and writes them.
     """
+    if not QUEUED_MESSAGES.usable():
+        return
     write = _panel_document._dispatch_msgs  # (looked up by name on every call, so replaced here for all)
     if getattr(write, "sends_every_queued_message", False):
         return
@@ -86,6 +137,8 @@ def keep_early_comm_messages() -> None:
     Nothing else changes. Only inside an IPython kernel (a notebook).
     """
     kernel = _ipython_kernel()
+    if kernel is None or not EARLY_COMM_MESSAGES.usable():
+        return
     handlers = getattr(kernel, "shell_handlers", {})  # (ipykernel's; another kind of kernel is left as it is)
     comms = getattr(getattr(kernel, "comm_manager", None), "comms", None)
     if comms is None or not {"comm_msg", "comm_open"} <= handlers.keys():

@@ -34,6 +34,7 @@ from panel.config import config
 from tornado.web import OutputTransform
 
 from dashboard.options import read_users
+from data_access.compat import BASIC_LOGIN, require
 
 log = logging.getLogger("spectral_atlas")
 
@@ -179,8 +180,8 @@ class LoginHandler(_CookieFlags, BasicLoginHandler):
         except LoginUnavailable:
             self._refuse(503, "Login is unavailable: the server cannot read its list of users; tell its operator.")
 
-    # Panel 1.9.4: BasicLoginHandler.post checks a login by calling self._validate(username, password),
-    # which reads --basic-auth itself (a path it cannot read became a password); this replaces it.
+    # Panel's BasicLoginHandler.post checks a login by calling self._validate(username, password), which
+    # reads --basic-auth itself (a path it cannot read became a password): replaced here (compat.BASIC_LOGIN).
     def _validate(self, username, password):
         provider, client = self.application.auth_provider, self.request.remote_ip
         if provider.credentials.check(username, password):
@@ -231,6 +232,7 @@ class LoginProvider(BasicAuthProvider):
         window: float = 60.0,
         secure_cookies: bool = False,
     ) -> None:
+        require(BASIC_LOGIN, "--basic-auth")  # LoginHandler._validate replaces Panel's: without it, Panel's would run
         super().__init__()
         self.credentials = Credentials(users_file, password)
         self.attempts = Attempts(attempts, window)

@@ -23,11 +23,11 @@ from threadpoolctl import threadpool_limits
 from dashboard.catalog import Catalog
 from dashboard.explorer import SpectrogramExplorer, shared_atlas
 from dashboard.failures import failed_page, report, report_session_failures
-from dashboard.fixes import drags_always_pan, send_every_queued_message
+from dashboard.fixes import apply_patches, drags_always_pan, use_local_stylesheets
 from dashboard.login import SecurityHeaders
 from dashboard.messages import Message
 from dashboard.options import ServerOptions
-from dashboard.session import in_served_session, release
+from dashboard.session import release
 from data_access.query import warm_up
 
 log = logging.getLogger("spectral_atlas")
@@ -161,7 +161,6 @@ def page_template(content: pn.viewable.Viewable) -> pn.template.BootstrapTemplat
     than the server). The explorer's own "reading…" indicator is per session.
     """
     drags_always_pan()
-    send_every_queued_message()
     return pn.template.BootstrapTemplate(
         title="Spectral Atlas", main=[content], header_background="#0b3d5c", busy_indicator=None
     )
@@ -184,23 +183,9 @@ def served_extension() -> None:
 
     And a failure in a session's callbacks is one line on its page, the traceback in the log (dashboard.failures).
     """
-    _local_stylesheets()
+    use_local_stylesheets(get_dist_path(cdn=False))  # (see there: a session discarded early styled itself from a CDN)
     pn.extension(sizing_mode="stretch_width", inline=True)
     report_session_failures()
-
-
-def _local_stylesheets() -> None:
-    """Make this session's Panel stylesheets come from this server, however the session began.
-
-    Panel points its components' stylesheets at this server when it renders the
-    page for a session; until then (and for good, if the page's session was
-    discarded before its websocket connected and Bokeh made a new one for that
-    websocket, as happens under load) it points them at cdn.holoviz.org, which a
-    closed network cannot reach and no one asked for. Set the page's value
-    (Panel's own) before anything is built.
-    """
-    if in_served_session():
-        pn.state.curdoc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
 def serve(stores: list[str] = (), **options) -> None:
@@ -226,6 +211,7 @@ def serve(stores: list[str] = (), **options) -> None:
         A store or data root that does not exist or is no store.
     """
     opts = ServerOptions(**options)
+    apply_patches()  # (data_access.compat: the log says which do not fit the installed libraries)
     catalog = Catalog(stores=stores, roots=opts.data_root)  # a bad path fails before the server starts
     if opts.num_procs == 1:
         one_blas_thread()

@@ -22,6 +22,7 @@ from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from dashboard.failures import read_or_report, unreadable_view
+from dashboard.fixes import register_stream_callback
 from dashboard.session import follow, in_served_session, report_image
 from dashboard.state import ExplorerState, same_range
 from data_access.query import MAX_HEIGHT, MAX_WIDTH
@@ -82,7 +83,10 @@ class _GestureRangeXYCallback(RangeXYCallback):
     debounce = None
 
 
-hv.streams.Stream._callbacks["bokeh"][GestureRangeXY] = _GestureRangeXYCallback
+#: The stream of a gesture's ranges: ours, or HoloViews' own (100 ms later) where it cannot be registered.
+RANGE_STREAM = (
+    GestureRangeXY if register_stream_callback(GestureRangeXY, _GestureRangeXYCallback) else hv.streams.RangeXY
+)
 
 
 def _as_time(value) -> np.datetime64:
@@ -246,7 +250,7 @@ class SpectrogramView(pn.viewable.Viewer):
         size = hv.streams.PlotSize()
         dmap = hv.DynamicMap(self._image, streams=[inputs, size])
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
-        self.range_stream = GestureRangeXY(source=dmap)
+        self.range_stream = RANGE_STREAM(source=dmap)
         self.range_stream.add_subscriber(self._follow_plot)
         # A box drawn with the box-select tool becomes a band over its frequencies.
         self.box_stream = hv.streams.BoundsXY(source=dmap)

@@ -640,8 +640,8 @@ class MiniSeedSource(AudioSource):
         return _complement(missing, 0, self.n_samples)
 
     def _read(self, start: int, stop: int) -> np.ndarray:
+        import obspy
         from obspy import UTCDateTime
-        from obspy.io.mseed.core import _read_mseed
 
         out = np.full((stop - start, self.channels), np.nan, dtype=np.float32)
         wanted = [  # (channel, samples [a, b) of this file, trace k, sample of k at a)
@@ -655,14 +655,12 @@ class MiniSeedSource(AudioSource):
         ns_per_sample = 1e9 / self.sample_rate
         first = min(self.traces[k][1] + s * ns_per_sample for _, _, _, k, s in wanted)
         last = max(self.traces[k][1] + (s + b - a - 1) * ns_per_sample for _, a, b, k, s in wanted)
-        # obspy's MSEED reader itself (obspy.read would trim): it decodes only the records
-        # that overlap the window, and each trace it returns starts on a record boundary.
-        try:
-            stream = _read_mseed(
-                str(self.path),
-                starttime=UTCDateTime(ns=int(first - ns_per_sample)),
-                endtime=UTCDateTime(ns=int(last + ns_per_sample)),
-            )
+        window = {
+            "starttime": UTCDateTime(ns=int(first - ns_per_sample)),
+            "endtime": UTCDateTime(ns=int(last + ns_per_sample)),
+        }
+        try:  # (obspy hands the window to its MiniSEED reader, which decodes only the records in it)
+            stream = obspy.read(str(self.path), format="MSEED", **window)
         except Exception as err:  # changed or damaged since it was opened
             raise FormatError(f"cannot read samples {start}..{stop} of {self.path.name!r}: {err}") from None
         pieces = self._match(stream)

@@ -1,4 +1,7 @@
-"""The mends for faults in the libraries under the app (dashboard/fixes.py), each shown failing without its mend."""
+"""The register of private reliances (data_access/compat.py) and the mends it gates (dashboard/fixes.py).
+
+Each mend is shown failing without it; the canaries say when a patch can go.
+"""
 
 from __future__ import annotations
 
@@ -130,3 +133,65 @@ def test_a_kernel_keeps_a_message_that_comes_before_its_comm_opens(kernel):
 def test_without_the_mend_the_kernel_drops_it(kernel):
     # The fault the mend is for, in the ipykernel and comm installed: if this fails, they keep such messages now.
     assert _received_when_the_message_comes_first(kernel) == [{"patch": 2}]
+
+
+# ------------------------------------------------------------------ the registry of patches
+
+
+def test_every_patch_fits_the_installed_libraries():
+    """A canary for upgrades: a library outside a patch's versions, or without what it relies on, fails here."""
+    from data_access.compat import PATCHES
+
+    assert {name: patch.usable() for name, patch in PATCHES.items()} == dict.fromkeys(PATCHES, True)
+
+
+@pytest.mark.parametrize(
+    ("versions", "exists", "said"),
+    [
+        ("<0.1", lambda: True, "panel {v} is not one of the versions it was made for (<0.1)"),
+        (">=1", lambda: False, "panel {v} has no a private thing any more"),
+        (">=1", lambda: {}["gone"], "panel {v} has no a private thing any more"),  # a check that fails outright
+    ],
+)
+def test_a_patch_that_does_not_fit_is_skipped_and_logged_once(caplog, versions, exists, said):
+    import importlib.metadata
+
+    from data_access.compat import Patch
+
+    patch = Patch(f"test-{uuid.uuid4().hex}", "panel", versions, "a private thing", exists, "org/lib#1", "a canary")
+    with caplog.at_level("WARNING", "spectral_atlas"):
+        assert patch.usable() is False and patch.usable() is False
+    said = said.format(v=importlib.metadata.version("panel"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"compat: not applying {patch.name}: {said}; see org/lib#1 and a canary"
+    ]
+
+
+def test_without_its_patch_a_basic_login_server_does_not_start(monkeypatch):
+    from dashboard.login import LoginProvider
+    from data_access import ParameterError, compat
+
+    monkeypatch.setitem(compat._USABLE, compat.BASIC_LOGIN.name, False)  # as if Panel no longer called _validate
+    with pytest.raises(ParameterError, match=r"^--basic-auth needs panel.auth.BasicLoginHandler._validate"):
+        LoginProvider(password="pw")
+
+
+def test_a_stream_callback_is_not_registered_where_holoviews_has_no_place_for_it(monkeypatch):
+    import holoviews as hv
+
+    from dashboard.fixes import register_stream_callback
+    from data_access import compat
+
+    class Stream(hv.streams.RangeXY):
+        pass
+
+    monkeypatch.setitem(compat._USABLE, compat.GESTURE_STREAM.name, False)
+    assert register_stream_callback(Stream, object) is False
+    assert Stream not in hv.streams.Stream._callbacks["bokeh"]
+
+
+def test_holoviews_still_waits_after_a_gesture():
+    """When HoloViews answers a range without waiting, GestureRangeXY (compat.GESTURE_STREAM) can go."""
+    from holoviews.plotting.bokeh.callbacks import RangeXYCallback
+
+    assert RangeXYCallback.debounce, "HoloViews no longer debounces RangeXY: drop GestureRangeXY"
