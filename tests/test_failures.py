@@ -20,10 +20,12 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 from test_browser import (  # noqa: F401  (the two fixtures launch Debian's Chromium)
+    ARTIFACTS,
     _free_port,
     _info_text,
     browser_context_args,
     browser_type_launch_args,
+    frame,
     frame_pixels,
     running,
     settled,
@@ -36,6 +38,7 @@ from test_hosted import _cookies, _request
 from dashboard.catalog import Catalog
 from data_access import FormatError, open_atlas
 from data_access.demo import make_demo
+from data_access.query import MAX_HEIGHT, MAX_POINTS, MAX_WIDTH
 
 PASSWORD = "a long enough password"
 #: A store's name that is markup in every language a page speaks (no slash: it is a file name).
@@ -124,13 +127,18 @@ def test_serve_starts_and_logs_the_stores_it_leaves_out(served):
     assert "half-written.zarr' is not a Spectral Atlas store" in log
 
 
+def _log_in(context, port: int) -> None:
+    """Give a browser context the cookies of a login on the server at ``port``."""
+    _, headers, _ = _request(port, "POST", "/login", {"username": "bo", "password": PASSWORD})
+    cookies = [c.split("=", 1) for c in _cookies(headers).split("; ")]
+    context.add_cookies([{"name": n, "value": v, "url": f"http://127.0.0.1:{port}/"} for n, v in cookies])
+
+
 @pytest.fixture
 def visitor(page, served):
     """A logged-in page on the served root; ``visitor.open(query)`` opens a link and waits for its first image."""
     port, _ = served
-    _, headers, _ = _request(port, "POST", "/login", {"username": "bo", "password": PASSWORD})
-    cookies = [c.split("=", 1) for c in _cookies(headers).split("; ")]
-    page.context.add_cookies([{"name": n, "value": v, "url": f"http://127.0.0.1:{port}/"} for n, v in cookies])
+    _log_in(page.context, port)
     page.dialogs, page.requested = [], []
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.on("request", lambda r: page.requested.append(r.url))
@@ -221,3 +229,39 @@ def test_a_control_character_in_a_band_and_a_view_narrower_than_a_millisecond(vi
     shot(visitor, "23-the-narrowest-view")
     assert _drawn(frame_pixels(visitor)) > 0.9
     assert text_of(visitor, ".failure-message") == ""
+
+
+# What the page holds: each image's shape (rows, columns) and each other data source's length.
+HELD = """() => [...Bokeh.documents[0].all_models].filter((m) => m.type === "ColumnDataSource").map((m) => {
+    const data = m.data instanceof Map ? m.data : new Map(Object.entries(m.data));
+    if (data.has("image")) {
+        const image = data.get("image")[0];
+        return ["image", image.shape ? [...image.shape] : [image.length, image[0].length]];
+    }
+    return ["rows", data.size ? data.values().next().value.length : 0];
+})"""
+
+
+def test_a_plot_larger_than_the_largest_view_is_sent_the_largest_view(browser, served):
+    # A page states its plot's size: one claiming 8000 x 4000 once had the server read and send a 128 MB message.
+    port, _ = served
+    context = browser.new_context(viewport={"width": 9000, "height": 5200})
+    try:
+        _log_in(context, port)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/?store=good.zarr")
+        page.locator(".atlas-info").wait_for(timeout=60_000)
+        wait_for(lambda: "read 0 ms" not in _info_text(page))
+        settled(page)
+        box = frame(page)
+        assert box["width"] > MAX_POINTS and box["height"] > MAX_HEIGHT  # the page's plot is that large
+        held = page.evaluate(HELD)
+        rows, columns = max(shape for kind, shape in held if kind == "image")  # (the overview's is 60 rows)
+        assert rows == MAX_HEIGHT and columns <= MAX_WIDTH  # 2048 of 2049 bins; all 2249 frames of the store
+        curves = [n for kind, n in held if kind == "rows" and n > 1000]
+        assert curves and max(curves) == MAX_POINTS  # each band curve: 8192 points, not one per pixel
+        page.screenshot(
+            path=str(ARTIFACTS / "24-a-huge-plot.png"), clip={"x": 0, "y": 0, "width": 2400, "height": 1400}
+        )
+    finally:
+        context.close()
