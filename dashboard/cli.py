@@ -1,6 +1,6 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``calibrate``, ``demo`` and ``info`` call :mod:`data_access`; ``serve`` runs the
+``ingest``, ``calibrate``, ``demo``, ``info`` and ``upgrade`` call :mod:`data_access`; ``serve`` runs the
 Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
@@ -125,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a store")
     info.add_argument("store", metavar="STORE")
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    upgrade = sub.add_parser(
+        "upgrade",
+        help="rewrite stores of an older format (1: uncompressed) in the current one, in place",
+        description="Rewrite each store in the current format (2: compressed), as a fresh ingest would "
+        "write it. The new store is built beside the old and moved into place only when complete.",
+    )
+    upgrade.add_argument("stores", nargs="+", metavar="STORE")
     return parser
 
 
@@ -283,6 +291,16 @@ def format_info(info: dict) -> str:
         )
     calibration = info.get("calibration")
     lines.append(f"calibration {calibration['summary'] if calibration else 'none'}")
+    lines.append(
+        f"format      {info['format_version']}"
+        + (" (uncompressed: spectral-atlas upgrade compresses it)" if info["format_version"] < 2 else "")
+    )
+    size = info.get("size")
+    if size:
+        lines.append(
+            f"size        {size['bytes'] / 2**20:,.1f} MiB: {size['ratio_to_pcm16']:.2f}x its audio as 16-bit PCM, "
+            f"{size['bytes'] / size['float32_bytes']:.2f}x its power as plain float32"
+        )
     lines += _deployment_lines(info.get("deployment"))
     lines.append(f"sources     {len(info['sources'])}")
     for src in info["sources"]:
@@ -293,7 +311,30 @@ def format_info(info: dict) -> str:
     return "\n".join(one_line(line) for line in lines)  # (a file's name may hold a newline)
 
 
-_COMMANDS = {"ingest": _ingest, "demo": _demo, "info": _info, "serve": _serve, "calibrate": _calibrate}
+def _upgrade(args: argparse.Namespace) -> int:
+    from data_access import store_info, upgrade
+
+    for store in args.stores:
+        was = upgrade(store, progress=None if args.verbose else False)
+        now = store_info(store)
+        if was is None:
+            print(f"{store}: format {now['format_version']} already; nothing to do")
+        else:
+            print(
+                f"{store}: format {was} -> {now['format_version']}, now {now['size']['bytes'] / 2**20:,.1f} MiB "
+                f"({now['size']['ratio_to_pcm16']:.2f}x its audio as 16-bit PCM)"
+            )
+    return 0
+
+
+_COMMANDS = {
+    "ingest": _ingest,
+    "demo": _demo,
+    "info": _info,
+    "serve": _serve,
+    "calibrate": _calibrate,
+    "upgrade": _upgrade,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

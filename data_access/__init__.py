@@ -40,6 +40,7 @@ from data_access.query import Atlas, open_atlas
 from data_access.sources import AudioSource, Timeline, open_source, open_timeline
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import open_store, store_info
+from data_access.upgrade import upgrade
 
 __all__ = [
     "Atlas",
@@ -60,4 +61,5 @@ __all__ = [
     "open_timeline",
     "power_spectrogram",
     "store_info",
+    "upgrade",
 ]

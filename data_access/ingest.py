@@ -92,7 +92,7 @@ from tqdm import tqdm  # plain text: no ipywidgets needed in a notebook
 from data_access import __version__
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
-from data_access.pyramid import PyramidBuilder, frame_counts, halve, halve_max, level_lengths, rebuild_levels
+from data_access.pyramid import PyramidBuilder, frame_counts, level_lengths, next_level, rebuild_levels
 from data_access.sources import (
     AudioSource,
     MiniSeedSource,
@@ -104,6 +104,8 @@ from data_access.sources import (
 )
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import (
+    FORMAT_VERSION,
+    LEVEL0_BITS,
     TIME_CHUNK,
     LevelSpec,
     StoreFormat,
@@ -111,6 +113,7 @@ from data_access.store import (
     StoreWriter,
     check_output,
     commit,
+    keep_bits,
     partial_path,
 )
 
@@ -458,7 +461,7 @@ class _BlockTask:
     def __call__(self, start: int, stop: int):
         first, last = self.config.frame_span(start, stop)
         samples = self.timeline.read(first, last)
-        power = _power(samples, self.config)
+        power = keep_bits(_power(samples, self.config), LEVEL0_BITS)  # as stored: the pyramid is built from it
         zarr.open_array(self.level0, mode="r+")[..., start:stop] = power
         # A block owns its samples up to the next block's first; the last one, all it reads.
         last_frame = stop == self.config.n_frames(self.timeline.n_samples)
@@ -468,8 +471,7 @@ class _BlockTask:
         counts = frame_counts(power)
         if not self.level1:
             return counts, None, quality
-        mean, pair_counts = halve(power, counts)
-        return counts, (mean, halve_max(power), pair_counts), quality
+        return counts, next_level(power, power, counts), quality
 
 
 def _power(samples: np.ndarray, config: StftConfig) -> np.ndarray:
@@ -713,6 +715,7 @@ def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels:
     rate = timeline.sample_rate
     return {
         "title": "Spectral Atlas multiscale spectrogram",
+        "format_version": FORMAT_VERSION,
         "Conventions": "CF-1.10",
         "software": f"spectral-atlas {__version__}",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

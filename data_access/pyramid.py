@@ -16,7 +16,9 @@ time order, holding at most about one chunk per level: memory grows with the
 logarithm of the recording's length, never with the length itself.
 :func:`rebuild_levels` builds them again from level 0 as stored, level by
 level, for an ingest that was resumed or appended to. Each pair of columns is
-halved on its own, so both give the same bits whatever pieces they work in.
+halved on its own, from the columns as stored (:func:`next_level`: rounded to the
+mantissa bits the store keeps), so both give the same bits whatever pieces they
+work in.
 
 A multichannel store (``channel="all"``) has a leading ``channel`` axis on
 power, ``(channel, freq, time)``, and on frame counts, ``(channel, time)``:
@@ -30,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from data_access.store import TIME_CHUNK, VECTOR_CHUNK, StoreWriter
+from data_access.store import MAX_BITS, MEAN_BITS, TIME_CHUNK, VECTOR_CHUNK, StoreWriter, keep_bits
 
 #: The coarsest level has at most this many columns: the whole recording on one screen.
 TOP_FRAMES = 2048
@@ -112,6 +114,18 @@ def halve_max(peak: np.ndarray) -> np.ndarray:
     return np.fmax(peak[..., 0::2], peak[..., 1::2])
 
 
+def next_level(power: np.ndarray, peak: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The next level's columns as a store of format 2 keeps them: mean, max and frame counts of pairs.
+
+    ``power`` and ``peak`` are a level's columns as stored; the mean keeps
+    :data:`~data_access.store.MEAN_BITS` mantissa bits, the max
+    :data:`~data_access.store.MAX_BITS`. Built from stored columns only, a level
+    is the same bits whether it was built in one pass or again from disk.
+    """
+    mean, pair_counts = halve(power, counts)
+    return keep_bits(mean, MEAN_BITS), keep_bits(halve_max(peak), MAX_BITS), pair_counts
+
+
 def rebuild_levels(
     store: StoreWriter, lengths: list[int], *, kept: list[int] | None = None, chunk: int = TIME_CHUNK
 ) -> None:
@@ -152,8 +166,8 @@ def rebuild_levels(
             else:
                 peak, counts = store.read(k, "power_max", a, b), store.read(k, "frame_count", a, b)
             if up:
-                mean, pair_counts = halve(power, counts)
-                store.write_power(k + 1, a // 2, mean, halve_max(peak))
+                mean, top, pair_counts = next_level(power, peak, counts)
+                store.write_power(k + 1, a // 2, mean, top)
                 above.push(pair_counts, lambda at, c, level=k + 1: store.write_counts(level, at, c))
         own.flush(lambda at, c: store.write_counts(0, at, c))
         above.flush(lambda at, c, level=k + 1: store.write_counts(level, at, c))
@@ -254,8 +268,7 @@ class PyramidBuilder:
         buf.start += n
         buf.fill = 0
         if level + 1 < len(self.lengths):
-            mean, pair_counts = halve(power, counts)
-            self.push(level + 1, mean, halve_max(peak), pair_counts)
+            self.push(level + 1, *next_level(power, peak, counts))
 
     def _push_counts(self, level: int, counts: np.ndarray) -> None:
         self._counts[level].push(counts, lambda start, c: self.write_counts(level, start, c))

@@ -50,6 +50,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 import zarr
+from numcodecs import BitRound
+from zarr.codecs import BloscCodec
 
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 
@@ -70,10 +72,34 @@ VECTOR_CHUNK = 2**16
 #: Suffixes of NetCDF (HDF5) stores; any other store is a Zarr directory.
 NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
 
-# Uncompressed: float32 power of real sound is nearly incompressible (lz4 with
-# shuffle saves about 10%) and every codec costs time on each read and write.
-_COMPRESSORS = None
+#: The store format written. 1: uncompressed float32, no ``format_version`` attribute
+#: (every store before compression; still read, appended to and calibrated, and
+#: rewritten as 2 by ``spectral-atlas upgrade``). 2: power kept to the mantissa bits
+#: below, then byte-shuffled and compressed with zstd (Blosc).
+FORMAT_VERSION = 2
+#: Mantissa bits kept of float32's 23 (Klöwer et al. 2021: keep the bits that carry
+#: information). Level 0: every value within 2**-13 of the exact power (0.00053 dB).
+LEVEL0_BITS = 12
+#: Pyramid means, each computed from the stored level below: within 2**-15 of that mean
+#: (0.00013 dB) per level; their independent errors average, so they stay well inside
+#: 0.001 dB of the mean of the exact level-0 frames (tests/test_format.py measures it).
+MEAN_BITS = 14
+#: The max pyramid only colours a display: within 2**-4 (0.26 dB) of the maximum.
+MAX_BITS = 3
+# Byte shuffle then zstd at level 1: 600 MB/s a core, the rounded power of sea noise at
+# ~0.57 of its float32 bytes (benchmarks/ingest.py prints the store's ratio to the audio).
+_COMPRESSORS = (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),)
 _TIME_ENCODING = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
+
+
+def keep_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """``values`` as float32 with each mantissa rounded to ``bits`` bits (numcodecs' BitRound); NaN and inf kept."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    rounded = BitRound(keepbits=bits).encode(values).view(np.float32).reshape(values.shape)
+    odd = ~np.isfinite(values)
+    if odd.any():  # (rounding a NaN's payload could carry into its exponent)
+        rounded[odd] = values[odd]
+    return rounded
 
 
 def freq_chunk(n_freq: int, time_chunk: int = TIME_CHUNK) -> int:
@@ -238,8 +264,11 @@ class StoreWriter:
         array = self.root[f"{level}/{name}"]
         return array[..., start:stop]
 
-    def copy_columns(self, source: StoreReader, level: int, stop: int) -> None:
-        """Copy columns ``0..stop-1`` of a level (every array but ``time``) from another store.
+    def copy_columns(self, source: StoreReader, level: int, stop: int, *, start: int = 0) -> None:
+        """Copy columns ``start..stop-1`` of a level (every array but ``time``) from another store.
+
+        ``start`` is a multiple of the time chunk. A format-1 source's power is
+        kept to this format's mantissa bits on the way.
 
         Whole chunks of a Zarr store chunked alike are hard-linked, not copied:
         zarr replaces a chunk file whenever it writes one, so a linked chunk is
@@ -247,22 +276,26 @@ class StoreWriter:
         one chunk at a time is read and written.
         """
         chunk = self.root[f"{level}/power"].chunks[-1]
+        first = start
         for name in ("power", "power_max") if level else ("power",):
-            if 0 < stop and stop % chunk == 0 and self._link_chunks(source, f"{level}/{name}", stop // chunk):
+            linked = first == 0 < stop and stop % chunk == 0
+            if linked and self._link_chunks(source, f"{level}/{name}", stop // chunk):
                 continue
-            for start in range(0, stop, chunk):
-                cols = (Ellipsis, slice(start, min(start + chunk, stop)))
-                self.root[f"{level}/{name}"][cols] = source.read(level, name, cols)
-        for start in range(0, stop, VECTOR_CHUNK):
-            counts = source.read(level, "frame_count", (Ellipsis, slice(start, min(start + VECTOR_CHUNK, stop))))
-            self.write_counts(level, start, counts)
+            bits = MAX_BITS if name == "power_max" else MEAN_BITS if level else LEVEL0_BITS
+            for a in range(first, stop, chunk):
+                cols = (Ellipsis, slice(a, min(a + chunk, stop)))
+                self.root[f"{level}/{name}"][cols] = keep_bits(source.read(level, name, cols), bits)  # (from format 1)
+        for a in range(first, stop, VECTOR_CHUNK):
+            counts = source.read(level, "frame_count", (Ellipsis, slice(a, min(a + VECTOR_CHUNK, stop))))
+            self.write_counts(level, a, counts)
 
     def _link_chunks(self, source: StoreReader, key: str, n_chunks: int) -> bool:
         """Hard-link time chunks ``0..n_chunks-1`` of array ``key``; False if they cannot be."""
         if not source.is_zarr:
             return False
         src, dst = source._root[key], self.root[key]
-        if (src.chunks, src.metadata.chunk_key_encoding) != (dst.chunks, dst.metadata.chunk_key_encoding):
+        alike = (src.chunks, src.metadata.chunk_key_encoding, src.metadata.codecs)
+        if alike != (dst.chunks, dst.metadata.chunk_key_encoding, dst.metadata.codecs):  # (format 1 into 2: no)
             return False
         try:
             for lead in np.ndindex(*src.cdata_shape[:-1]):  # (freq chunk) or (channel, freq chunk)
@@ -322,7 +355,14 @@ def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
     if format == "netcdf":
         built = tmp.with_name(tmp.name + ".nc")
         tree = xr.open_datatree(tmp, engine="zarr", chunks={}, consolidated=True)
-        tree.to_netcdf(built, engine="h5netcdf", invalid_netcdf=False)
+        # The rounded power through netCDF-4's own filters (shuffle + zlib), which every netCDF reader has.
+        squeeze = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+        encoding = {
+            node.path: {name: squeeze for name in ("power", "power_max") if name in node.data_vars}
+            for node in tree.subtree
+            if "power" in node.data_vars
+        }
+        tree.to_netcdf(built, engine="h5netcdf", invalid_netcdf=False, encoding=encoding)
         tree.close()
         shutil.rmtree(tmp)
         tmp = built
@@ -487,6 +527,11 @@ class StoreReader:
         # h5py serialises every call anyway; zarr reads run concurrently.
         self._lock = contextlib.nullcontext() if self.is_zarr else threading.Lock()
 
+    @property
+    def format_version(self) -> int:
+        """The store's format: 2 (compressed) or 1 (every store before it, which has no ``format_version``)."""
+        return int(self.attrs.get("format_version", 1))
+
     def shape(self, level: int, name: str) -> tuple[int, ...]:
         """Shape of array ``name`` of a level."""
         return tuple(self._root[f"{level}/{name}"].shape)
@@ -586,4 +631,19 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "nonfinite_samples": attrs.get("nonfinite_samples"),
         "clipped_samples": attrs.get("clipped_samples"),
         "software": attrs.get("software"),
+        "format_version": reader.format_version,
+        "size": _sizes(reader),
     }
+
+
+def _sizes(reader: StoreReader) -> dict[str, int | float] | None:
+    """Bytes of a local store on disk, of its power as plain float32, and of its audio as 16-bit PCM; None if remote."""
+    if isinstance(reader.path, str):
+        return None  # (a remote store's size would need a listing, which a static server does not give)
+    files = [reader.path] if reader.path.is_file() else [p for p in reader.path.rglob("*") if p.is_file()]
+    on_disk = sum(p.stat().st_size for p in files)
+    names = ("power", "power_max")
+    levels = range(int(reader.attrs["n_levels"]))
+    plain = sum(4 * int(np.prod(reader.shape(k, n))) for k in levels for n in names if reader.has(k, n))
+    pcm16 = 2 * int(reader.attrs["n_samples"]) * int(reader.attrs.get("n_channels", 1))
+    return {"bytes": on_disk, "float32_bytes": plain, "pcm16_bytes": pcm16, "ratio_to_pcm16": on_disk / pcm16}

@@ -34,6 +34,13 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{name}: {value}")
 
 
+def stored(power: np.ndarray) -> np.ndarray:
+    """Exact level-0 power as a store of format 2 keeps it (LEVEL0_BITS of mantissa: within 0.00053 dB)."""
+    from data_access.store import LEVEL0_BITS, keep_bits
+
+    return keep_bits(power, LEVEL0_BITS)
+
+
 def tone(freq: float, seconds: float, sr: int = SR, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -21,7 +21,7 @@ from data_access import (
     open_timeline,
     power_spectrogram,
 )
-from data_access.store import store_info
+from data_access.store import FORMAT_VERSION, LEVEL0_BITS, StoreReader, keep_bits, store_info
 
 CONFIG = StftConfig(n_fft=256, hop_length=128, window="hamming")
 
@@ -50,7 +50,8 @@ def test_round_trip(recording, tmp_path, fmt):
     assert level0.power.dims == ("freq", "time") and level0.power.shape == (129, n_frames)
     assert level0.power.dtype == np.float32
     expected = power_spectrogram(recording.read(0, recording.n_samples), CONFIG)
-    np.testing.assert_array_equal(level0.power.values, expected)
+    np.testing.assert_array_equal(level0.power.values, keep_bits(expected, LEVEL0_BITS))  # format 2's precision
+    assert StoreReader(path).attrs["format_version"] == FORMAT_VERSION == 2
     # frame i is stamped at its centre
     i = np.array([0, 1, n_frames - 1])
     centre_ns = np.round((i * CONFIG.hop_length + CONFIG.n_fft / 2) / SR * 1e9).astype("int64")
