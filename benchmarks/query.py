@@ -64,7 +64,16 @@ from data_access import query  # noqa: E402
 from data_access.ingest import _power_attrs, _root_attrs, column_times  # noqa: E402
 from data_access.pyramid import level_lengths  # noqa: E402
 from data_access.stft import StftConfig  # noqa: E402
-from data_access.store import TIME_CHUNK, VECTOR_CHUNK, LevelSpec, StoreWriter  # noqa: E402
+from data_access.store import (  # noqa: E402
+    LEVEL0_BITS,
+    MAX_BITS,
+    MEAN_BITS,
+    TIME_CHUNK,
+    VECTOR_CHUNK,
+    LevelSpec,
+    StoreWriter,
+    keep_bits,
+)
 
 log = logging.getLogger("benchmarks.query")
 
@@ -166,8 +175,8 @@ def fill_by_links(array, directory: Path, written: list[int]) -> int:
     return count
 
 
-def build_store(path: Path, seconds: int, *, seed: int) -> dict[str, object]:
-    """Write a store of ``seconds`` at 64 kHz to ``path``; return its figures."""
+def build_store(path: Path, seconds: int, *, seed: int, compressed: bool = True) -> dict[str, object]:
+    """Write a store of ``seconds`` at 64 kHz to ``path`` (format 2, or format 1's layout); return its figures."""
     begin = time.perf_counter()
     config = StftConfig(n_fft=N_FFT, hop_length=HOP)
     timeline = SyntheticTimeline(np.datetime64(START_TIME, "ns"), seconds * SAMPLE_RATE)
@@ -181,6 +190,7 @@ def build_store(path: Path, seconds: int, *, seed: int) -> dict[str, object]:
         time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
         attrs=_root_attrs(timeline, config, n_frames, len(lengths)),
         power_attrs=_power_attrs(timeline),
+        compressed=compressed,
     )
     create_s = time.perf_counter() - begin
     rng = np.random.default_rng(seed)
@@ -191,6 +201,8 @@ def build_store(path: Path, seconds: int, *, seed: int) -> dict[str, object]:
         for c in real:
             a, z = c * TIME_CHUNK, min((c + 1) * TIME_CHUNK, n)
             mean, peak = synthetic_power(rng, freq, k, a, z)
+            if compressed:  # kept to format 2's bits, as ingest keeps them
+                mean, peak = keep_bits(mean, MEAN_BITS if k else LEVEL0_BITS), keep_bits(peak, MAX_BITS)
             writer.write_power(k, a, mean, peak if k else None)
         for name in ("power", "power_max") if k else ("power",):
             links += fill_by_links(writer.root[f"{k}/{name}"], path / str(k) / name, real)
@@ -448,6 +460,30 @@ def report(builds: dict, results: dict, naive: dict | None, mem: dict, args) -> 
     return [{"target": t, "value": v, "pass": ok} for t, v, ok in checks]
 
 
+def compare_format1(workdir: Path, names: list[str], results: dict, args) -> list[dict]:
+    """Time the same viewports on each store laid out as format 1; print format 2 over format 1 (cold p50, p95)."""
+    checks = []
+    print(f"\nformat 2 (compressed) against format 1 (uncompressed), the same {args.n} viewports, cold:")
+    for name in names:
+        path = workdir / f"{name}-format1.zarr"
+        build = build_store(path, STORES[name], seed=args.seed, compressed=False)
+        os.sync()
+        old = time_store(query.open_atlas(path), np.random.default_rng(args.seed), args.n, drop_caches=args.drop_caches)
+        query.CACHE.clear()
+        shutil.rmtree(path, ignore_errors=True)
+        for q in ("p50", "p95"):
+            two = stats([r[1] for r in results[name]["view_cold"]])[q]
+            one = stats([r[1] for r in old["view_cold"]])[q]
+            ratio = two / one
+            print(f"{name:<5} view cold {q}: format 2 {two:.1f} ms, format 1 {one:.1f} ms: {ratio:.2f}x")
+            checks.append({"target": f"{name} format2/format1 view cold {q} <= 1.2", "value": f"{ratio:.2f}",
+                           "pass": ratio <= 1.2})  # fmt: skip
+        print(f"{name:<5} on disk: format 1 {build['disk_mb']:.0f} MB (distinct chunks; the rest hard links)")
+    for c in checks:
+        print(f"target {c['target']:<34} {c['value']:>10}  {'PASS' if c['pass'] else 'MISS'}")
+    return checks
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line; run the naive child, or the whole benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -464,6 +500,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", choices=("naive",), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--format1", action="store_true", help="also time each store laid out as format 1 (uncompressed): the ratio"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.child:
@@ -495,7 +534,8 @@ def main(argv: list[str] | None = None) -> None:
                 1e3 * (time.perf_counter() - begin),
                 args.n,
             )
-            results[name] = time_store(atlas, rng, args.n, drop_caches=args.drop_caches)
+            # The same seed for every store (and for format 1 with --format1): viewports drawn alike.
+            results[name] = time_store(atlas, np.random.default_rng(args.seed), args.n, drop_caches=args.drop_caches)
         query.CACHE.clear()
         largest = max(names, key=STORES.get)
         mem.update(fill_cache(query.open_atlas(workdir / f"{largest}.zarr"), query.CACHE.max_bytes), store=largest)
@@ -506,6 +546,8 @@ def main(argv: list[str] | None = None) -> None:
             log.info("naive path on the 1h store, in a child process")
             naive = run_naive(workdir / "1h.zarr", args.naive_repeat, timeout=1800)
         checks = report(builds, results, naive, mem, args)
+        if args.format1:
+            checks += compare_format1(workdir, names, results, args)
         if args.profile:
             profile(query.open_atlas(workdir / f"{largest}.zarr"), rng)
         if args.json:

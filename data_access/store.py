@@ -152,6 +152,7 @@ class StoreWriter:
         power_attrs: dict[str, str],
         time_chunk: int = TIME_CHUNK,
         channels: list[str] | None = None,
+        compressed: bool = True,
     ) -> StoreWriter:
         """Create an empty store at ``path`` with every level's arrays and coordinates.
 
@@ -172,6 +173,9 @@ class StoreWriter:
             Labels of the channels of a multichannel store: ``power`` gets a
             leading ``channel`` dimension (one chunk per channel), and so does
             ``frame_count``. By default a single-channel store.
+        compressed : bool, default: True
+            Compress ``power`` (format 2); False lays it out as format 1 did,
+            for ``benchmarks/query.py`` to compare the two.
         """
         root = zarr.open_group(Path(path), mode="w-", attributes=attrs)
         n_freq = len(freq)
@@ -194,7 +198,7 @@ class StoreWriter:
                     chunks=(*lead_chunks, freq_chunk(n_freq, time_chunk), time_chunk),
                     dtype="float32",
                     fill_value=np.nan,
-                    compressors=_COMPRESSORS,
+                    compressors=_COMPRESSORS if compressed else None,
                     dimension_names=(*lead_dims, "freq", "time"),
                     attributes=power_attrs if name == "power" else _max_attrs(power_attrs),
                 )
