@@ -21,7 +21,7 @@ import numpy as np
 
 from dashboard.state import COLORMAPS, ExplorerState, band_name
 from data_access import AtlasError, ParameterError
-from data_access.sources import to_datetime64
+from data_access.times import to_datetime64
 
 #: Query keys a link may carry (besides ``store``, which the page resolves).
 KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands", "channel")

@@ -26,7 +26,7 @@ from dashboard.fixes import register_stream_callback
 from dashboard.session import follow, in_served_session, report_image
 from dashboard.state import ExplorerState, same_range
 from data_access.query import MAX_HEIGHT, MAX_WIDTH
-from data_access.sources import to_datetime64
+from data_access.times import to_datetime64
 
 _DEFAULT_SIZE = (1000, 450)
 

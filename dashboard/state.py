@@ -16,7 +16,7 @@ import numpy as np
 import param
 
 from data_access import Atlas, ParameterError
-from data_access.sources import to_datetime64
+from data_access.times import to_datetime64
 
 #: Bands this field asks about most, in Hz.
 PRESET_BANDS: dict[str, tuple[float, float]] = {

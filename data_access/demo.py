@@ -87,9 +87,10 @@ import soundfile as sf
 
 from data_access.errors import ParameterError
 from data_access.ingest import ingest
-from data_access.sources import TIME_PATTERNS, open_timeline, seconds_to_ns, to_datetime64
+from data_access.sources import TIME_PATTERNS, open_timeline
 from data_access.stft import StftConfig
 from data_access.store import check_output
+from data_access.times import seconds_to_ns, to_datetime64
 
 log = logging.getLogger(__name__)
 

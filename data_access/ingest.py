@@ -99,8 +99,6 @@ from data_access.sources import (
     ResampledSource,
     Timeline,
     open_source,
-    samples_to_timedelta,
-    to_datetime64,
 )
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import (
@@ -116,6 +114,7 @@ from data_access.store import (
     keep_bits,
     partial_path,
 )
+from data_access.times import samples_to_timedelta, to_datetime64
 
 log = logging.getLogger(__name__)
 

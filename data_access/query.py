@@ -56,9 +56,9 @@ import xarray as xr
 
 from data_access.calibration import BAND_UNITS, PSD_UNITS, Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError
-from data_access.sources import samples_to_timedelta, to_datetime64
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
+from data_access.times import samples_to_timedelta, seconds_to_ns, to_datetime64
 
 Agg = Literal["mean", "max"]
 TimeLike = object
@@ -94,6 +94,10 @@ class ChunkCache:
         self.misses = 0
         self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
 
     def get(self, key: tuple, load) -> np.ndarray:
         """The chunk under ``key``, calling ``load()`` to read it on a miss."""
@@ -194,10 +198,6 @@ def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
     if hi - lo >= 2 or n < 2:
         return lo, hi
     return (lo - 1, lo + 1) if lo >= 1 else (0, 2)
-
-
-def _seconds(seconds: float | np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype("int64").astype("timedelta64[ns]")
 
 
 def _root_attr(attrs: Mapping[str, object], name: str, parse):
@@ -410,7 +410,7 @@ class Atlas:
                 power, x, freqs, None if keep_time else (x_range, width), None if keep_freq else ((f0, f1), height), agg
             )
             if not keep_time:
-                times = start + _seconds(x)
+                times = start + seconds_to_ns(x)
             if not keep_freq:
                 freqs = y
         with np.errstate(divide="ignore"):
@@ -488,12 +488,12 @@ class Atlas:
         band_power = (matrix[:, b0:b1].astype(np.float32) @ np.nan_to_num(power, nan=0.0)).astype(np.float64)
         band_power /= self._band_norm
         # Assign each column to the output point its centre falls in.
-        edges = t0 + _seconds(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
+        edges = t0 + seconds_to_ns(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
         centres = lvl.column_times(j0, j1)
         if j1 == lvl.n_columns:  # the last column may hold fewer frames: use their true centre
             first_frame = (lvl.n_columns - 1) * 2**lvl.level
             mid = (first_frame + self.levels[0].n_columns - 1) / 2
-            centres[-1] = self.levels[0].first + _seconds(mid * self.levels[0].step)
+            centres[-1] = self.levels[0].first + seconds_to_ns(mid * self.levels[0].step)
         bounds = np.searchsorted(centres, edges)
         point_times = edges[:-1] + (edges[1:] - edges[:-1]) // 2
         # A point narrower than a column takes the column that covers it.
@@ -602,11 +602,23 @@ class Atlas:
         """Columns ``j0..j1-1`` of every bin (of one channel), assembled from cached whole chunks."""
         size = lvl.time_chunk
         lead = () if channel is None else (channel,)
+        wanted = range(j0 // size, (j1 - 1) // size + 1)
+        key = (str(self.path), lvl.level, name, *lead)
+        missing = [c for c in wanted if (*key, c) not in CACHE]
+        read = {}
+        if len(missing) > 1:  # one read of their span: zarr decodes the chunks at once, not one after another
+            first, last = missing[0], missing[-1] + 1
+            block = self._reader.read(lvl.level, name, (*lead, slice(None), slice(first * size, last * size)))
+            read = {c: block[:, (c - first) * size : (c - first + 1) * size].copy() for c in missing}
         parts = []
-        for c in range(j0 // size, (j1 - 1) // size + 1):
+        for c in wanted:
             chunk = CACHE.get(
-                (str(self.path), lvl.level, name, *lead, c),
-                lambda c=c: self._reader.read(lvl.level, name, (*lead, slice(None), slice(c * size, (c + 1) * size))),
+                (*key, c),
+                lambda c=c: (
+                    read.get(c)
+                    if c in read
+                    else self._reader.read(lvl.level, name, (*lead, slice(None), slice(c * size, (c + 1) * size)))
+                ),
             )
             lo, hi = max(j0 - c * size, 0), min(j1 - c * size, chunk.shape[1])
             parts.append(chunk[:, lo:hi])

@@ -12,7 +12,7 @@ import soundfile as sf
 from conftest import SR, noise, tone
 
 from data_access import FormatError, ParameterError, SourceNotFoundError, open_source, open_timeline
-from data_access.sources import samples_to_timedelta, time_from_filename, to_datetime64
+from data_access.times import samples_to_timedelta, time_from_filename, to_datetime64
 
 T0 = np.datetime64("2026-03-01T12:00:00", "ns")
 
