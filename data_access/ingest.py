@@ -460,7 +460,7 @@ class _BlockTask:
     def __call__(self, start: int, stop: int):
         first, last = self.config.frame_span(start, stop)
         samples = self.timeline.read(first, last)
-        power = keep_bits(_power(samples, self.config), LEVEL0_BITS)  # as stored: the pyramid is built from it
+        power = keep_bits(_power(samples, self.config), LEVEL0_BITS, inplace=True)  # as stored: the pyramid's source
         zarr.open_array(self.level0, mode="r+")[..., start:stop] = power
         # A block owns its samples up to the next block's first; the last one, all it reads.
         last_frame = stop == self.config.n_frames(self.timeline.n_samples)

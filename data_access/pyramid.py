@@ -123,7 +123,7 @@ def next_level(power: np.ndarray, peak: np.ndarray, counts: np.ndarray) -> tuple
     is the same bits whether it was built in one pass or again from disk.
     """
     mean, pair_counts = halve(power, counts)
-    return keep_bits(mean, MEAN_BITS), keep_bits(halve_max(peak), MAX_BITS), pair_counts
+    return keep_bits(mean, MEAN_BITS, inplace=True), keep_bits(halve_max(peak), MAX_BITS, inplace=True), pair_counts
 
 
 def rebuild_levels(

@@ -236,3 +236,23 @@ def test_a_store_on_a_read_only_file_system_is_not_upgraded(format1, tmp_path):
         assert digest(mount / "s.zarr") == before
     finally:
         subprocess.run(["umount", str(mount)])
+
+
+def test_keep_bits_is_numcodecs_bitround_bit_for_bit():
+    from numcodecs import BitRound
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            (rng.standard_normal(100_000) * 10.0 ** rng.integers(-40, 38, 100_000)).astype(np.float32),
+            np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38, 1.0, 1.5, 1.75], np.float32),
+        ]
+    ).reshape(-1, 10)
+    for bits in (3, 12, 14, 22, 23):
+        expected = BitRound(keepbits=bits).encode(values).view(np.float32).reshape(values.shape)
+        finite = np.isfinite(values)
+        got = keep_bits(values, bits)
+        np.testing.assert_array_equal(got[finite].view(np.int32), expected[finite].view(np.int32), err_msg=str(bits))
+        np.testing.assert_array_equal(got[~finite], values[~finite])  # inf and NaN as they were
+        copy = values.copy()
+        assert keep_bits(copy, bits, inplace=True) is copy and np.array_equal(copy, got, equal_nan=True)
