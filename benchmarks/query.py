@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from data_access import query  # noqa: E402
-from data_access.ingest import _power_attrs, _root_attrs, column_times  # noqa: E402
+from data_access.ingest import _power_attrs, _root_attrs, timeline_column_times  # noqa: E402
 from data_access.pyramid import level_lengths  # noqa: E402
 from data_access.stft import StftConfig  # noqa: E402
 from data_access.store import (  # noqa: E402
@@ -96,7 +96,7 @@ _SECOND = np.timedelta64(1_000_000_000, "ns")
 
 @dataclass(frozen=True)
 class SyntheticTimeline:
-    """What ``ingest._root_attrs``, ``_power_attrs`` and ``column_times`` read of a Timeline."""
+    """What ``ingest._root_attrs``, ``_power_attrs`` and ``timeline_column_times`` read of a Timeline."""
 
     start_time: np.datetime64
     n_samples: int
@@ -187,7 +187,7 @@ def build_store(path: Path, seconds: int, *, seed: int, compressed: bool = True)
         path,
         freq=freq,
         levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
-        time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
+        time_fn=lambda k, a, b: timeline_column_times(timeline, config, k, a, b),
         attrs=_root_attrs(timeline, config, n_frames, len(lengths)),
         power_attrs=_power_attrs(timeline),
         compressed=compressed,

@@ -93,6 +93,7 @@ from data_access import __version__
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
 from data_access.pyramid import PyramidBuilder, frame_counts, level_lengths, next_level, rebuild_levels
+from data_access.schema import column_times
 from data_access.sources import (
     AudioSource,
     MiniSeedSource,
@@ -132,16 +133,9 @@ class IngestInterrupted(KeyboardInterrupt):
     """Ctrl-C during an ingest; the message says what was kept and how to resume."""
 
 
-def column_times(timeline: Timeline, config: StftConfig, level: int, start: int, stop: int) -> np.ndarray:
-    """Centre times of columns ``start..stop-1`` of a pyramid level.
-
-    Column ``j`` of level ``k`` spans frames ``j * 2**k .. (j + 1) * 2**k - 1``;
-    its time is the mean of their centres,
-    ``start_time + ((j + 1/2) * 2**k - 1/2) * hop / sr + n_fft / 2 / sr``.
-    """
-    step = 2**level
-    centres = (np.arange(start, stop, dtype=np.float64) * step + (step - 1) / 2) * config.hop_length + config.n_fft / 2
-    return timeline.start_time + samples_to_timedelta(centres, timeline.sample_rate)
+def timeline_column_times(timeline: Timeline, config: StftConfig, level: int, start: int, stop: int) -> np.ndarray:
+    """Centre times of columns ``start..stop-1`` of a level of ``timeline``'s store (see schema.column_times)."""
+    return column_times(timeline.start_time, timeline.sample_rate, config, level, start, stop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +322,7 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
                 partial.path,
                 freq=config.frequencies(timeline.sample_rate),
                 levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
-                time_fn=lambda k, a, b: column_times(timeline, config, k, a, b),
+                time_fn=lambda k, a, b: timeline_column_times(timeline, config, k, a, b),
                 attrs=attrs,
                 power_attrs=_power_attrs(timeline),
                 time_chunk=chunk,

@@ -41,7 +41,6 @@ Conventions
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -54,11 +53,12 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from data_access.calibration import BAND_UNITS, PSD_UNITS, Calibration
-from data_access.errors import AtlasError, FormatError, ParameterError
+from data_access.calibration import BAND_UNITS, PSD_UNITS
+from data_access.errors import FormatError, ParameterError
+from data_access.schema import column_times, read_root
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
-from data_access.times import samples_to_timedelta, seconds_to_ns, to_datetime64
+from data_access.times import seconds_to_ns, to_datetime64
 
 Agg = Literal["mean", "max"]
 TimeLike = object
@@ -160,11 +160,8 @@ class Level:
         Columns per stored chunk along time.
     start : numpy.datetime64
         The recording's first sample.
-    offset : float
-        Samples from ``start`` to the centre of column 0
-        (``((2**level - 1) / 2) * hop + n_fft / 2``).
-    stride : int
-        Samples between column centres (``2**level * hop``).
+    stft : StftConfig
+        The store's STFT parameters (the columns' times: :func:`~data_access.schema.column_times`).
     sample_rate : float
     """
 
@@ -174,8 +171,7 @@ class Level:
     step: float
     time_chunk: int
     start: np.datetime64
-    offset: float
-    stride: int
+    stft: StftConfig
     sample_rate: float
 
     def column_times(self, start: int, stop: int) -> np.ndarray:
@@ -185,8 +181,7 @@ class Level:
         coordinate is, so a level-0 column's time is its frame's centre to the
         nanosecond (``first + j * step`` in float seconds can be 1 ns off).
         """
-        centres = self.offset + np.arange(start, stop, dtype=np.float64) * self.stride
-        return self.start + samples_to_timedelta(centres, self.sample_rate)
+        return column_times(self.start, self.sample_rate, self.stft, self.level, start, stop)
 
 
 def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
@@ -198,30 +193,6 @@ def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
     if hi - lo >= 2 or n < 2:
         return lo, hi
     return (lo - 1, lo + 1) if lo >= 1 else (0, 2)
-
-
-def _root_attr(attrs: Mapping[str, object], name: str, parse):
-    """A store's root attribute ``name`` read by ``parse``; a FormatError naming it if it is missing or unreadable."""
-    if name not in attrs:
-        raise FormatError(f"the root attribute {name!r} is missing")
-    try:
-        return parse(attrs[name])
-    except (ValueError, TypeError, OverflowError, AtlasError) as err:
-        raise FormatError(f"the root attribute {name}={str(attrs[name])[:60]!r} does not parse ({err})") from None
-
-
-def _positive(text: object) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError("not a positive number")
-    return value
-
-
-def _json_list(text: object) -> list:
-    value = json.loads(str(text))
-    if not isinstance(value, list):
-        raise ValueError("not a JSON list")
-    return value
 
 
 class Atlas:
@@ -243,40 +214,31 @@ class Atlas:
         self.path: Path | str = self._reader.path
         attrs = self.attrs = self._reader.attrs
         try:
-            self.sample_rate = _root_attr(attrs, "sample_rate", _positive)
-            self.stft = StftConfig(
-                n_fft=_root_attr(attrs, "n_fft", int),
-                hop_length=_root_attr(attrs, "hop_length", int),
-                win_length=_root_attr(attrs, "win_length", int),
-                window=_root_attr(attrs, "window", str),
-            )
-            start = _root_attr(attrs, "start_time", to_datetime64)
-            self.time_range = (start, _root_attr(attrs, "end_time", to_datetime64))
-            self.sources = _root_attr({"sources": "[]", **attrs}, "sources", _json_list)
-            n_levels = _root_attr(attrs, "n_levels", int)
-            self.calibration = Calibration.from_attrs(attrs)
-        except (FormatError, ParameterError) as err:
+            root = read_root(attrs)
+        except FormatError as err:
             raise FormatError(f"{str(self.path)!r}: {err}") from None
+        self.sample_rate, self.stft, self.sources = root.sample_rate, root.stft, root.sources
+        self.calibration = root.calibration
+        start = root.start_time
+        self.time_range = (start, root.end_time)
+        n_levels = root.n_levels
         self.freq_range = (0.0, self.sample_rate / 2)
         self.df = self.sample_rate / self.stft.n_fft
         self.channels: list[str] = self._reader.channels
         hop, n_fft = self.stft.hop_length, self.stft.n_fft
-        self.levels = []
-        for k in range(n_levels):
-            centre0 = ((2**k - 1) / 2) * hop + n_fft / 2
-            self.levels.append(
-                Level(
-                    level=k,
-                    n_columns=self._reader.shape(k, "power")[-1],
-                    first=start + samples_to_timedelta(centre0, self.sample_rate),
-                    step=2**k * hop / self.sample_rate,
-                    time_chunk=self._reader.time_chunk(k),
-                    start=start,
-                    offset=centre0,
-                    stride=2**k * hop,
-                    sample_rate=self.sample_rate,
-                )
+        self.levels = [
+            Level(
+                level=k,
+                n_columns=self._reader.shape(k, "power")[-1],
+                first=column_times(start, self.sample_rate, self.stft, k, 0, 1)[0],
+                step=2**k * hop / self.sample_rate,
+                time_chunk=self._reader.time_chunk(k),
+                start=start,
+                stft=self.stft,
+                sample_rate=self.sample_rate,
             )
+            for k in range(n_levels)
+        ]
         sum_w2 = float(np.sum(self.stft.window_array**2))
         self._band_norm = n_fft * sum_w2
         if self.calibration is None:
