@@ -99,8 +99,9 @@ def _has(module: str, *names: str) -> Callable[[], bool]:
     """A check that ``module`` has each of ``names`` (dotted: an attribute of an attribute)."""
 
     def check() -> bool:
+        found = importlib.import_module(module)
         for name in names:
-            obj = importlib.import_module(module)
+            obj = found
             for part in name.split("."):
                 obj = getattr(obj, part)
         return True

@@ -52,7 +52,6 @@ class RootAttributes:
     sources: list
     n_levels: int
     calibration: Calibration | None
-    format_version: int
 
 
 def read_root(attrs: Mapping[str, object]) -> RootAttributes:
@@ -77,7 +76,6 @@ def read_root(attrs: Mapping[str, object]) -> RootAttributes:
             sources=_attr({"sources": "[]", **attrs}, "sources", _json_list),
             n_levels=_attr(attrs, "n_levels", int),
             calibration=Calibration.from_attrs(attrs),
-            format_version=_attr({"format_version": 1, **attrs}, "format_version", int),
         )
     except ParameterError as err:  # (StftConfig's own checks)
         raise FormatError(str(err)) from None

@@ -74,7 +74,7 @@ NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
 #: The store format written. 1: uncompressed float32, no ``format_version`` attribute
 #: (every store before compression; still read, appended to and calibrated, and
 #: rewritten as 2 by ``spectral-atlas upgrade``). 2: power kept to the mantissa bits
-#: below, then byte-shuffled and compressed with zstd (Blosc).
+#: below, then bit-shuffled and compressed with lz4 (Blosc; see _COMPRESSORS).
 FORMAT_VERSION = 2
 #: Mantissa bits kept of float32's 23 (Klöwer et al. 2021: keep the bits that carry
 #: information). Level 0: every value within 2**-13 of the exact power (0.00053 dB).
