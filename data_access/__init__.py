@@ -33,6 +33,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+from data_access.annotations import ConflictError, default_annotations_path, open_annotations
 from data_access.calibration import Calibration, calibrate
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 from data_access.ingest import ingest
@@ -47,6 +48,7 @@ __all__ = [
     "AtlasError",
     "AudioSource",
     "Calibration",
+    "ConflictError",
     "FormatError",
     "ParameterError",
     "SourceNotFoundError",
@@ -54,7 +56,9 @@ __all__ = [
     "StoreExistsError",
     "Timeline",
     "calibrate",
+    "default_annotations_path",
     "ingest",
+    "open_annotations",
     "open_atlas",
     "open_source",
     "open_store",
