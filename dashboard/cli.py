@@ -1,7 +1,7 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``calibrate``, ``demo``, ``info`` and ``upgrade`` call :mod:`data_access`; ``serve`` runs the
-Panel app of :mod:`dashboard.app`. An error the user
+``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade`` and ``annotations`` call :mod:`data_access`;
+``serve`` runs the Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
 """
@@ -133,7 +133,46 @@ def _parser() -> argparse.ArgumentParser:
         "write it. The new store is built beside the old and moved into place only when complete.",
     )
     upgrade.add_argument("stores", nargs="+", metavar="STORE")
+
+    _annotations_parser(sub)
     return parser
+
+
+def _annotations_parser(sub) -> None:
+    annotations = sub.add_parser(
+        "annotations",
+        help="import, export and list the selections marked on a store",
+        description="Selections live in an SQLite database, by default ANNOTATIONS.sqlite beside the store; "
+        "tables are Raven Pro selection tables (tab-separated .txt) or CSV with ISO 8601 UTC times.",
+    )
+    action = annotations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--annotations", metavar="DB", help="the database (default: ANNOTATIONS.sqlite beside STORE)")
+
+    imports = action.add_parser(
+        "import",
+        parents=[database],
+        help="add the selections of Raven tables or CSV files (each checked whole first; a row already there is "
+        "not added again)",
+    )
+    imports.add_argument("store", metavar="STORE")
+    imports.add_argument("files", nargs="+", metavar="FILE")
+    imports.add_argument(
+        "--origin", metavar="TIME", help="UTC time of Begin Time (s) = 0 for a Raven table without clock times or files"
+    )
+    imports.add_argument("--author", metavar="NAME", help="author of the selections (default: your user name)")
+
+    export = action.add_parser("export", parents=[database], help="write the selections as a Raven table or CSV")
+    export.add_argument("store", metavar="STORE")
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="the table to write (replaced)")
+    export.add_argument("--format", choices=("raven", "csv"), help="default: csv for a .csv file, else raven")
+    export.add_argument("--label", action="append", metavar="L", help="only selections of this label (repeatable)")
+    export.add_argument(
+        "--no-measurements", action="store_true", help="leave out the measurements (those not cached take time)"
+    )
+
+    listing = action.add_parser("list", parents=[database], help="print the selections as a table")
+    listing.add_argument("store", metavar="STORE")
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -327,6 +366,58 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotations(args: argparse.Namespace) -> int:
+    import getpass
+
+    from data_access import default_annotations_path, open_annotations, open_atlas
+    from data_access.raven import read_table, write_table
+
+    atlas = open_atlas(args.store)
+    path = Path(args.annotations) if args.annotations else default_annotations_path(args.store)
+    store = atlas.name  # (the key of a store's selections: its name, unique in the folder of its database)
+    if args.action == "import":
+        tables = [(name, read_table(name, atlas, origin=args.origin)) for name in args.files]  # all checked first
+        author = args.author if args.author is not None else getpass.getuser()
+        with open_annotations(path, author=author) as db:
+            for name, rows in tables:
+                added = db.add_many(store, rows, source=Path(name).name)
+                there = f" ({len(rows) - added} already there)" if added < len(rows) else ""
+                print(one_line(f"{name}: {added} selections added to {store} in {path}{there}"))
+        return 0
+    with open_annotations(path, readonly=True) as db:
+        rows = db.selections(store, labels=args.label if args.action == "export" else None)
+    if args.action == "export":
+        fmt = args.format or ("csv" if Path(args.output).suffix.lower() == ".csv" else "raven")
+        out = write_table(rows, args.output, atlas, format=fmt, measurements=not args.no_measurements)
+        log.info("wrote %d selections to %s", len(rows), out)
+        return 0
+    print(format_selections(rows))
+    return 0
+
+
+def format_selections(rows) -> str:
+    """The text ``spectral-atlas annotations list`` prints: one selection a line, in columns."""
+    import numpy as np
+
+    header = ["id", "start", "end", "low_hz", "high_hz", "channel", "label", "author"]
+    table = [header] + [
+        [
+            str(r.id),
+            np.datetime_as_string(r.start.to_datetime64(), unit="ns"),
+            np.datetime_as_string(r.end.to_datetime64(), unit="ns"),
+            f"{r.low_hz:.1f}",
+            f"{r.high_hz:.1f}",
+            r.channel,
+            r.label,
+            r.author,
+        ]
+        for r in rows.itertuples()
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return "\n".join(one_line(line) for line in lines)
+
+
 _COMMANDS = {
     "ingest": _ingest,
     "demo": _demo,
@@ -334,6 +425,7 @@ _COMMANDS = {
     "serve": _serve,
     "calibrate": _calibrate,
     "upgrade": _upgrade,
+    "annotations": _annotations,
 }
 
 
