@@ -274,7 +274,9 @@ def make_demo(
     ----------
     directory : path-like
         Created if missing; receives the FLAC files, ``events.csv`` and
-        ``demo.zarr``.
+        ``demo.zarr``, and ``ANNOTATIONS.sqlite``: the selection database,
+        with each event of ``events.csv`` marked (label its kind, notes its
+        note) so the explorer opens with them.
     hours : float, default: 2.0
         Length of the deployment, see :func:`write_demo_audio`.
     seed : int, default: 0
@@ -298,7 +300,28 @@ def make_demo(
     store = check_output(directory / "demo.zarr", overwrite=overwrite)
     audio = write_demo_audio(directory, hours=hours, seed=seed)
     config = config or StftConfig(n_fft=4096, hop_length=2048)
-    return ingest(open_timeline(audio.files), store, config, overwrite=overwrite, progress=progress)
+    path = ingest(open_timeline(audio.files), store, config, overwrite=overwrite, progress=progress)
+    _mark_events(path, audio.events)
+    return path
+
+
+def _mark_events(store: Path, events: Path) -> None:
+    """Import ``events.csv`` into the store's selection database (nothing twice: a re-made demo adds none)."""
+    from data_access.annotations import AnnotationError, default_annotations_path, open_annotations
+    from data_access.query import open_atlas
+    from data_access.raven import read_table
+
+    atlas = open_atlas(store)
+    try:
+        rows = read_table(events, atlas)
+        with open_annotations(default_annotations_path(store), author="demo") as db:
+            added = db.add_many(atlas.name, rows, source=events.name)
+    except AnnotationError as err:  # the demo is whole without its marks: say so and go on
+        log.warning("the demo's events were not marked as selections: %s", err)
+        return
+    finally:
+        atlas.close()
+    log.info("marked %d of the %d demo events as selections", added, len(rows))
 
 
 # --------------------------------------------------------------------------- plan

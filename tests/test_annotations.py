@@ -457,3 +457,19 @@ def test_closed_is_an_error(path):
     with pytest.raises(AnnotationError, match="is closed"):
         db.selections(STORE)
     assert isinstance(db, Annotations)
+
+
+def test_the_demo_opens_with_its_events_marked(tmp_path):
+    from data_access.demo import make_demo, read_events
+
+    store = make_demo(tmp_path, hours=0.02, progress=False)
+    events = read_events(tmp_path / "events.csv")
+    with open_annotations(default_annotations_path(store)) as db:
+        marked = db.selections("demo.zarr")
+        assert list(marked["label"]) == [e.kind for e in events] and set(marked["author"]) == {"demo"}
+        assert list(marked["start"]) == [e.start for e in events] and list(marked["notes"]) == [e.note for e in events]
+        assert db.labels("demo.zarr") == sorted({e.kind for e in events})
+        revision = db.revision("demo.zarr")
+    make_demo(tmp_path, hours=0.02, progress=False, overwrite=True)  # made again: nothing marked twice
+    with open_annotations(default_annotations_path(store)) as db:
+        assert db.revision("demo.zarr") == revision and len(db.selections("demo.zarr")) == len(events)
