@@ -463,10 +463,13 @@ class Annotations:
             params.append(_ns(end, "end"))
         if start is not None:
             t0 = _ns(start, "start")
-            longest = self._read("SELECT longest_ns FROM stores WHERE store = ?", [params[0]])
-            # start_ns bounds both sides: the index is read from t0 - longest only.
-            clauses += ["start_ns >= ?", "end_ns > ?"]
-            params += [max(t0 - (longest[0][0] if longest else 0), -(2**63)), t0]
+            # start_ns bounds both sides: the index is read from t0 minus the longest selection only (the
+            # bound is read in the same statement, so in the same snapshot as the rows).
+            clauses += [
+                "start_ns >= ? - coalesce((SELECT longest_ns FROM stores WHERE stores.store = ?), 0)",
+                "end_ns > ?",
+            ]
+            params += [t0, params[0], t0]
         if labels is not None:
             names = [labels] if isinstance(labels, str) else list(labels)
             clauses.append(f"label IN ({', '.join('?' * len(names))})" if names else "0")
