@@ -231,7 +231,13 @@ class Annotations:
         self._conn: sqlite3.Connection | None = None
         if self.path.is_dir():
             raise AnnotationError(f"{str(self.path)!r} is a folder, not an annotations database")
-        reason = "opened read-only" if readonly else self._why_not_writable()
+        if readonly:
+            # Where the file could be written, it is opened as usual with writes switched off: its last reader
+            # then tidies the WAL's -wal and -shm files away on closing, as a read-only connection cannot.
+            writable = self.path.parent.is_dir() and not self._why_not_writable()
+            self._open_read_only("opened read-only", query_only=writable)
+            return
+        reason = self._why_not_writable()
         if reason:
             self._open_read_only(reason)
         else:
@@ -275,12 +281,22 @@ class Annotations:
             raise
         self._conn = conn
 
-    def _open_read_only(self, reason: str) -> None:
+    def _open_read_only(self, reason: str, *, query_only: bool = False) -> None:
         self.read_only, self.read_only_reason = True, reason
         if not self.path.exists():
             # Nothing to read: an empty database in memory, so every read works.
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             _create_schema(conn)
+            self._conn = conn
+            return
+        if query_only:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            try:
+                self._check(conn)
+                conn.execute("PRAGMA query_only=ON")
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
             return
         uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"

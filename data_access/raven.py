@@ -244,7 +244,10 @@ class _Context:
     def __init__(self, atlas: Atlas, origin: object) -> None:
         self.atlas = atlas
         self.t0, self.t1 = (int(np.datetime64(t, "ns").astype(np.int64)) for t in atlas.time_range)
-        self.origin = self.t0 if origin is None else _time_ns(origin, "origin")
+        try:
+            self.origin = self.t0 if origin is None else _time_ns(origin, "origin")
+        except _Bad as err:
+            raise AnnotationError(str(err)) from None
         self.channels = list(atlas.channels) or ["0"]
         self.nyquist = float(atlas.freq_range[1])
         self.files = _files(atlas)

@@ -332,9 +332,14 @@ def test_readonly_reads_and_refuses_writes_naming_why(path):
             db.add(STORE, **box(2))
         with pytest.raises(AnnotationError, match="is read-only"):
             db.update(STORE, i, version=1, label="x")
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # SQLite's own guard behind ours
+            db._conn.execute("UPDATE counter SET revision = 0")
+    assert sorted(p.name for p in path.parent.iterdir()) == [FILE_NAME]  # no -wal or -shm left behind
     with open_annotations(path.with_name("missing.sqlite"), readonly=True) as db:
         assert db.read_only and db.selections(STORE).empty and db.revision(STORE) == 0
-    assert not path.with_name("missing.sqlite").exists()
+    with open_annotations(path.parent / "nowhere" / "x.sqlite", readonly=True) as db:
+        assert db.read_only and db.selections(STORE).empty
+    assert sorted(p.name for p in path.parent.iterdir()) == [FILE_NAME]
 
 
 def test_a_database_locked_by_another_process_refuses_writes_after_two_seconds(path):

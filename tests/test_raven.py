@@ -149,6 +149,8 @@ def test_raven_times_from_the_clock_from_files_or_from_the_start(atlas, tmp_path
                   "7\t1.25\t2\t10\t20\n", name="begin.txt")  # fmt: skip
     assert read_table(begin, atlas)["start"][0] == at(1.25)
     assert read_table(begin, atlas, origin="2026-03-01T12:00:30Z")["start"][0] == at(31.25)
+    with pytest.raises(AnnotationError, match=r"^origin 'noon' is not a time \(ISO 8601, UTC\)$"):
+        read_table(begin, atlas, origin="noon")
 
 
 def test_the_demo_events_table_is_read_as_csv(atlas, tmp_path):
