@@ -116,7 +116,7 @@ def test_csv_columns(atlas, db, tmp_path):
                        "whistle", "two animals; one faint"]  # fmt: skip
 
 
-def test_tombstones_are_not_exported_and_labels_filter(atlas, db, tmp_path):
+def test_tombstones_are_not_exported(atlas, db, tmp_path):
     fill(db)
     one = db.selections("site.zarr").iloc[0]
     db.delete("site.zarr", int(one["id"]), version=1)
@@ -283,6 +283,20 @@ def test_measurements_come_from_the_cache_or_are_measured(atlas, db, tmp_path, m
     # A table with measurements reads back as the same selections.
     assert len(read_table(path, atlas)) == len(read_table(table, atlas)) == 5
     assert MEASUREMENTS[0] == "Delta Time (s)"
+
+
+def test_measured_by_data_access_measure(atlas, db, tmp_path, caplog):
+    """The real measure on the real deployment: the 1 kHz tone is the peak; the box in the gap is left empty."""
+    fill(db)
+    with caplog.at_level(logging.WARNING, logger="data_access.raven"):
+        path = write_table(db.selections("site.zarr"), tmp_path / "m.txt", atlas)
+    assert "1 of 5 selections could not be measured" in caplog.text and "gap" in caplog.text
+    lines = path.read_text().split("\n")
+    names = lines[0].split("\t")
+    whistle, _, gap = (dict(zip(names, line.split("\t"), strict=True)) for line in lines[1:4])
+    assert abs(float(whistle["Peak Freq (Hz)"]) - 1000.0) <= atlas.df
+    assert 1.0 <= float(whistle["Peak Time (s)"]) <= 2.5 and whistle["Delta Time (s)"] == "1.5"
+    assert {gap[k] for k in names[len(RAVEN_COLUMNS) : -2]} == {""}
 
 
 def test_without_a_measure_module_the_error_says_what_to_do(atlas, db, tmp_path, monkeypatch):
