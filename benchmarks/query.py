@@ -61,8 +61,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from data_access import query  # noqa: E402
-from data_access.ingest import _power_attrs, _root_attrs, timeline_column_times  # noqa: E402
 from data_access.pyramid import level_lengths  # noqa: E402
+from data_access.schema import (  # noqa: E402
+    FORMAT1_PYRAMID_FACTOR,
+    PYRAMID_FACTOR,
+    column_times,
+    power_attrs,
+    root_attrs,
+)
 from data_access.stft import StftConfig  # noqa: E402
 from data_access.store import (  # noqa: E402
     LEVEL0_BITS,
@@ -96,7 +102,7 @@ _SECOND = np.timedelta64(1_000_000_000, "ns")
 
 @dataclass(frozen=True)
 class SyntheticTimeline:
-    """What ``ingest._root_attrs``, ``_power_attrs`` and ``timeline_column_times`` read of a Timeline."""
+    """What ``schema.root_attrs`` reads of a Timeline."""
 
     start_time: np.datetime64
     n_samples: int
@@ -124,9 +130,11 @@ class SyntheticTimeline:
         }
 
 
-def synthetic_power(rng, freq: np.ndarray, level: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_power(
+    rng, freq: np.ndarray, level: int, start: int, stop: int, factor: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and max power of columns ``start..stop-1`` of ``level``, shape (n_freq, n), float32."""
-    n, m = stop - start, 2**level  # columns, frames per column
+    n, m = stop - start, factor**level  # columns, frames per column
     step = m * HOP / SAMPLE_RATE
     t = (start + np.arange(n)) * step
     floor = (5.0 / (1 + freq / 40.0) ** 1.3 + 2e-3).astype(np.float32)[:, None]
@@ -176,20 +184,27 @@ def fill_by_links(array, directory: Path, written: list[int]) -> int:
 
 
 def build_store(path: Path, seconds: int, *, seed: int, compressed: bool = True) -> dict[str, object]:
-    """Write a store of ``seconds`` at 64 kHz to ``path`` (format 2, or format 1's layout); return its figures."""
+    """Write a store of ``seconds`` at 64 kHz to ``path`` (format 2, or format 1's layout); return its figures.
+
+    Format 1's layout: uncompressed float32 and a pyramid that halves.
+    """
     begin = time.perf_counter()
     config = StftConfig(n_fft=N_FFT, hop_length=HOP)
     timeline = SyntheticTimeline(np.datetime64(START_TIME, "ns"), seconds * SAMPLE_RATE)
     n_frames = config.n_frames(timeline.n_samples)
-    lengths = level_lengths(n_frames)
+    factor = PYRAMID_FACTOR if compressed else FORMAT1_PYRAMID_FACTOR
+    lengths = level_lengths(n_frames, factor)
     freq = config.frequencies(SAMPLE_RATE)
+    attrs = root_attrs(timeline, config, n_frames=n_frames, n_levels=len(lengths), factor=factor)
+    if not compressed:
+        del attrs["format_version"]
     writer = StoreWriter.create(
         path,
         freq=freq,
-        levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
-        time_fn=lambda k, a, b: timeline_column_times(timeline, config, k, a, b),
-        attrs=_root_attrs(timeline, config, n_frames, len(lengths)),
-        power_attrs=_power_attrs(timeline),
+        levels=[LevelSpec(k, n, factor) for k, n in enumerate(lengths)],
+        time_fn=lambda k, a, b: column_times(timeline.start_time, SAMPLE_RATE, config, k, a, b, factor=factor),
+        attrs=attrs,
+        power_attrs=power_attrs(raw_counts=False),
         compressed=compressed,
     )
     create_s = time.perf_counter() - begin
@@ -200,7 +215,7 @@ def build_store(path: Path, seconds: int, *, seed: int, compressed: bool = True)
         real = sorted({*range(min(DISTINCT, n_chunks)), n_chunks - 1})
         for c in real:
             a, z = c * TIME_CHUNK, min((c + 1) * TIME_CHUNK, n)
-            mean, peak = synthetic_power(rng, freq, k, a, z)
+            mean, peak = synthetic_power(rng, freq, k, a, z, factor)
             if compressed:  # kept to format 2's bits, as ingest keeps them
                 mean, peak = keep_bits(mean, MEAN_BITS if k else LEVEL0_BITS), keep_bits(peak, MAX_BITS)
             writer.write_power(k, a, mean, peak if k else None)
@@ -208,10 +223,10 @@ def build_store(path: Path, seconds: int, *, seed: int, compressed: bool = True)
             links += fill_by_links(writer.root[f"{k}/{name}"], path / str(k) / name, real)
             written += len(real)
         n_vec = -(-n // VECTOR_CHUNK)
-        counts = np.full(min(n, VECTOR_CHUNK), 2**k, np.int32)
+        counts = np.full(min(n, VECTOR_CHUNK), factor**k, np.int32)
         writer.write_counts(k, 0, counts)
-        last = np.full(n - (n_vec - 1) * VECTOR_CHUNK, 2**k, np.int32)
-        last[-1] = n_frames - (n - 1) * 2**k  # the last column holds the frames that are left
+        last = np.full(n - (n_vec - 1) * VECTOR_CHUNK, factor**k, np.int32)
+        last[-1] = n_frames - (n - 1) * factor**k  # the last column holds the frames that are left
         writer.write_counts(k, (n_vec - 1) * VECTOR_CHUNK, last)
         links += fill_by_links(writer.root[f"{k}/frame_count"], path / str(k) / "frame_count", [0, n_vec - 1])
     writer.close()

@@ -22,7 +22,8 @@ Conventions
   raw counts (MiniSEED); dB and calibration are display transforms: a
   :class:`Calibration` in the store's attributes makes reads report
   dB re 1 µPa²/Hz (views) and dB re 1 µPa (band levels).
-- Level ``k`` of the pyramid is the mean of power over ``2**k`` frames.
+- Level ``k`` of the pyramid is the mean of power over ``4**k`` frames (``2**k`` in
+  a store of format 1: the root attribute ``pyramid_factor`` says).
 - This package never imports Panel, HoloViews or param.
 """
 
@@ -34,13 +35,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from data_access.annotations import ConflictError, default_annotations_path, open_annotations
-from data_access.calibration import Calibration, calibrate
+from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 from data_access.ingest import ingest
 from data_access.query import Atlas, open_atlas
 from data_access.sources import AudioSource, Timeline, open_source, open_timeline
 from data_access.stft import StftConfig, power_spectrogram
-from data_access.store import open_store, store_info
+from data_access.store import calibrate, open_store, store_info
 from data_access.upgrade import upgrade
 
 __all__ = [

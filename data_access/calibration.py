@@ -3,7 +3,9 @@
 A store keeps raw ``|STFT|**2`` of the samples as they were recorded; a
 :class:`Calibration` held in the store's root attributes tells the reader how
 to turn it into pressure. Stored power is never rewritten, so a calibration
-can be set, corrected or removed later (:func:`calibrate`) without a new ingest.
+can be set, corrected or removed later (:func:`data_access.store.calibrate`)
+without a new ingest. This module is the maths only: how a calibration is kept
+in a store's attributes is :mod:`data_access.schema`'s.
 
 The chain, for a sample ``x`` (1.0 = full scale for PCM audio, one count for
 MiniSEED) at frequency ``f``::
@@ -32,24 +34,14 @@ recorders (SoundTrap, AMAR) are calibrated.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
-import warnings
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from data_access.errors import FormatError, ParameterError, SourceNotFoundError
-from data_access.store import StoreReader
-
-#: Every calibration attribute of a store's root starts with this.
-ATTR_PREFIX = "calibration_"
-#: Units of a calibrated view (power spectral density) and of calibrated band levels.
-PSD_UNITS = "dB re 1 µPa²/Hz"
-BAND_UNITS = "dB re 1 µPa"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,57 +187,6 @@ class Calibration:
             sensitivity_file=path.name,
         )
 
-    # --------------------------------------------------------------- attrs
-    def to_attrs(self) -> dict[str, float | str]:
-        """The calibration as flat root attributes of a store (the table as JSON).
-
-        Returns
-        -------
-        dict
-            Keys start with :data:`ATTR_PREFIX`; only plain floats and strings,
-            so NetCDF can hold them too.
-        """
-        attrs: dict[str, float | str] = {}
-        if self.sensitivity_db is not None:
-            attrs["calibration_sensitivity_db"] = self.sensitivity_db
-        else:
-            table = {"freq_hz": list(self.response_hz), "sensitivity_db": list(self.response_db)}
-            attrs["calibration_response"] = json.dumps(table)
-        if self.sensitivity_file is not None:
-            attrs["calibration_sensitivity_file"] = self.sensitivity_file
-        attrs["calibration_gain_db"] = self.gain_db
-        attrs["calibration_full_scale_volts"] = self.full_scale_volts
-        attrs["calibration_formula"] = (
-            "pressure (uPa) = sample * full_scale_volts / 10**(gain_db/20) / 10**(S(f)/20), "
-            "S(f) the sensitivity in dB re 1 V/uPa; applied at read time, power is stored uncalibrated"
-        )
-        return attrs
-
-    @classmethod
-    def from_attrs(cls, attrs: Mapping[str, object]) -> Calibration | None:
-        """The calibration held in a store's root attributes, or None if it has none.
-
-        Raises
-        ------
-        FormatError
-            If the calibration attributes are present but malformed.
-        """
-        if not any(key.startswith(ATTR_PREFIX) for key in attrs):
-            return None
-        try:
-            table = attrs.get("calibration_response")
-            response = json.loads(table) if table is not None else {}
-            return cls(
-                sensitivity_db=attrs.get("calibration_sensitivity_db"),
-                response_hz=response.get("freq_hz"),
-                response_db=response.get("sensitivity_db"),
-                gain_db=attrs.get("calibration_gain_db", 0.0),
-                full_scale_volts=attrs.get("calibration_full_scale_volts", 1.0),
-                sensitivity_file=attrs.get("calibration_sensitivity_file"),
-            )
-        except (ParameterError, ValueError, TypeError, AttributeError) as err:
-            raise FormatError(f"the store's calibration attributes are malformed: {err}") from None
-
     # ----------------------------------------------------------------- use
     def sensitivity_at(self, freq_hz: np.ndarray) -> np.ndarray:
         """Sensitivity ``S(f)`` in dB re 1 V/µPa at each frequency (Hz)."""
@@ -283,56 +224,9 @@ class Calibration:
         return f"sensitivity {sens}, gain {self.gain_db:g} dB, full scale {self.full_scale_volts:g} V"
 
     def to_json(self) -> dict[str, object]:
-        """The fields as JSON-friendly values, plus ``summary`` and the units reads report."""
+        """The fields as JSON-friendly values, plus ``summary``."""
         fields = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-        return {**fields, "summary": self.summary(), "psd_units": PSD_UNITS, "band_units": BAND_UNITS}
-
-
-def calibrate(store: str | os.PathLike, calibration: Calibration | None) -> Path:
-    """Set, replace or (with None) remove the calibration of an existing store.
-
-    Only the root attributes change; the power arrays are not touched, so this
-    takes a moment whatever the store's size. Stores open elsewhere keep the
-    calibration they opened with.
-
-    Parameters
-    ----------
-    store : path-like
-        A Zarr directory or NetCDF file written by :func:`data_access.ingest`.
-    calibration : Calibration or None
-
-    Returns
-    -------
-    Path
-        The store.
-    """
-    path = Path(store)
-    if not path.exists():
-        raise SourceNotFoundError(f"no store at {str(path)!r}")
-    reader = StoreReader(path)  # checks that it is a store before anything is written
-    new = calibration.to_attrs() if calibration is not None else {}
-    if reader.is_zarr:
-        import zarr
-
-        root = zarr.open_group(path, mode="r+")
-        attrs = {k: v for k, v in root.attrs.asdict().items() if not k.startswith(ATTR_PREFIX)}
-        root.attrs.put({**attrs, **new})
-        with warnings.catch_warnings():
-            # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
-            warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
-            zarr.consolidate_metadata(path)  # readers open the consolidated copy
-    else:
-        import h5py
-
-        del reader  # its read-only handle would block opening the file for writing
-        try:
-            with h5py.File(path, "r+") as f:
-                for key in [k for k in f.attrs if k.startswith(ATTR_PREFIX)]:
-                    del f.attrs[key]
-                f.attrs.update(new)
-        except OSError as err:
-            raise FormatError(f"cannot write the attributes of {str(path)!r} (is it open elsewhere?): {err}") from None
-    return path
+        return {**fields, "summary": self.summary()}
 
 
 def _finite(name: str, value: object) -> float:

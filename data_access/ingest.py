@@ -73,7 +73,6 @@ infinite sample is NaN, a gap, never infinite.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import itertools
 import json
 import logging
@@ -93,7 +92,16 @@ from data_access import __version__
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
 from data_access.pyramid import PyramidBuilder, frame_counts, level_lengths, next_level, rebuild_levels
-from data_access.schema import column_times
+from data_access.schema import (
+    PYRAMID_FACTOR,
+    column_times,
+    power_attrs,
+    read_calibration,
+    read_pyramid_factor,
+    read_stft,
+    root_attrs,
+    stft_attrs,
+)
 from data_access.sources import (
     AudioSource,
     MiniSeedSource,
@@ -103,7 +111,6 @@ from data_access.sources import (
 )
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import (
-    FORMAT_VERSION,
     LEVEL0_BITS,
     TIME_CHUNK,
     LevelSpec,
@@ -115,7 +122,7 @@ from data_access.store import (
     keep_bits,
     partial_path,
 )
-from data_access.times import samples_to_timedelta, to_datetime64
+from data_access.times import to_datetime64
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +142,7 @@ class IngestInterrupted(KeyboardInterrupt):
 
 def timeline_column_times(timeline: Timeline, config: StftConfig, level: int, start: int, stop: int) -> np.ndarray:
     """Centre times of columns ``start..stop-1`` of a level of ``timeline``'s store (see schema.column_times)."""
-    return column_times(timeline.start_time, timeline.sample_rate, config, level, start, stop)
+    return column_times(timeline.start_time, timeline.sample_rate, config, level, start, stop, factor=PYRAMID_FACTOR)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +158,7 @@ class _Job:
     base: Path | None = None  # the store appended to
     keep: int = 0  # level-0 frames taken from it unchanged
     base_levels: int = 0  # levels it has
+    base_factor: int = PYRAMID_FACTOR  # its pyramid's factor (2 in format 1: then only level 0 is kept)
     kept_quality: tuple[int, int] = (0, 0)  # (non-finite, clipped) samples those frames own
 
     @property
@@ -159,8 +167,12 @@ class _Job:
 
     def kept_columns(self, n_levels: int) -> list[int]:
         """Columns of each level taken from the store appended to: whole chunks no new frame reaches."""
-        chunk = self.time_chunk
-        return [(self.keep >> k) // chunk * chunk if k < self.base_levels else 0 for k in range(n_levels)]
+        chunk, factor = self.time_chunk, PYRAMID_FACTOR
+        same_pyramid = self.base_factor == factor
+        return [
+            (self.keep // factor**k) // chunk * chunk if k == 0 or (same_pyramid and k < self.base_levels) else 0
+            for k in range(n_levels)
+        ]
 
     def fingerprint(self) -> dict:
         """What must be equal for a partial to be resumed, as plain JSON values."""
@@ -171,7 +183,7 @@ class _Job:
                 base = {"path": str(self.base), "created": old.attrs["created"], "n_frames": old.attrs["n_frames"]}
         job = {
             "software": __version__,
-            "stft": self.config.to_attrs(),
+            "stft": stft_attrs(self.config),
             "sample_rate": self.timeline.sample_rate,
             "channel": str(self.timeline.channel),
             "format": self.format,
@@ -227,7 +239,7 @@ def ingest(
     progress : bool, optional
         Show a progress bar; by default only on a terminal.
     time_chunk : int, optional
-        Frames per chunk along time (even): the unit of work of one task and of
+        Frames per chunk along time (a multiple of 4, the pyramid's factor): the unit of work of one task and of
         one write at every level; a block's float32 samples and power may take at
         most :data:`MAX_BLOCK_BYTES`. Default 512 (halved until a block fits), or
         with ``append`` the store's.
@@ -245,9 +257,14 @@ def ingest(
     if format is not None and format not in ("zarr", "netcdf"):
         raise ParameterError(f"format={format!r} must be 'zarr' or 'netcdf'")
     if time_chunk is not None and (
-        isinstance(time_chunk, bool) or not isinstance(time_chunk, int) or time_chunk < 2 or time_chunk % 2
+        isinstance(time_chunk, bool)
+        or not isinstance(time_chunk, int)
+        or time_chunk < PYRAMID_FACTOR
+        or time_chunk % PYRAMID_FACTOR
     ):
-        raise ParameterError(f"time_chunk={time_chunk!r} must be an even number of frames >= 2")
+        raise ParameterError(
+            f"time_chunk={time_chunk!r} must be a multiple of {PYRAMID_FACTOR} frames (the pyramid's factor)"
+        )
     if append:
         if overwrite:
             raise ParameterError("append and overwrite exclude each other: an append keeps the store's frames")
@@ -280,7 +297,7 @@ def _block_bytes(config: StftConfig, channels: int, frames: int) -> int:
 def _default_time_chunk(config: StftConfig, channels: int) -> int:
     """:data:`~data_access.store.TIME_CHUNK`, halved until a block fits in :data:`MAX_BLOCK_BYTES`."""
     chunk = TIME_CHUNK
-    while chunk > 2 and _block_bytes(config, channels, chunk) > MAX_BLOCK_BYTES:
+    while chunk > PYRAMID_FACTOR and _block_bytes(config, channels, chunk) > MAX_BLOCK_BYTES:
         chunk //= 2
     return chunk
 
@@ -305,26 +322,23 @@ def _check_block_bytes(config: StftConfig, channels: int, time_chunk: int) -> No
 def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
     """Write ``job`` into its partial, resuming one left by the same job, and commit it."""
     timeline, config, chunk = job.timeline, job.config, job.time_chunk
-    lengths = level_lengths(job.n_frames)
+    lengths = level_lengths(job.n_frames, PYRAMID_FACTOR)
     kept = job.kept_columns(len(lengths))
     blocks = range(kept[0], job.n_frames, chunk)  # first frames; a range, not a list: O(1) whatever the span
     partial = _Partial(partial_path(job.path))
     fingerprint = job.fingerprint()
     finished = partial.finished(fingerprint)
-    attrs = {
-        **_root_attrs(timeline, config, job.n_frames, len(lengths)),
-        **(job.calibration.to_attrs() if job.calibration else {}),
-    }
+    attrs = root_attrs(timeline, config, n_frames=job.n_frames, n_levels=len(lengths), calibration=job.calibration)
     try:
         if finished is None:
             shutil.rmtree(partial.path, ignore_errors=True)
             writer = StoreWriter.create(
                 partial.path,
                 freq=config.frequencies(timeline.sample_rate),
-                levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
+                levels=[LevelSpec(k, n, PYRAMID_FACTOR) for k, n in enumerate(lengths)],
                 time_fn=lambda k, a, b: timeline_column_times(timeline, config, k, a, b),
                 attrs=attrs,
-                power_attrs=_power_attrs(timeline),
+                power_attrs=power_attrs(_raw_counts(timeline)),
                 time_chunk=chunk,
                 channels=timeline.channel_labels() if timeline.channel == "all" else None,
             )
@@ -350,7 +364,11 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
             not _raw_counts(timeline),
             in_pass,
         )
-        builder = PyramidBuilder(lengths, writer.write_power, writer.write_counts, chunk=chunk) if in_pass else None
+        builder = (
+            PyramidBuilder(lengths, writer.write_power, writer.write_counts, factor=PYRAMID_FACTOR, chunk=chunk)
+            if in_pass
+            else None
+        )
         todo = ((a, min(a + chunk, job.n_frames)) for a in blocks if a // chunk not in finished)
         quality = _run_blocks(
             task,
@@ -362,7 +380,7 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
             initial=kept[0] + sum(min(chunk, job.n_frames - i * chunk) for i in finished),
         )
         if not in_pass:
-            rebuild_levels(writer, lengths, kept=kept, chunk=chunk)
+            rebuild_levels(writer, lengths, PYRAMID_FACTOR, kept=kept, chunk=chunk)
         nonfinite, clipped = np.sum([job.kept_quality, *finished.values(), quality], axis=0, dtype=np.int64)
         _warn_quality(int(nonfinite), int(clipped))
         writer.set_attrs({**attrs, "nonfinite_samples": int(nonfinite), "clipped_samples": int(clipped)})
@@ -449,7 +467,7 @@ class _BlockTask:
     chunk: int
     missing: list[np.ndarray]  # per channel read, (n, 2) sample ranges with no data, which read as NaN
     full_scale: bool
-    level1: bool  # return the block halved, for the in-pass pyramid
+    level1: bool  # return the block reduced to level 1, for the in-pass pyramid
 
     def __call__(self, start: int, stop: int):
         first, last = self.config.frame_span(start, stop)
@@ -464,7 +482,7 @@ class _BlockTask:
         counts = frame_counts(power)
         if not self.level1:
             return counts, None, quality
-        return counts, next_level(power, power, counts), quality
+        return counts, next_level(power, power, counts, PYRAMID_FACTOR), quality
 
 
 def _power(samples: np.ndarray, config: StftConfig) -> np.ndarray:
@@ -577,15 +595,18 @@ def _append_job(
         raise SourceNotFoundError(f"no store at {str(path)!r} to append to")
     with closing(StoreReader(path)) as old:
         attrs = old.attrs
-        stored = StftConfig(**{k: attrs[k] for k in ("n_fft", "hop_length", "win_length", "window")})
+        stored = read_stft(attrs)
         kept_format = "zarr" if old.is_zarr else "netcdf"
-        time_chunk = time_chunk or old.time_chunk(0)
+        base_factor = read_pyramid_factor(attrs)
+        if time_chunk is None:  # the store's, unless a format-1 store's does not suit the pyramid
+            chunk = old.time_chunk(0)
+            time_chunk = chunk if chunk % PYRAMID_FACTOR == 0 else _default_time_chunk(stored, new.n_channels)
     config = config or stored
 
     def refuse(why: str) -> ParameterError:
         return ParameterError(f"cannot append to {str(path)!r}: {why}")
 
-    for name, value in stored.to_attrs().items():
+    for name, value in stft_attrs(stored).items():
         if getattr(config, name) != value:
             raise refuse(f"{name} {value} in the store, {getattr(config, name)} asked")
     if new.sample_rate != attrs["sample_rate"]:
@@ -640,10 +661,11 @@ def _append_job(
         path,
         kept_format,
         time_chunk,
-        calibration or Calibration.from_attrs(attrs),
+        calibration or read_calibration(attrs),
         base=path,
         keep=keep,
         base_levels=int(attrs["n_levels"]),
+        base_factor=base_factor,
         kept_quality=kept_quality,
     )
 
@@ -701,44 +723,3 @@ class _scheduler:
     def __exit__(self, *exc) -> None:
         if self.client is not None:
             self.client.close()
-
-
-def _root_attrs(timeline: Timeline, config: StftConfig, n_frames: int, n_levels: int) -> dict[str, object]:
-    end = timeline.start_time + samples_to_timedelta(timeline.n_samples, timeline.sample_rate)
-    rate = timeline.sample_rate
-    return {
-        "title": "Spectral Atlas multiscale spectrogram",
-        "format_version": FORMAT_VERSION,
-        "Conventions": "CF-1.10",
-        "software": f"spectral-atlas {__version__}",
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "sample_rate": rate,
-        **config.to_attrs(),
-        "channel": str(timeline.channel),
-        **(
-            {"n_channels": timeline.n_channels, "channel_labels": json.dumps(timeline.channel_labels())}
-            if timeline.channel == "all"
-            else {}
-        ),
-        "start_time": str(timeline.start_time),
-        "end_time": str(end),
-        "duration_seconds": timeline.n_samples / rate,
-        "n_samples": int(timeline.n_samples),
-        "n_frames": int(n_frames),
-        "n_levels": int(n_levels),
-        "frame_time": "centre: start_time + (i * hop_length + n_fft / 2) / sample_rate",
-        "pyramid": "level k averages 2**k frames: NaN-aware mean of power, weighted by frame_count",
-        "sources": json.dumps(timeline.describe()),
-        "gaps_seconds": json.dumps([[a / rate, b / rate] for a, b in timeline.gaps()]),
-        "deployment": json.dumps(timeline.summary()),
-    }
-
-
-def _power_attrs(timeline: Timeline) -> dict[str, str]:
-    counts = _raw_counts(timeline)
-    return {
-        "long_name": "spectral power |STFT|^2" + (" of raw counts" if counts else " re full scale"),
-        "units": "count2" if counts else "1",
-        "description": "raw power of the windowed FFT, not scaled by window or sample rate; "
-        "coarser levels hold the mean over the frames of each column",
-    }

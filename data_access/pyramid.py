@@ -1,28 +1,32 @@
-"""The multiscale pyramid: each level halves the time axis by the mean of power.
+"""The multiscale pyramid: each level divides the time axis by a factor, by the mean of power.
+
+The factor is the store's ``pyramid_factor`` (:data:`~data_access.schema.PYRAMID_FACTOR`,
+4, in stores written now; 2 in format 1): every function here takes it.
 
 Beside the mean, every level above 0 keeps the maximum of power over the same
 frames (``power_max``), so a 5 ms click still shows when a whole day is on one
 screen, where the mean would dilute it ten-thousandfold.
 
 Level ``k`` column ``j`` is the mean of the valid (non-NaN) full-resolution
-frames ``j * 2**k .. (j + 1) * 2**k - 1``. Each level keeps ``frame_count``, the
-number of valid frames behind every column, so a level is built exactly from
-the one below it (a count-weighted mean of pairs) even where gaps leave some
-frames NaN. The mean of power commutes with sums over frequency, so a band's
-energy read from any level is exact for that level's resolution.
+frames ``j * F**k .. (j + 1) * F**k - 1`` (``F`` the factor). Each level keeps
+``frame_count``, the number of valid frames behind every column, so a level is
+built exactly from the one below it (a count-weighted mean of ``F`` columns)
+even where gaps leave some frames NaN. The mean of power commutes with sums
+over frequency, so a band's energy read from any level is exact for that
+level's resolution.
 
 :class:`PyramidBuilder` builds levels ``1..N`` while level 0 streams past in
 time order, holding at most about one chunk per level: memory grows with the
 logarithm of the recording's length, never with the length itself.
 :func:`rebuild_levels` builds them again from level 0 as stored, level by
-level, for an ingest that was resumed or appended to. Each pair of columns is
-halved on its own, from the columns as stored (:func:`next_level`: rounded to the
+level, for an ingest that was resumed or appended to. Each group of columns is
+reduced on its own, from the columns as stored (:func:`next_level`: rounded to the
 mantissa bits the store keeps), so both give the same bits whatever pieces they
 work in.
 
 A multichannel store (``channel="all"``) has a leading ``channel`` axis on
 power, ``(channel, freq, time)``, and on frame counts, ``(channel, time)``:
-every function here takes it, and halves each channel exactly as a mono
+every function here takes it, and reduces each channel exactly as a mono
 store's, so channel ``k`` is bit for bit the store of channel ``k`` alone.
 """
 
@@ -38,11 +42,11 @@ from data_access.store import MAX_BITS, MEAN_BITS, TIME_CHUNK, VECTOR_CHUNK, Sto
 TOP_FRAMES = 2048
 
 
-def level_lengths(n_frames: int, *, top: int = TOP_FRAMES) -> list[int]:
-    """Columns of each level, from ``n_frames`` at level 0 down to ``<= top``."""
+def level_lengths(n_frames: int, factor: int, *, top: int = TOP_FRAMES) -> list[int]:
+    """Columns of each level, from ``n_frames`` at level 0 down to ``<= top``, each ``1/factor`` of the last."""
     lengths = [n_frames]
     while lengths[-1] > top:
-        lengths.append(-(-lengths[-1] // 2))
+        lengths.append(-(-lengths[-1] // factor))
     return lengths
 
 
@@ -60,8 +64,8 @@ def frame_counts(power: np.ndarray) -> np.ndarray:
     return np.isfinite(power[..., 0, :]).astype(np.int32)
 
 
-def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average pairs of consecutive columns, weighted by their frame counts.
+def reduce(power: np.ndarray, counts: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average groups of ``factor`` consecutive columns, weighted by their frame counts.
 
     Parameters
     ----------
@@ -69,36 +73,45 @@ def halve(power: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
         Columns along the last axis; NaN where a column has no valid frame.
     counts : ndarray, int, shape (n,) or (n_channels, n)
         Valid full-resolution frames behind each column (of each channel).
+    factor : int
+        Columns per group.
 
     Returns
     -------
-    power : ndarray, float32, shape (n_freq, ceil(n / 2)) or (n_channels, n_freq, ceil(n / 2))
-    counts : ndarray, int32, shape (ceil(n / 2),) or (n_channels, ceil(n / 2))
-        An odd last column stands alone.
+    power : ndarray, float32, shape (n_freq, ceil(n / factor)) or (n_channels, n_freq, ceil(n / factor))
+    counts : ndarray, int32, shape (ceil(n / factor),) or (n_channels, ceil(n / factor))
+        A short last group stands as it is.
     """
-    if power.ndim == 3:  # each channel on its own, as a mono store halves it
-        means, pairs = zip(*(halve(p, c) for p, c in zip(power, counts, strict=True)), strict=True)
-        return np.stack(means), np.stack(pairs)
+    if power.ndim == 3:  # each channel on its own, as a mono store reduces it
+        means, groups = zip(*(reduce(p, c, factor) for p, c in zip(power, counts, strict=True)), strict=True)
+        return np.stack(means), np.stack(groups)
     counts = np.asarray(counts, dtype=np.int32)
-    if len(counts) % 2:
-        power = np.concatenate([power, np.zeros((len(power), 1), np.float32)], axis=1)
-        counts = np.append(counts, np.int32(0))
-    c0, c1 = counts[0::2], counts[1::2]
-    pair_counts = c0 + c1
-    mean = (power[:, 0::2] + power[:, 1::2]) * np.float32(0.5)  # the usual case, equal counts: a plain mean
-    uneven = np.flatnonzero(c0 != c1)
+    pad = -len(counts) % factor
+    if pad:  # padding of no frames, which the weighted mean below leaves out
+        power = np.concatenate([power, np.zeros((len(power), pad), np.float32)], axis=1)
+        counts = np.append(counts, np.zeros(pad, np.int32))
+    parts = [counts[i::factor] for i in range(factor)]
+    group_counts = np.sum(parts, axis=0, dtype=np.int32)
+    # The usual case, equal counts: a plain mean, summed column after column (element-wise, so
+    # the same bits whatever the arrays' layout) and scaled by 1/factor, exact for a power of two.
+    total = power[:, 0::factor]
+    for i in range(1, factor):
+        total = total + power[:, i::factor]
+    mean = total * np.float32(1 / factor)
+    uneven = np.flatnonzero(np.any(np.not_equal(parts[1:], parts[0]), axis=0)) if factor > 1 else []
     if len(uneven):
-        # Weighted by counts in float64; a column with no frame adds nothing. Only these pairs are
-        # redone, so a column never depends on which other columns were halved in the same call.
-        w0, w1 = c0[uneven].astype(np.float64), c1[uneven].astype(np.float64)
-        p0 = np.where(w0 > 0, power[:, 2 * uneven], 0.0) * w0
-        p1 = np.where(w1 > 0, power[:, 2 * uneven + 1], 0.0) * w1
-        mean[:, uneven] = (p0 + p1) / (w0 + w1)
-    return mean, pair_counts
+        # Weighted by counts in float64; a column with no frame adds nothing. Only these groups are
+        # redone, so a column never depends on which other columns were reduced in the same call.
+        weighted = np.zeros((len(power), len(uneven)))
+        for i, part in enumerate(parts):
+            w = part[uneven].astype(np.float64)
+            weighted = weighted + np.where(w > 0, power[:, factor * uneven + i], 0.0) * w
+        mean[:, uneven] = weighted / group_counts[uneven]
+    return mean, group_counts
 
 
-def halve_max(peak: np.ndarray) -> np.ndarray:
-    """Maximum of pairs of consecutive columns, ignoring NaN.
+def reduce_max(peak: np.ndarray, factor: int) -> np.ndarray:
+    """Maximum of groups of ``factor`` consecutive columns, ignoring NaN.
 
     Parameters
     ----------
@@ -106,33 +119,45 @@ def halve_max(peak: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    peak : ndarray, float32, shape (..., n_freq, ceil(n / 2))
-        An odd last column stands alone; a pair of NaN columns stays NaN.
+    peak : ndarray, float32, shape (..., n_freq, ceil(n / factor))
+        A short last group stands as it is; a group of NaN columns stays NaN.
     """
-    if peak.shape[-1] % 2:
-        return np.concatenate([np.fmax(peak[..., 0:-1:2], peak[..., 1::2]), peak[..., -1:]], axis=-1)
-    return np.fmax(peak[..., 0::2], peak[..., 1::2])
+    pad = -peak.shape[-1] % factor
+    if pad:
+        peak = np.concatenate([peak, np.full((*peak.shape[:-1], pad), np.nan, np.float32)], axis=-1)
+    top = peak[..., 0::factor]
+    for i in range(1, factor):
+        top = np.fmax(top, peak[..., i::factor])
+    return top
 
 
-def next_level(power: np.ndarray, peak: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The next level's columns as a store of format 2 keeps them: mean, max and frame counts of pairs.
+def next_level(
+    power: np.ndarray, peak: np.ndarray, counts: np.ndarray, factor: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The next level's columns as a store of format 2 keeps them: mean, max and frame counts of groups.
 
     ``power`` and ``peak`` are a level's columns as stored; the mean keeps
     :data:`~data_access.store.MEAN_BITS` mantissa bits, the max
     :data:`~data_access.store.MAX_BITS`. Built from stored columns only, a level
     is the same bits whether it was built in one pass or again from disk.
     """
-    mean, pair_counts = halve(power, counts)
-    return keep_bits(mean, MEAN_BITS, inplace=True), keep_bits(halve_max(peak), MAX_BITS, inplace=True), pair_counts
+    mean, group_counts = reduce(power, counts, factor)
+    top = reduce_max(peak, factor)
+    return keep_bits(mean, MEAN_BITS, inplace=True), keep_bits(top, MAX_BITS, inplace=True), group_counts
 
 
 def rebuild_levels(
-    store: StoreWriter, lengths: list[int], *, kept: list[int] | None = None, chunk: int = TIME_CHUNK
+    store: StoreWriter,
+    lengths: list[int],
+    factor: int,
+    *,
+    kept: list[int] | None = None,
+    chunk: int = TIME_CHUNK,
 ) -> None:
     """Rewrite levels ``1..N``, and level 0's frame counts, from level 0 as stored.
 
-    Each level is read back from disk ``2 * chunk`` columns at a time and halved
-    into one chunk of the level above, so memory is two chunks whatever the
+    Each level is read back from disk ``factor * chunk`` columns at a time and
+    reduced into one chunk of the level above, so memory is ``factor`` chunks whatever the
     length. A resumed ingest rebuilds every level; an append keeps the columns
     no new frame reaches and rebuilds each level from its first changed chunk.
 
@@ -142,23 +167,25 @@ def rebuild_levels(
         A store whose level-0 ``power`` is complete.
     lengths : list of int
         Columns per level, from :func:`level_lengths`.
+    factor : int
+        The pyramid's factor.
     kept : list of int, optional
         Columns of each level to leave as they are, a multiple of ``chunk``
-        (level 0's frame counts are rewritten from ``2 * kept[1]``); by
+        (level 0's frame counts are rewritten from ``factor * kept[1]``); by
         default none.
     chunk : int, default: TIME_CHUNK
-        The store's columns per chunk along time (even).
+        The store's columns per chunk along time (a multiple of ``factor``).
     """
     kept = kept or [0] * len(lengths)
     for k in range(len(lengths)):
         up = k + 1 < len(lengths)
         if k and not up:
             break
-        start = 2 * kept[k + 1] if up else kept[0]  # first column of level k to read
+        start = factor * kept[k + 1] if up else kept[0]  # first column of level k to read
         own = _CountBuffer(start)
-        above = _CountBuffer(start // 2)
-        for a in range(start, lengths[k], 2 * chunk):
-            b = min(a + 2 * chunk, lengths[k])
+        above = _CountBuffer(start // factor)
+        for a in range(start, lengths[k], factor * chunk):
+            b = min(a + factor * chunk, lengths[k])
             power = store.read(k, "power", a, b)
             if k == 0:  # level 0 keeps no max, and its counts are whether a frame is valid
                 peak, counts = power, frame_counts(power)
@@ -166,9 +193,9 @@ def rebuild_levels(
             else:
                 peak, counts = store.read(k, "power_max", a, b), store.read(k, "frame_count", a, b)
             if up:
-                mean, top, pair_counts = next_level(power, peak, counts)
-                store.write_power(k + 1, a // 2, mean, top)
-                above.push(pair_counts, lambda at, c, level=k + 1: store.write_counts(level, at, c))
+                mean, top, group_counts = next_level(power, peak, counts, factor)
+                store.write_power(k + 1, a // factor, mean, top)
+                above.push(group_counts, lambda at, c, level=k + 1: store.write_counts(level, at, c))
         own.flush(lambda at, c: store.write_counts(0, at, c))
         above.flush(lambda at, c, level=k + 1: store.write_counts(level, at, c))
 
@@ -199,8 +226,10 @@ class PyramidBuilder:
         with whole ``chunk`` blocks except at a level's end.
     write_counts : callable
         ``write_counts(level, start, counts)``; called for every level including 0.
+    factor : int
+        The pyramid's factor.
     chunk : int, default: TIME_CHUNK
-        Columns per write along time (even, so pairs never straddle writes).
+        Columns per write along time (a multiple of ``factor``, so groups never straddle writes).
     """
 
     def __init__(
@@ -209,10 +238,12 @@ class PyramidBuilder:
         write_power: Callable[[int, int, np.ndarray, np.ndarray], None],
         write_counts: Callable[[int, int, np.ndarray], None],
         *,
+        factor: int,
         chunk: int = TIME_CHUNK,
     ) -> None:
-        if chunk < 2 or chunk % 2:
-            raise ValueError(f"chunk={chunk} must be an even number of columns")
+        if chunk < factor or chunk % factor:
+            raise ValueError(f"chunk={chunk} must be a multiple of the pyramid's factor {factor}")
+        self.factor = factor
         self.chunk = chunk
         self.lengths = lengths
         self.write_power = write_power
@@ -256,7 +287,7 @@ class PyramidBuilder:
                 )
 
     def _emit(self, level: int) -> None:
-        """Write the buffered columns of ``level`` and pass them on, halved, to the next."""
+        """Write the buffered columns of ``level`` and pass them on, reduced, to the next."""
         buf = self._levels[level]
         n = buf.fill
         # A partial (last) chunk is copied so the writer gets contiguous memory.
@@ -268,7 +299,7 @@ class PyramidBuilder:
         buf.start += n
         buf.fill = 0
         if level + 1 < len(self.lengths):
-            self.push(level + 1, *next_level(power, peak, counts))
+            self.push(level + 1, *next_level(power, peak, counts, self.factor))
 
     def _push_counts(self, level: int, counts: np.ndarray) -> None:
         self._counts[level].push(counts, lambda start, c: self.write_counts(level, start, c))

@@ -11,7 +11,7 @@ their centres, so a plot draws each one over exactly its own time (centre ±
 hop / 2) and frequency (centre ± sample_rate / n_fft / 2).
 
 The level's column ``j`` is placed by arithmetic on the regular frame grid
-(``start_time``, ``hop_length``, ``2**k``), never by loading a time coordinate,
+(``start_time``, ``hop_length``, ``pyramid_factor**k``), never by loading a time coordinate,
 so opening a 30-day store reads a few kilobytes of metadata.
 
 Conventions
@@ -53,9 +53,8 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from data_access.calibration import BAND_UNITS, PSD_UNITS
 from data_access.errors import FormatError, ParameterError
-from data_access.schema import column_times, read_root
+from data_access.schema import BAND_UNITS, PSD_UNITS, column_times, read_root
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
 from data_access.times import seconds_to_ns, to_datetime64
@@ -155,7 +154,7 @@ class Level:
     first : numpy.datetime64
         Centre time of column 0.
     step : float
-        Seconds between column centres (``2**level * hop / sample_rate``).
+        Seconds between column centres (``factor**level * hop / sample_rate``).
     time_chunk : int
         Columns per stored chunk along time.
     start : numpy.datetime64
@@ -163,6 +162,8 @@ class Level:
     stft : StftConfig
         The store's STFT parameters (the columns' times: :func:`~data_access.schema.column_times`).
     sample_rate : float
+    factor : int
+        The store's pyramid factor: level ``k`` averages ``factor**k`` frames per column.
     """
 
     level: int
@@ -173,6 +174,12 @@ class Level:
     start: np.datetime64
     stft: StftConfig
     sample_rate: float
+    factor: int
+
+    @property
+    def frames_per_column(self) -> int:
+        """Full-resolution frames averaged into one column."""
+        return self.factor**self.level
 
     def column_times(self, start: int, stop: int) -> np.ndarray:
         """Centre times of columns ``start..stop-1``, datetime64[ns].
@@ -181,7 +188,7 @@ class Level:
         coordinate is, so a level-0 column's time is its frame's centre to the
         nanosecond (``first + j * step`` in float seconds can be 1 ns off).
         """
-        return column_times(self.start, self.sample_rate, self.stft, self.level, start, stop)
+        return column_times(self.start, self.sample_rate, self.stft, self.level, start, stop, factor=self.factor)
 
 
 def _at_least_two(lo: int, hi: int, n: int) -> tuple[int, int]:
@@ -230,12 +237,13 @@ class Atlas:
             Level(
                 level=k,
                 n_columns=self._reader.shape(k, "power")[-1],
-                first=column_times(start, self.sample_rate, self.stft, k, 0, 1)[0],
-                step=2**k * hop / self.sample_rate,
+                first=column_times(start, self.sample_rate, self.stft, k, 0, 1, factor=root.pyramid_factor)[0],
+                step=root.pyramid_factor**k * hop / self.sample_rate,
                 time_chunk=self._reader.time_chunk(k),
                 start=start,
                 stft=self.stft,
                 sample_rate=self.sample_rate,
+                factor=root.pyramid_factor,
             )
             for k in range(n_levels)
         ]
@@ -279,11 +287,19 @@ class Atlas:
         return self._power_scale
 
     def choose_level(self, time: tuple[TimeLike, TimeLike], columns: int) -> Level:
-        """The coarsest level with at least ``columns`` columns in ``time``."""
+        """The level a view ``columns`` pixels wide reads: at most two of its columns per pixel, and the coarsest such.
+
+        That is the coarsest level with at least ``columns * 2 / factor`` columns
+        in ``time`` (``factor`` the pyramid's): one to two columns a pixel in a
+        store whose pyramid halves (format 1), half a column to two in one that
+        quarters (format 2), so a view reads no more than format 1's did, and
+        its columns are at most two pixels wide.
+        """
         t0, t1 = self._time_window(time)
         span = (t1 - t0) / _SECOND
-        ratio = span / (self.levels[0].step * columns)
-        k = int(math.floor(math.log2(ratio))) if ratio >= 1 else 0
+        factor = self.levels[0].factor
+        ratio = span / (self.levels[0].step * columns * 2 / factor)
+        k = int(math.floor(math.log(ratio) / math.log(factor) + 1e-9)) if ratio >= 1 else 0
         return self.levels[min(max(k, 0), len(self.levels) - 1)]
 
     # -------------------------------------------------------------------- reads
@@ -453,7 +469,7 @@ class Atlas:
         edges = t0 + seconds_to_ns(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
         centres = lvl.column_times(j0, j1)
         if j1 == lvl.n_columns:  # the last column may hold fewer frames: use their true centre
-            first_frame = (lvl.n_columns - 1) * 2**lvl.level
+            first_frame = (lvl.n_columns - 1) * lvl.frames_per_column
             mid = (first_frame + self.levels[0].n_columns - 1) / 2
             centres[-1] = self.levels[0].first + seconds_to_ns(mid * self.levels[0].step)
         bounds = np.searchsorted(centres, edges)
@@ -486,6 +502,18 @@ class Atlas:
         if index is not None:
             out.attrs["channel"] = self.channels[index]
         return out
+
+    def measure(
+        self,
+        *,
+        time: tuple[TimeLike, TimeLike] | None = None,
+        freq: tuple[float, float] | None = None,
+        channel: int | None = None,
+    ) -> dict:
+        """Raven's measurements of a selection box, from level 0: see :func:`data_access.measure.measure`."""
+        from data_access.measure import measure  # (measure.py reads through this class)
+
+        return measure(self, time, freq, channel)
 
     # ----------------------------------------------------------------- helpers
     def _channel_index(self, channel) -> int | None:

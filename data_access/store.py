@@ -52,7 +52,17 @@ import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
+from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
+from data_access.schema import (
+    BAND_UNITS,
+    CALIBRATION_PREFIX,
+    PSD_UNITS,
+    calibration_attrs,
+    max_attrs,
+    read_calibration,
+    read_pyramid_factor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +81,10 @@ VECTOR_CHUNK = 2**16
 #: Suffixes of NetCDF (HDF5) stores; any other store is a Zarr directory.
 NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
 
-#: The store format written. 1: uncompressed float32, no ``format_version`` attribute
-#: (every store before compression; still read, appended to and calibrated, and
-#: rewritten as 2 by ``spectral-atlas upgrade``). 2: power kept to the mantissa bits
-#: below, then bit-shuffled and compressed with lz4 (Blosc; see _COMPRESSORS).
-FORMAT_VERSION = 2
+# The formats (schema.FORMAT_VERSION). 1: uncompressed float32, a pyramid that halves, no
+# ``format_version`` attribute (every store before compression; still read, appended to and
+# calibrated, and rewritten as 2 by ``spectral-atlas upgrade``). 2: power kept to the mantissa
+# bits below, then bit-shuffled and compressed with lz4 (Blosc; see _COMPRESSORS).
 #: Mantissa bits kept of float32's 23 (Klöwer et al. 2021: keep the bits that carry
 #: information). Level 0: every value within 2**-13 of the exact power (0.00053 dB).
 LEVEL0_BITS = 12
@@ -136,18 +145,21 @@ class LevelSpec:
     Attributes
     ----------
     level : int
-        0 is full resolution; level ``k`` averages ``2**k`` frames per column.
+        0 is full resolution; level ``k`` averages ``factor**k`` frames per column.
     n_frames : int
         Columns along time.
+    factor : int
+        The pyramid's factor (:data:`~data_access.schema.PYRAMID_FACTOR`).
     """
 
     level: int
     n_frames: int
+    factor: int
 
     @property
     def frames_per_column(self) -> int:
         """Full-resolution frames averaged into one column."""
-        return 2**self.level
+        return self.factor**self.level
 
 
 class StoreWriter:
@@ -221,7 +233,7 @@ class StoreWriter:
                     fill_value=np.nan,
                     compressors=_COMPRESSORS if compressed else None,
                     dimension_names=(*lead_dims, "freq", "time"),
-                    attributes=power_attrs if name == "power" else _max_attrs(power_attrs),
+                    attributes=power_attrs if name == "power" else max_attrs(power_attrs),
                 )
             group.create_array(
                 "frame_count",
@@ -346,14 +358,6 @@ class StoreWriter:
             # A resumable ingest keeps its record in a hidden folder (.ingest) that is not zarr's.
             warnings.filterwarnings("ignore", r"Object at \.\w+ is not recognized", UserWarning)
             zarr.consolidate_metadata(self.path)
-
-
-def _max_attrs(power_attrs: dict[str, str]) -> dict[str, str]:
-    return {
-        **power_attrs,
-        "long_name": power_attrs["long_name"].replace("spectral power", "maximum spectral power"),
-        "description": "the largest full-resolution power among the frames of each column",
-    }
 
 
 def partial_path(path: Path) -> Path:
@@ -624,16 +628,15 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
     """
     reader = StoreReader(path)  # a local path or a URL
     attrs = reader.attrs
-    from data_access.calibration import Calibration  # imported here: calibration.py imports this module
-
-    calibration = Calibration.from_attrs(attrs)
+    calibration = read_calibration(attrs)
+    factor = read_pyramid_factor(attrs)
     levels = []
     for k in range(int(attrs["n_levels"])):
         levels.append(
             {
                 "level": k,
                 "n_frames": reader.shape(k, "power")[-1],
-                "seconds_per_frame": attrs["hop_length"] * 2**k / attrs["sample_rate"],
+                "seconds_per_frame": attrs["hop_length"] * factor**k / attrs["sample_rate"],
                 "time_chunk": reader.time_chunk(k),
                 "pyramids": ["mean", "max"] if reader.has(k, "power_max") else ["mean"],
             }
@@ -650,7 +653,10 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "channels": reader.channels,
         "n_frames": attrs["n_frames"],
         "units": reader.array_attrs(0, "power").get("units"),
-        "calibration": calibration.to_json() if calibration else None,
+        "calibration": (
+            {**calibration.to_json(), "psd_units": PSD_UNITS, "band_units": BAND_UNITS} if calibration else None
+        ),
+        "pyramid_factor": factor,
         "levels": levels,
         "sources": json.loads(attrs.get("sources", "[]")),
         "gaps_seconds": json.loads(attrs.get("gaps_seconds", "[]")),
@@ -673,3 +679,48 @@ def _sizes(reader: StoreReader) -> dict[str, int | float] | None:
     plain = sum(4 * int(np.prod(reader.shape(k, n))) for k in levels for n in names if reader.has(k, n))
     pcm16 = 2 * int(reader.attrs["n_samples"]) * int(reader.attrs.get("n_channels", 1))
     return {"bytes": on_disk, "float32_bytes": plain, "pcm16_bytes": pcm16, "ratio_to_pcm16": on_disk / pcm16}
+
+
+def calibrate(store: str | os.PathLike, calibration: Calibration | None) -> Path:
+    """Set, replace or (with None) remove the calibration of an existing store.
+
+    Only the root attributes change; the power arrays are not touched, so this
+    takes a moment whatever the store's size. Stores open elsewhere keep the
+    calibration they opened with.
+
+    Parameters
+    ----------
+    store : path-like
+        A Zarr directory or NetCDF file written by :func:`data_access.ingest`.
+    calibration : Calibration or None
+
+    Returns
+    -------
+    Path
+        The store.
+    """
+    path = Path(store)
+    if not path.exists():
+        raise SourceNotFoundError(f"no store at {str(path)!r}")
+    reader = StoreReader(path)  # checks that it is a store before anything is written
+    new = calibration_attrs(calibration)
+    if reader.is_zarr:
+        root = zarr.open_group(path, mode="r+")
+        attrs = {k: v for k, v in root.attrs.asdict().items() if not k.startswith(CALIBRATION_PREFIX)}
+        root.attrs.put({**attrs, **new})
+        with warnings.catch_warnings():
+            # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
+            warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+            zarr.consolidate_metadata(path)  # readers open the consolidated copy
+    else:
+        import h5py
+
+        reader.close()  # its read-only handle would block opening the file for writing
+        try:
+            with h5py.File(path, "r+") as f:
+                for key in [k for k in f.attrs if k.startswith(CALIBRATION_PREFIX)]:
+                    del f.attrs[key]
+                f.attrs.update(new)
+        except OSError as err:
+            raise FormatError(f"cannot write the attributes of {str(path)!r} (is it open elsewhere?): {err}") from None
+    return path

@@ -1,8 +1,8 @@
 """``spectral-atlas upgrade STORE``: rewrite a store of an older format as the current one, in place, atomically.
 
 Format 1 (every store written before compression) becomes format 2: level 0's
-power is kept to :data:`~data_access.store.LEVEL0_BITS` mantissa bits and every
-level above is built again from it, as an ingest of format 2 builds them, so an
+power is kept to :data:`~data_access.store.LEVEL0_BITS` mantissa bits and the
+pyramid is built again from it with format 2's factor, as an ingest builds it, so an
 upgraded store equals, array for array, the store a fresh ingest of the same
 audio writes. The new store is built beside the old one (``.NAME.upgrading``)
 and only moved into place when complete: the old store is untouched until
@@ -20,9 +20,9 @@ from pathlib import Path
 from tqdm import tqdm  # plain text, as ingest's
 
 from data_access.errors import ParameterError
-from data_access.pyramid import rebuild_levels
+from data_access.pyramid import level_lengths, rebuild_levels
+from data_access.schema import FORMAT_VERSION, PYRAMID_FACTOR, column_times, pyramid_attrs, read_root
 from data_access.store import (
-    FORMAT_VERSION,
     TIME_CHUNK,
     LevelSpec,
     StoreReader,
@@ -86,15 +86,19 @@ def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | N
 
 def _rewrite(old: StoreReader, building: Path, *, progress: bool | None) -> None:
     """Write ``old`` into a new Zarr tree at ``building`` in the current format."""
-    attrs = old.attrs
-    lengths = [old.shape(k, "power")[-1] for k in range(int(attrs["n_levels"]))]
+    attrs, root = old.attrs, read_root(old.attrs)
+    lengths = level_lengths(old.shape(0, "power")[-1], PYRAMID_FACTOR)
     chunk = old.time_chunk(0) if old.is_zarr else TIME_CHUNK
+    if chunk % PYRAMID_FACTOR:
+        chunk = TIME_CHUNK
     writer = StoreWriter.create(
         building,
         freq=old.read(0, "freq", (slice(None),)),
-        levels=[LevelSpec(k, n) for k, n in enumerate(lengths)],
-        time_fn=lambda k, a, b: old.read(k, "time", (slice(a, b),)).astype("datetime64[ns]"),
-        attrs={**attrs, "format_version": FORMAT_VERSION},
+        levels=[LevelSpec(k, n, PYRAMID_FACTOR) for k, n in enumerate(lengths)],
+        time_fn=lambda k, a, b: column_times(
+            root.start_time, root.sample_rate, root.stft, k, a, b, factor=PYRAMID_FACTOR
+        ),
+        attrs={**attrs, "format_version": FORMAT_VERSION, **pyramid_attrs(len(lengths), PYRAMID_FACTOR)},
         power_attrs={k: v for k, v in old.array_attrs(0, "power").items() if k in _POWER_ATTRS},
         time_chunk=chunk,
         channels=old.channels or None,
@@ -108,7 +112,7 @@ def _rewrite(old: StoreReader, building: Path, *, progress: bool | None) -> None
             stop = min(start + step, lengths[0])
             writer.copy_columns(old, 0, stop, start=start)
             bar.update(stop - start)
-    rebuild_levels(writer, lengths, chunk=chunk)
+    rebuild_levels(writer, lengths, PYRAMID_FACTOR, chunk=chunk)
     writer.close()
 
 

@@ -26,6 +26,7 @@ from data_access import (
     open_timeline,
     store_info,
 )
+from data_access.schema import calibration_attrs, read_calibration
 
 CONFIG = StftConfig(n_fft=256, hop_length=128)
 S_DB, GAIN_DB, FSV = -170.0, 20.0, 2.0
@@ -135,7 +136,7 @@ def test_csv_sensitivity_is_applied_per_bin(write_audio, tmp_path):
 @pytest.mark.parametrize("fmt", ["zarr", "netcdf"])
 def test_calibration_round_trips_through_a_store(tone_wav, tmp_path, fmt):
     cal = Calibration(response_hz=[10, 2000.5], response_db=[-165.25, -171], gain_db=-6, sensitivity_file="x.csv")
-    assert Calibration.from_attrs(cal.to_attrs()) == cal
+    assert read_calibration(calibration_attrs(cal)) == cal
     store = ingest(open_timeline(tone_wav), tmp_path / f"r.{fmt}", CONFIG, format=fmt, calibration=cal, progress=False)
     assert open_atlas(store).calibration == cal
     assert store_info(store)["calibration"]["response_db"] == [-165.25, -171.0]

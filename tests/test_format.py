@@ -36,7 +36,8 @@ from data_access import (
 )
 from data_access.demo import make_demo
 from data_access.pyramid import level_lengths
-from data_access.store import FORMAT_VERSION, LEVEL0_BITS, StoreReader, keep_bits
+from data_access.schema import FORMAT_VERSION, PYRAMID_FACTOR
+from data_access.store import LEVEL0_BITS, StoreReader, keep_bits
 
 DATA = Path(__file__).parent / "data"
 FORMAT1 = DATA / "format1.zarr"
@@ -60,11 +61,12 @@ def max_db_error(stored: np.ndarray, exact: np.ndarray, within_db: float = 120.0
 def frame_means(level0: np.ndarray, k: int) -> np.ndarray:
     """The mean of the frames behind each column of level ``k`` (NaN frames left out)."""
     n = level0.shape[1]
-    cols = -(-n // 2**k)
-    padded = np.full((level0.shape[0], cols * 2**k), np.nan)
+    step = PYRAMID_FACTOR**k
+    cols = -(-n // step)
+    padded = np.full((level0.shape[0], cols * step), np.nan)
     padded[:, :n] = level0
     with np.errstate(invalid="ignore"):
-        return np.nanmean(padded.reshape(level0.shape[0], cols, 2**k), axis=2)
+        return np.nanmean(padded.reshape(level0.shape[0], cols, step), axis=2)
 
 
 @pytest.fixture
@@ -159,7 +161,7 @@ def test_an_upgraded_store_equals_a_fresh_ingest_array_for_array(format1, tmp_pa
     assert upgrade(format1) == 1  # the format it had
     fresh = ingest(open_timeline([WAV]), tmp_path / "fresh.zarr", CONFIG, progress=False)
     upgraded, written = arrays(format1), arrays(fresh)
-    assert upgraded.keys() == written.keys() and len(level_lengths(2999)) == 2
+    assert upgraded.keys() == written.keys() and len(level_lengths(2999, PYRAMID_FACTOR)) == 2
     for name, values in written.items():
         np.testing.assert_array_equal(upgraded[name], values, err_msg=name)
     assert StoreReader(format1).format_version == FORMAT_VERSION
@@ -169,7 +171,7 @@ def test_an_upgraded_store_equals_a_fresh_ingest_array_for_array(format1, tmp_pa
 def test_upgrade_through_the_cli_says_what_it_did(cli, format1):
     done = run(cli, "upgrade", str(format1))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{format1}: format 1 -> 2, now 0.4 MiB (")
+    assert done.stdout.startswith(f"{format1}: format 1 -> 2, now 0.3 MiB (")
     info = run(cli, "info", str(format1)).stdout
     assert "format      2\n" in info and "x its audio as 16-bit PCM" in info
 

@@ -63,11 +63,11 @@ def test_too_short_recording_is_an_error(write_audio, tmp_path):
         ingest(timeline, tmp_path / "s.zarr", CONFIG)
 
 
-@pytest.mark.parametrize("bad", [0, 7, True, 2.0])
-def test_time_chunk_must_be_even(recording, tmp_path, bad):
+@pytest.mark.parametrize("bad", [0, 6, 7, True, 4.0])
+def test_time_chunk_must_be_a_multiple_of_the_pyramid_factor(recording, tmp_path, bad):
     from data_access import ParameterError
 
-    with pytest.raises(ParameterError, match=r"time_chunk=.* must be an even number of frames >= 2"):
+    with pytest.raises(ParameterError, match=r"time_chunk=.* must be a multiple of 4 frames \(the pyramid's factor\)"):
         ingest(recording, tmp_path / "s.zarr", CONFIG, time_chunk=bad)
 
 

@@ -1,4 +1,4 @@
-"""The multiscale pyramid: each level is the exact mean of level 0 over its frames."""
+"""The multiscale pyramid: each level is the exact mean of level 0 over its frames, whatever its factor."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import xarray as xr
 from conftest import chirp, noise
 
 from data_access import StftConfig, ingest, open_store, open_timeline
-from data_access.pyramid import TOP_FRAMES, PyramidBuilder, halve, halve_max, level_lengths, rebuild_levels
+from data_access.pyramid import TOP_FRAMES, PyramidBuilder, level_lengths, rebuild_levels, reduce, reduce_max
+from data_access.schema import PYRAMID_FACTOR
 from data_access.store import MAX_BITS, MEAN_BITS, StoreWriter, keep_bits
+
+F = PYRAMID_FACTOR
 
 
 def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: NaN-aware mean of level-0 columns in groups of 2**k (float64), and valid counts."""
-    step = 2**k
+    """Reference: NaN-aware mean of level-0 columns in groups of F**k (float64), and valid counts."""
+    step = F**k
     padded = np.pad(level0.astype(np.float64), ((0, 0), (0, -level0.shape[1] % step)), constant_values=np.nan)
     groups = padded.reshape(len(level0), -1, step)
     valid = np.isfinite(groups)
@@ -24,8 +27,8 @@ def nanmean_over(level0: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nanmax_over(level0: np.ndarray, k: int) -> np.ndarray:
-    """Reference: largest level-0 power in each group of 2**k columns, NaN where all are NaN."""
-    step = 2**k
+    """Reference: largest level-0 power in each group of F**k columns, NaN where all are NaN."""
+    step = F**k
     padded = np.pad(level0, ((0, 0), (0, -level0.shape[1] % step)), constant_values=np.nan)
     groups = padded.reshape(len(level0), -1, step)
     valid = np.isfinite(groups)
@@ -33,39 +36,55 @@ def nanmax_over(level0: np.ndarray, k: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("n", "expected"), [(1, [1]), (2048, [2048]), (2049, [2049, 1025]), (10_000, [10_000, 5000, 2500, 1250])]
+    ("n", "factor", "expected"),
+    [
+        (1, 4, [1]),
+        (2048, 4, [2048]),
+        (2049, 4, [2049, 513]),
+        (100_000, 4, [100_000, 25_000, 6250, 1563]),
+        (10_000, 2, [10_000, 5000, 2500, 1250]),  # format 1's halving pyramid
+    ],
 )
-def test_level_lengths(n, expected):
-    assert level_lengths(n) == expected
-    assert level_lengths(n)[-1] <= TOP_FRAMES
+def test_level_lengths(n, factor, expected):
+    assert level_lengths(n, factor) == expected
+    assert level_lengths(n, factor)[-1] <= TOP_FRAMES
 
 
-def test_halve_max_by_hand():
+def test_reduce_max_by_hand():
     peak = np.array([[1.0, 3.0, np.nan, np.nan, 7.0]], np.float32)
-    np.testing.assert_array_equal(halve_max(peak), [[3.0, np.nan, 7.0]])
+    np.testing.assert_array_equal(reduce_max(peak, 2), [[3.0, np.nan, 7.0]])
+    peak = np.array([[1.0, 3.0, np.nan, 2.0, np.nan, np.nan, np.nan, np.nan, 7.0]], np.float32)
+    np.testing.assert_array_equal(reduce_max(peak, 4), [[3.0, np.nan, 7.0]])
 
 
-def test_halve_by_hand():
+def test_reduce_by_hand():
     power = np.array([[1.0, 3.0, np.nan, 5.0, 7.0]], np.float32)
     counts = np.array([1, 1, 0, 1, 1])
-    mean, pair_counts = halve(power, counts)
+    mean, group_counts = reduce(power, counts, 2)
     np.testing.assert_array_equal(mean, [[2.0, 5.0, 7.0]])
-    np.testing.assert_array_equal(pair_counts, [2, 1, 1])
-    # weighted: columns that already average 3 and 1 frames
-    mean, pair_counts = halve(np.array([[2.0, 10.0]], np.float32), np.array([3, 1]))
+    np.testing.assert_array_equal(group_counts, [2, 1, 1])
+    mean, group_counts = reduce(np.array([[1.0, 3.0, 5.0, 7.0, np.nan, 9.0]], np.float32), [1, 1, 1, 1, 0, 1], 4)
+    np.testing.assert_array_equal(mean, [[4.0, 9.0]])
+    np.testing.assert_array_equal(group_counts, [4, 1])
+    # weighted: columns that already average 3 and 1 frames (and 4, 0 and 8)
+    mean, group_counts = reduce(np.array([[2.0, 10.0]], np.float32), np.array([3, 1]), 2)
     np.testing.assert_allclose(mean, [[4.0]])
-    assert pair_counts.tolist() == [4]
+    assert group_counts.tolist() == [4]
+    mean, group_counts = reduce(np.array([[1.0, 2.0, np.nan, 4.0]], np.float32), np.array([4, 4, 0, 8]), 4)
+    np.testing.assert_allclose(mean, [[(4 * 1.0 + 4 * 2.0 + 8 * 4.0) / 16]])
+    assert group_counts.tolist() == [16]
 
 
-def test_halve_of_a_pair_does_not_depend_on_the_other_pairs():
+@pytest.mark.parametrize("factor", [2, 4])
+def test_reduce_of_a_group_does_not_depend_on_the_other_groups(factor):
     """So a level rebuilt from disk in other pieces than the ingest's is bit for bit the same."""
     rng = np.random.default_rng(0)
     power = rng.random((5, 64)).astype(np.float32) * 1e3
     counts = rng.integers(0, 4, 64)
     power[:, counts == 0] = np.nan
-    whole, whole_counts = halve(power, counts)
-    for cut in (2, 10, 32):
-        left, right = halve(power[:, :cut], counts[:cut]), halve(power[:, cut:], counts[cut:])
+    whole, whole_counts = reduce(power, counts, factor)
+    for cut in (4, 12, 32):
+        left, right = reduce(power[:, :cut], counts[:cut], factor), reduce(power[:, cut:], counts[cut:], factor)
         np.testing.assert_array_equal(np.concatenate([left[0], right[0]], axis=1), whole)
         np.testing.assert_array_equal(np.concatenate([left[1], right[1]]), whole_counts)
 
@@ -81,7 +100,7 @@ def test_every_level_is_the_mean_of_level0_over_its_frames(write_audio, tmp_path
     tree = open_store(store)
     level0 = tree["0"].power.values
     assert np.isnan(level0).any(axis=0).sum() > 0  # the 0.7 s gap
-    assert len(tree.children) == len(level_lengths(level0.shape[1]))
+    assert len(tree.children) == len(level_lengths(level0.shape[1], F))
     for k in range(1, len(tree.children)):
         expected, counts = nanmean_over(level0, k)
         got = tree[str(k)]
@@ -94,19 +113,19 @@ def test_every_level_is_the_mean_of_level0_over_its_frames(write_audio, tmp_path
         np.testing.assert_array_equal(got.power_max.values, keep_bits(nanmax_over(level0, k), MAX_BITS))
         # time of a column is the mean of its frames' centres
         t0 = tree["0"].time.values
-        first = t0[0] + (t0[1] - t0[0]) * ((2**k - 1) / 2)
+        first = t0[0] + (t0[1] - t0[0]) * ((F**k - 1) / 2)
         assert got.time.values[0] == first
 
 
 def test_builder_writes_whole_chunks_and_bounded_buffers():
-    lengths = level_lengths(5000, top=100)
+    lengths = level_lengths(5000, F, top=100)
     writes: dict[int, list[tuple[int, int]]] = {}
 
     def write_power(level, start, power, peak):
         assert peak.shape == power.shape
         writes.setdefault(level, []).append((start, power.shape[1]))
 
-    builder = PyramidBuilder(lengths, write_power, lambda *a: None, chunk=16)
+    builder = PyramidBuilder(lengths, write_power, lambda *a: None, factor=F, chunk=16)
     rng = np.random.default_rng(0)
     level1 = rng.random((3, lengths[1])).astype(np.float32)
     for i in range(0, lengths[1], 8):
@@ -120,22 +139,22 @@ def test_builder_writes_whole_chunks_and_bounded_buffers():
         assert sum(n for _, n in spans) == lengths[level]
 
 
-@pytest.mark.parametrize("kept", [None, [256, 128, 0]])
+@pytest.mark.parametrize("kept", [None, [512, 128, 0]])
 def test_rebuild_levels_from_level0_on_disk_equals_the_in_pass_build(write_audio, tmp_path, kept):
     """Levels wiped (wholly, or past the kept columns) and rebuilt from level 0 as stored, with a gap."""
     config = StftConfig(n_fft=128, hop_length=64)
-    paths = [write_audio("r_20260301_120000.wav", noise(40.0)), write_audio("r_20260301_120041.wav", noise(9.9))]
+    paths = [write_audio("r_20260301_120000.wav", noise(70.0)), write_audio("r_20260301_120111.wav", noise(9.9))]
     store = ingest(open_timeline(paths), tmp_path / "r.zarr", config, time_chunk=64)
     expected = {k: open_store(store)[k].to_dataset().load() for k in open_store(store).children}
-    lengths = level_lengths(expected["0"].sizes["time"])
+    lengths = level_lengths(expected["0"].sizes["time"], F)
     assert len(lengths) == 3
     writer = StoreWriter(store)
     keep = kept or [0] * len(lengths)
-    writer.root["0/frame_count"][2 * keep[1] :] = 0
+    writer.root["0/frame_count"][F * keep[1] :] = 0
     for k in range(1, len(lengths)):
         writer.root[f"{k}/power"][:, keep[k] :] = np.nan
         writer.root[f"{k}/power_max"][:, keep[k] :] = 0.0
         writer.root[f"{k}/frame_count"][keep[k] :] = -1
-    rebuild_levels(writer, lengths, kept=kept, chunk=64)
+    rebuild_levels(writer, lengths, F, kept=kept, chunk=64)
     for k, level in expected.items():
         xr.testing.assert_identical(open_store(store)[k].to_dataset().load(), level)

@@ -11,6 +11,7 @@ from conftest import SR, chirp, noise, tone
 
 from data_access import ParameterError, SourceNotFoundError, StftConfig, ingest, open_timeline
 from data_access.query import CACHE, open_atlas
+from data_access.schema import PYRAMID_FACTOR
 from data_access.store import MAX_BITS, keep_bits
 
 CONFIG = StftConfig(n_fft=256, hop_length=128)
@@ -51,7 +52,8 @@ def test_metadata(atlas):
     assert atlas.time_range == (T0, sec(MINUTES * 60))
     assert atlas.freq_range == (0.0, SR / 2)
     assert atlas.stft == CONFIG
-    assert [lv.step for lv in atlas.levels] == [CONFIG.hop_length * 2**k / SR for k in range(len(atlas.levels))]
+    steps = [CONFIG.hop_length * PYRAMID_FACTOR**k / SR for k in range(len(atlas.levels))]
+    assert [lv.step for lv in atlas.levels] == steps
     assert atlas.levels[-1].n_columns <= 2048 < atlas.levels[-2].n_columns
 
 
@@ -89,7 +91,7 @@ def bins_meeting(f0, f1) -> np.ndarray:
     [
         ((0, 360), (1200, 100)),
         ((0, 360), (1, 1)),
-        ((10, 70), (300, 7)),
+        ((10, 70), (200, 7)),  # 234 columns of level 2 to 200 pixels
         ((100, 101), (40, 100)),  # 63 frames to 40 pixels
     ],
 )
@@ -259,12 +261,14 @@ def test_clicks_sit_in_their_frames_columns_and_under_the_curve_peaks(click_trai
 
 
 def test_level_choice(atlas):
+    """The coarsest level with at least half a column a pixel (2 / factor of them): at most two a pixel."""
+    assert atlas.levels[0].factor == PYRAMID_FACTOR == 4
     whole = atlas.view(width=1200, height=100)
     k = whole.attrs["level"]
-    assert atlas.levels[k].n_columns >= 1200 and (k + 1 == len(atlas.levels) or atlas.levels[k + 1].n_columns < 1200)
+    assert atlas.levels[k].n_columns >= 600 and (k + 1 == len(atlas.levels) or atlas.levels[k + 1].n_columns < 600)
     assert atlas.view(time=(sec(100), sec(101)), width=1200, height=100).attrs["level"] == 0
-    mid = atlas.view(time=(sec(0), sec(60)), width=400, height=100).attrs["level"]
-    assert 0 < mid < k
+    mid = atlas.view(time=(sec(0), sec(60)), width=1200, height=100)  # 3750 frames: 938 columns of level 1 meet it
+    assert 0 < mid.attrs["level"] < k and mid.sizes["time"] == 938
 
 
 @pytest.mark.parametrize("window", [(0, 360), (30, 150), (100, 101)])
@@ -299,14 +303,14 @@ def test_max_keeps_an_isolated_click_visible_when_mean_dilutes_it(atlas):
     kwargs = dict(freq=(3800, 4000), width=300, height=4)  # above the chirp: only noise and the click
     mean = atlas.view(**kwargs)
     peak = atlas.view(agg="max", **kwargs)
-    assert mean.attrs["level"] == peak.attrs["level"] >= 3
+    assert mean.attrs["level"] == peak.attrs["level"] >= 2  # 16 frames a column
     seconds = (mean.time.values - T0) / np.timedelta64(1, "s")
     at_click = np.abs(seconds - CLICK_AT).argmin()
     away = np.abs(seconds - CLICK_AT) > 5
     rise_max = np.nanmean(peak.values[:, at_click]) - np.nanmedian(peak.values[:, away])
     rise_mean = np.nanmean(mean.values[:, at_click]) - np.nanmedian(mean.values[:, away])
     assert rise_max > 30  # the click stands out of the noise in the max view
-    assert rise_max - rise_mean > 9  # averaging 2**k frames dilutes it by ~10 log10(2**k) dB
+    assert rise_max - rise_mean > 9  # averaging 4**k frames dilutes it by ~10 log10(4**k) dB
 
 
 def test_single_frame_zoom_shows_that_frame(atlas, store):
@@ -349,7 +353,7 @@ def test_band_energy_from_level_k_equals_level0_averaged_over_the_same_frames(at
     per_frame = band_power_level0(store, *band, atlas)
     lvl = atlas.levels[k]
     edges = sec(10) + (np.arange(points + 1) * (340 / points) * 1e9).astype("int64").astype("timedelta64[ns]")
-    column_of_frame = np.arange(len(per_frame)) // 2**k
+    column_of_frame = np.arange(len(per_frame)) // PYRAMID_FACTOR**k
     column_time = lvl.column_times(0, lvl.n_columns)[column_of_frame]
     point_of_frame = np.searchsorted(edges, column_time, side="right") - 1
     for p in range(points):

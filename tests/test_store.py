@@ -21,7 +21,8 @@ from data_access import (
     open_timeline,
     power_spectrogram,
 )
-from data_access.store import FORMAT_VERSION, LEVEL0_BITS, StoreReader, keep_bits, store_info
+from data_access.schema import FORMAT_VERSION
+from data_access.store import LEVEL0_BITS, StoreReader, keep_bits, store_info
 
 CONFIG = StftConfig(n_fft=256, hop_length=128, window="hamming")
 
@@ -71,7 +72,9 @@ def test_round_trip(recording, tmp_path, fmt):
     sources = json.loads(attrs["sources"])
     assert sources[0]["path"].endswith("r_20260301_120000.wav") and sources[0]["n_samples"] == recording.n_samples
     info = store_info(path)
-    assert [lv["n_frames"] for lv in info["levels"]] == [n_frames, 1409]
+    assert [lv["n_frames"] for lv in info["levels"]] == [n_frames, 705]  # a quarter: the pyramid's factor is 4
+    assert attrs["pyramid_factor"] == info["pyramid_factor"] == 4
+    assert info["levels"][1]["seconds_per_frame"] == 4 * CONFIG.hop_length / SR
     assert [lv["pyramids"] for lv in info["levels"]] == [["mean"], ["mean", "max"]]
     assert info["format"] == fmt and info["units"] == "1"
 
