@@ -1,5 +1,10 @@
 """Sources -> STFT -> store, block by block, in parallel on dask; resumable, and appendable.
 
+What an ingest does is planned first, purely (:mod:`data_access.plan`: the
+levels, the blocks, the columns an append keeps, the job's fingerprint); this
+module gathers the facts the plan needs, runs its blocks on dask, builds the
+pyramid, commits the store and reports.
+
 Level 0 is cut into blocks of :data:`~data_access.store.TIME_CHUNK` frames,
 one dask task each: a task reads just the samples its frames cover, computes
 their power, writes its own chunk-aligned region of level 0 (regions never
@@ -91,7 +96,8 @@ from tqdm import tqdm  # plain text: no ipywidgets needed in a notebook
 from data_access import __version__
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
-from data_access.pyramid import PyramidBuilder, frame_counts, level_lengths, next_level, rebuild_levels
+from data_access.plan import Plan, job_record, plan_ingest
+from data_access.pyramid import PyramidBuilder, frame_counts, next_level, rebuild_levels
 from data_access.schema import (
     PYRAMID_FACTOR,
     column_times,
@@ -165,36 +171,34 @@ class _Job:
     def n_frames(self) -> int:
         return self.config.n_frames(self.timeline.n_samples)
 
-    def kept_columns(self, n_levels: int) -> list[int]:
-        """Columns of each level taken from the store appended to: whole chunks no new frame reaches."""
-        chunk, factor = self.time_chunk, PYRAMID_FACTOR
-        same_pyramid = self.base_factor == factor
-        return [
-            (self.keep // factor**k) // chunk * chunk if k == 0 or (same_pyramid and k < self.base_levels) else 0
-            for k in range(n_levels)
-        ]
-
-    def fingerprint(self) -> dict:
-        """What must be equal for a partial to be resumed, as plain JSON values."""
+    def plan(self) -> Plan:
+        """The job's plan (:mod:`data_access.plan`), from the facts gathered here: files' sizes and times."""
         stats = [src.path.stat() for src in self.timeline.sources]
         base = None
         if self.base is not None:
             with closing(StoreReader(self.base)) as old:
                 base = {"path": str(self.base), "created": old.attrs["created"], "n_frames": old.attrs["n_frames"]}
-        job = {
-            "software": __version__,
-            "stft": stft_attrs(self.config),
-            "sample_rate": self.timeline.sample_rate,
-            "channel": str(self.timeline.channel),
-            "format": self.format,
-            "time_chunk": self.time_chunk,
-            "sources": [
+        record = job_record(
+            software=__version__,
+            config=self.config,
+            sample_rate=self.timeline.sample_rate,
+            channel=self.timeline.channel,
+            format=self.format,
+            time_chunk=self.time_chunk,
+            sources=[
                 {**record, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
                 for record, st in zip(self.timeline.describe(), stats, strict=True)
             ],
-            "append_to": base,
-        }
-        return json.loads(json.dumps(job))
+            append_to=base,
+        )
+        return plan_ingest(
+            self.n_frames,
+            self.time_chunk,
+            job=record,
+            keep=self.keep,
+            base_levels=self.base_levels,
+            base_factor=self.base_factor,
+        )
 
 
 def ingest(
@@ -285,7 +289,7 @@ def ingest(
         raise ParameterError(
             f"the recording has {timeline.n_samples} samples, fewer than n_fft={job.config.n_fft}: no whole frame"
         )
-    return _build(job, scheduler=scheduler, progress=progress)
+    return _build(job, job.plan(), scheduler=scheduler, progress=progress)
 
 
 def _block_bytes(config: StftConfig, channels: int, frames: int) -> int:
@@ -319,14 +323,12 @@ def _check_block_bytes(config: StftConfig, channels: int, time_chunk: int) -> No
         )
 
 
-def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
-    """Write ``job`` into its partial, resuming one left by the same job, and commit it."""
-    timeline, config, chunk = job.timeline, job.config, job.time_chunk
-    lengths = level_lengths(job.n_frames, PYRAMID_FACTOR)
-    kept = job.kept_columns(len(lengths))
-    blocks = range(kept[0], job.n_frames, chunk)  # first frames; a range, not a list: O(1) whatever the span
+def _build(job: _Job, plan: Plan, *, scheduler: str | None, progress: bool | None) -> Path:
+    """Carry out ``plan`` in the job's partial, resuming one left by the same job, and commit it."""
+    timeline, config, chunk = job.timeline, job.config, plan.time_chunk
+    lengths, kept, blocks = list(plan.lengths), list(plan.kept), plan.blocks
     partial = _Partial(partial_path(job.path))
-    fingerprint = job.fingerprint()
+    fingerprint = plan.fingerprint
     finished = partial.finished(fingerprint)
     attrs = root_attrs(timeline, config, n_frames=job.n_frames, n_levels=len(lengths), calibration=job.calibration)
     try:
@@ -352,8 +354,7 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
         else:
             writer = StoreWriter(partial.path)
             log.warning("resuming: %d of %d blocks already written", len(finished), len(blocks))
-        # The in-pass pyramid needs every block in order; otherwise levels are rebuilt from disk.
-        in_pass = not finished and job.keep == 0
+        in_pass = plan.in_pass(finished)
         task = _BlockTask(
             timeline,
             config,
@@ -369,15 +370,14 @@ def _build(job: _Job, *, scheduler: str | None, progress: bool | None) -> Path:
             if in_pass
             else None
         )
-        todo = ((a, min(a + chunk, job.n_frames)) for a in blocks if a // chunk not in finished)
         quality = _run_blocks(
             task,
-            todo,
+            plan.todo(finished),
             builder,
             lengths,
             scheduler=scheduler,
             progress=progress,
-            initial=kept[0] + sum(min(chunk, job.n_frames - i * chunk) for i in finished),
+            initial=plan.frames_done(finished),
         )
         if not in_pass:
             rebuild_levels(writer, lengths, PYRAMID_FACTOR, kept=kept, chunk=chunk)
@@ -629,8 +629,8 @@ def _append_job(
         if str(src.path.resolve()) in paths:
             raise refuse(f"{src.path.name!r} is already in the store")
     old_sources = [_reopen(record, path) for record in records]
-    before = _joined(old_sources, new.channel)
-    timeline = _joined([*old_sources, *new.sources], new.channel)
+    before = Timeline.of(old_sources, new.channel)
+    timeline = Timeline.of([*old_sources, *new.sources], new.channel)
     timeline.check_span()
     if timeline.start_time != start or before.n_samples != attrs["n_samples"]:
         raise FormatError(f"{str(path)!r}: its sources attribute does not match its time span")
@@ -687,14 +687,6 @@ def _reopen(record: dict, store: Path) -> AudioSource:
                 f"ingested ({key} {value} then, {now.get(key)} now)"
             )
     return src
-
-
-def _joined(sources: list[AudioSource], channel) -> Timeline:
-    """The sources on one timeline, on the grid of the earliest, as :func:`open_timeline` lays them out."""
-    sources = sorted(sources, key=lambda s: s.start_time)
-    t0, rate = sources[0].start_time, sources[0].sample_rate
-    offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
-    return Timeline(tuple(sources), tuple(offsets), channel)
 
 
 def _raw_counts(timeline: Timeline) -> bool:

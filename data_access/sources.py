@@ -832,6 +832,20 @@ class Timeline:
     channel: Channel = 0
     skipped: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def of(
+        cls, sources: Iterable[AudioSource], channel: Channel = 0, *, skipped: Iterable[tuple[str, str]] = ()
+    ) -> Timeline:
+        """Sources laid out on one sample grid: the earliest's, each at its start time rounded to a sample.
+
+        The one constructor of a timeline's layout, for :func:`open_timeline` and for an
+        append (a store's sources re-opened, plus new files).
+        """
+        ordered = sorted(sources, key=lambda s: s.start_time)
+        t0, rate = ordered[0].start_time, ordered[0].sample_rate
+        offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in ordered]
+        return cls(tuple(ordered), tuple(offsets), channel, tuple(skipped))
+
     @property
     def sample_rate(self) -> float:
         """Samples per second, shared by every source."""
@@ -1083,11 +1097,7 @@ def open_timeline(
     sources, skipped = _open_all(paths, start_time, patterns, skip_bad)
     sources = _one_rate(sources, sample_rate)
     _check_channel(channel, sources)
-    sources.sort(key=lambda s: s.start_time)
-    rate = sources[0].sample_rate
-    t0 = sources[0].start_time
-    offsets = [int(round((src.start_time - t0) / np.timedelta64(1, "ns") * 1e-9 * rate)) for src in sources]
-    timeline = Timeline(tuple(sources), tuple(offsets), channel, tuple(skipped))
+    timeline = Timeline.of(sources, channel, skipped=skipped)
     timeline.check_span()
     _check_overlaps(timeline, max_overlap)
     return timeline
