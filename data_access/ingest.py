@@ -142,6 +142,10 @@ CLIP_LEVEL = 1.0 - 2**-15
 MAX_BLOCK_BYTES = 256 * 2**20
 
 
+#: Blocks given to each worker per batch of tasks (see _run_blocks).
+BLOCKS_PER_WORKER = 4
+
+
 class IngestInterrupted(KeyboardInterrupt):
     """Ctrl-C during an ingest; the message says what was kept and how to resume."""
 
@@ -548,8 +552,10 @@ def _run_blocks(
     quality = np.zeros(2, dtype=np.int64)
     run = dask.delayed(task, pure=False)
     with _scheduler(scheduler) as (get, workers), ThreadPoolExecutor(1) as pyramid_thread:
-        # Enough blocks per batch to keep every worker busy; one batch is
-        # computed while the previous one feeds the pyramid.
+        # Several blocks per worker in each batch, so a worker that finishes early takes
+        # the next block rather than waiting at the batch's end for the slowest; one batch
+        # is computed while the previous one feeds the pyramid. (A batch's results are
+        # level 1 only, a quarter of its blocks: memory stays a few blocks.)
         pending = None
         bar = tqdm(
             total=lengths[0],
@@ -559,7 +565,7 @@ def _run_blocks(
             disable=(None if progress is None else not progress),
             desc="ingest",
         )
-        while batch := list(itertools.islice(blocks, workers)):
+        while batch := list(itertools.islice(blocks, BLOCKS_PER_WORKER * workers)):
             results = dask.compute(*(run(a, z) for a, z in batch), scheduler=get)
             quality += np.sum([r[2] for r in results], axis=0, dtype=np.int64)
             if builder is not None:
