@@ -220,6 +220,31 @@ def max_attrs(power: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+#: Attributes of each level's coordinates and counts (CF conventions).
+FREQ_ATTRS = {"units": "Hz", "long_name": "frequency", "standard_name": "sound_frequency"}
+TIME_ATTRS = {
+    "long_name": "time at the centre of each column (UTC)",
+    "standard_name": "time",
+    "units": "nanoseconds since 1970-01-01",
+    "calendar": "proleptic_gregorian",
+}
+FRAME_COUNT_ATTRS = {
+    "long_name": "valid full-resolution frames averaged into each column",
+    "units": "1",
+    "coordinates": "time",
+}
+
+
+def level_attrs(level: int, n_columns: int, factor: int) -> dict[str, int]:
+    """Attributes of level ``level``'s group."""
+    return {"level": level, "frames_per_column": factor**level, "n_frames": n_columns}
+
+
+def channel_attrs(labels: list[str]) -> dict[str, str]:
+    """Attributes of a multichannel store's ``channel`` coordinate: each channel's label (JSON)."""
+    return {"long_name": "channel index in the input files", "labels": json.dumps(labels)}
+
+
 # ------------------------------------------------------------- reading
 @dataclass(frozen=True)
 class RootAttributes:

@@ -57,8 +57,13 @@ from data_access.errors import AtlasError, FormatError, ParameterError, SourceNo
 from data_access.schema import (
     BAND_UNITS,
     CALIBRATION_PREFIX,
+    FRAME_COUNT_ATTRS,
+    FREQ_ATTRS,
     PSD_UNITS,
+    TIME_ATTRS,
     calibration_attrs,
+    channel_attrs,
+    level_attrs,
     max_attrs,
     read_calibration,
     read_pyramid_factor,
@@ -98,7 +103,6 @@ MAX_BITS = 3
 # for level 0, 3 GB/s to compress and 3.7 GB/s to decompress a core (zstd after a byte shuffle:
 # 1.14x, 0.5 and 0.8 GB/s, which made a cold view 1.85x slower than format 1's uncompressed reads).
 _COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),)
-_TIME_ENCODING = {"units": "nanoseconds since 1970-01-01", "calendar": "proleptic_gregorian"}
 
 
 def keep_bits(values: np.ndarray, bits: int, *, inplace: bool = False) -> np.ndarray:
@@ -217,11 +221,7 @@ class StoreWriter:
         for spec in levels:
             group = root.create_group(
                 str(spec.level),
-                attributes={
-                    "level": spec.level,
-                    "frames_per_column": spec.frames_per_column,
-                    "n_frames": spec.n_frames,
-                },
+                attributes=level_attrs(spec.level, spec.n_frames, spec.factor),
             )
             names = ("power", "power_max") if spec.level else ("power",)
             for name in names:
@@ -242,18 +242,14 @@ class StoreWriter:
                 dtype="int32",
                 fill_value=0,
                 dimension_names=(*lead_dims, "time"),
-                attributes={
-                    "long_name": "valid full-resolution frames averaged into each column",
-                    "units": "1",
-                    "coordinates": "time",
-                },
+                attributes=FRAME_COUNT_ATTRS,
             )
             fa = group.create_array(
                 "freq",
                 shape=(n_freq,),
                 dtype="float64",
                 dimension_names=("freq",),
-                attributes={"units": "Hz", "long_name": "frequency", "standard_name": "sound_frequency"},
+                attributes=FREQ_ATTRS,
             )
             fa[:] = freq
             if channels:
@@ -262,7 +258,7 @@ class StoreWriter:
                     shape=(len(channels),),
                     dtype="int32",
                     dimension_names=("channel",),
-                    attributes={"long_name": "channel index in the input files", "labels": json.dumps(channels)},
+                    attributes=channel_attrs(channels),
                 )
                 ca[:] = np.arange(len(channels), dtype=np.int32)
             ta = group.create_array(
@@ -271,11 +267,7 @@ class StoreWriter:
                 chunks=(VECTOR_CHUNK,),
                 dtype="int64",
                 dimension_names=("time",),
-                attributes={
-                    "long_name": "time at the centre of each column (UTC)",
-                    "standard_name": "time",
-                    **_TIME_ENCODING,
-                },
+                attributes=TIME_ATTRS,
             )
             for start in range(0, spec.n_frames, VECTOR_CHUNK):
                 stop = min(start + VECTOR_CHUNK, spec.n_frames)
