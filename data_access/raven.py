@@ -43,6 +43,7 @@ import pandas as pd
 
 from data_access.annotations import LABEL_MAX, NOTES_MAX, AnnotationError
 from data_access.errors import AtlasError
+from data_access.measure import KEYS, measure
 from data_access.times import to_datetime64
 
 if TYPE_CHECKING:
@@ -72,29 +73,13 @@ RAVEN_COLUMNS = (
 RAVEN_ANNOTATIONS = ("Label", "Notes")
 #: Columns of a CSV table as written, before the measurements.
 CSV_COLUMNS = ("start", "end", "low_hz", "high_hz", "channel", "label", "notes")
-#: Measurements written, as :func:`data_access.measure.measure` names them; each is a Raven column of
-#: the same name, but for the times, which become seconds from the store's first sample ("Peak Time (s)").
-MEASUREMENTS = (
-    "Delta Time (s)",
-    "Delta Freq (Hz)",
-    "Peak Freq (Hz)",
-    "Peak Time",
-    "Max Power (dB)",
-    "Center Freq (Hz)",
-    "Freq 5% (Hz)",
-    "Freq 95% (Hz)",
-    "BW 90% (Hz)",
-    "Time 5%",
-    "Time 95%",
-    "Dur 90% (s)",
-    "Inband Power (dB)",
-    "Energy (dB)",
-    "SNR (dB)",
-)
 #: Measurements that are times.
 MEASURED_TIMES = ("Peak Time", "Time 5%", "Time 95%")
 #: Measurements of text, written to CSV only (Raven has no such columns).
 MEASURED_TEXT = ("SNR note", "units", "frames")
+#: Measurements written, as :func:`data_access.measure.measure` names them; each is a Raven column of
+#: the same name, but for the times, which become seconds from the store's first sample ("Peak Time (s)").
+MEASUREMENTS = tuple(key for key in KEYS if key not in MEASURED_TEXT)
 
 # Other names of a column, in the tables people bring (compared in lower case).
 _RAVEN_ALIASES = {
@@ -620,13 +605,6 @@ def _measured(rows, start, end, low, high, channel, atlas) -> list[Mapping]:
     todo = [i for i, m in enumerate(cached) if not isinstance(m, Mapping) or not m]
     if not todo:
         return cached
-    try:
-        from data_access.measure import measure
-    except ImportError:
-        raise AnnotationError(
-            "measuring selections needs data_access.measure, which this installation lacks; "
-            "write without measurements (--no-measurements, measurements=False)"
-        ) from None
     channels = list(atlas.channels)
     failed: list[str] = []
     for i in todo:

@@ -299,13 +299,6 @@ def test_measured_by_data_access_measure(atlas, db, tmp_path, caplog):
     assert {gap[k] for k in names[len(RAVEN_COLUMNS) : -2]} == {""}
 
 
-def test_without_a_measure_module_the_error_says_what_to_do(atlas, db, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "data_access.measure", None)  # import fails
-    fill(db)
-    with pytest.raises(AnnotationError, match=r"needs data_access.measure, .* \(--no-measurements, measurements="):
-        write_table(db.selections("site.zarr"), tmp_path / "m.txt", atlas)
-
-
 def test_export_of_nothing_is_a_header(atlas, db, tmp_path):
     path = write_table(db.selections("site.zarr"), tmp_path / "e.txt", atlas, measurements=False)
     assert path.read_text() == HEADER + "\tLabel\tNotes\n"
