@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import subprocess
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import soundfile as sf
 from conftest import SR, noise, tone
 
 from data_access import StftConfig, ingest, open_annotations, open_atlas, open_timeline
+from data_access import raven as raven_module
 from data_access.annotations import FILE_NAME, AnnotationError
 from data_access.raven import CSV_COLUMNS, MEASUREMENTS, RAVEN_COLUMNS, read_table, write_table
 
@@ -255,7 +254,7 @@ def fake_measure(atlas, time, freq, channel=None):
 
 
 def test_measurements_come_from_the_cache_or_are_measured(atlas, db, tmp_path, monkeypatch, caplog):
-    monkeypatch.setitem(sys.modules, "data_access.measure", types.SimpleNamespace(measure=fake_measure))
+    monkeypatch.setattr(raven_module, "measure", fake_measure)
     fill(db)
     first = db.selections("site.zarr").iloc[0]
     cached = {**fake_measure(atlas, (first["start"], first["end"]), (900.0, 1100.0)), "Peak Freq (Hz)": 1001.5}
