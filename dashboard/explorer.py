@@ -7,6 +7,8 @@ writes one shared :class:`~dashboard.state.ExplorerState`:
 - :class:`~dashboard.overview.Overview`: the whole recording, the span shown boxed;
 - :class:`~dashboard.spectrogram.SpectrogramView`: the image, and the overlays over it;
 - :class:`~dashboard.curves.BandCurves`: band power against time;
+- :class:`~dashboard.selections.SelectionsPanel`: the store's shared selection table, its boxes
+  over the spectrogram and ticks on the overview, labels, review keys and the ruler;
 - :class:`~dashboard.navigation.Navigation`, :class:`~dashboard.display.DisplayControls`,
   :class:`~dashboard.bands.BandEditor`, :class:`~dashboard.info.InfoPane` and
   :class:`~dashboard.info.Downloads`: the controls column;
@@ -28,7 +30,7 @@ import panel as pn
 import param
 import xarray as xr
 
-from dashboard.address import LinkedView
+from dashboard.address import LinkedView, request_query
 from dashboard.bands import BandEditor
 from dashboard.curves import BandCurves
 from dashboard.display import DisplayControls
@@ -38,10 +40,13 @@ from dashboard.info import Downloads, InfoPane
 from dashboard.messages import Message
 from dashboard.navigation import Navigation
 from dashboard.overview import Overview
-from dashboard.session import in_served_session, release
+from dashboard.selections import SelectionsPanel, current_user
+from dashboard.session import follow, in_served_session, release
 from dashboard.spectrogram import SpectrogramView, band_edges, busy_indicator
 from dashboard.state import ExplorerState
 from data_access import open_atlas
+from data_access.annotations import AnnotationError, default_annotations_path, open_annotations
+from data_access.store import is_url
 
 
 @pn.cache
@@ -86,6 +91,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         the fsspec URL of a published Zarr store (``https://host/x.zarr``).
     height : int, default: 860
         Pixels the explorer takes in a notebook; a served page gives it the window's height.
+    annotations : str, optional
+        The selection database (:mod:`data_access.annotations`); default ``ANNOTATIONS.sqlite``
+        beside a local store. A store opened by URL keeps no selections unless one is named
+        (its panel says so in one line). A database that cannot be written is shown read-only.
     """
 
     store = param.String(doc="Path or URL of the store shown.")
@@ -93,6 +102,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     link_name = param.String(default=None, allow_None=True, doc="The store's name in a served page's link.")
     header = param.List(default=[], doc="Shown first in the controls column (a server's store picker).")
     height = param.Integer(default=860, bounds=(400, None), doc="Height in a notebook, in pixels.")
+    annotations = param.String(
+        default=None, allow_None=True, doc="The selection database (default: ANNOTATIONS.sqlite beside a local store)."
+    )
 
     def __init__(self, store: str, **params) -> None:
         super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
@@ -107,11 +119,119 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         # A read or callback that fails is said here in one line (the log has the rest): see dashboard.failures.
         self._failure = Message("failure-message", kind="warning")
         say_failures_in(self._failure, state, *([pn.state.curdoc] if in_served_session() else []))
-        self._spectrogram = SpectrogramView(state=state)
+        self._selections = self._open_selections()
+        marks = self._selections
+        self._spectrogram = SpectrogramView(
+            state=state, box_drawn=marks.box_drawn if marks.writable else None, tapped=marks.tapped
+        )
         self._spectrogram.overlay(*band_edges(state))
+        self._spectrogram.overlay(*marks.boxes_overlay())
+        self._spectrogram.overlay(*marks.ruler_overlay())
+        self._overview = Overview(state=state)
+        self._overview.overlay(*marks.ticks_overlay())
+        if self._linked is not None:
+            # The address follows the current selection (LinkedView writes the view on its own changes).
+            follow(state, lambda e: self._linked.param.trigger("store_name"), "selection")
+            self._follow_link_selection()
+            marks.start_polling()
+            pn.state.on_session_destroyed(lambda context: self.close())
         self._curves = BandCurves(state=state)
         self._display = DisplayControls(state=state)
         self._downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
+
+    def _open_selections(self) -> SelectionsPanel:
+        """The selections panel on the store's annotations database (or, without one, a panel saying why)."""
+        state = self.state
+        if self.annotations is None and is_url(self.store):
+            why = (
+                "Selections are not kept for a store opened by URL: start the server with --annotations FILE "
+                "(or give annotations=FILE) to keep them."
+            )
+            return SelectionsPanel(state, None, unavailable=why)
+        path = self.annotations if self.annotations is not None else default_annotations_path(self.store)
+        try:
+            db = open_annotations(path, author=current_user())
+        except AnnotationError as err:
+            return SelectionsPanel(state, None, unavailable=f"Selections are not available: {err}")
+        return SelectionsPanel(state, db)
+
+    def _follow_link_selection(self) -> None:
+        """A link's ``selection=ID``: shown if this store has it (around it unless the link names times), else said."""
+        sid = self.state.selection
+        if sid is None:
+            return
+        panel = self._selections
+        if panel.db is None:
+            problem = f"selection {sid}: this store keeps no selections here"
+        elif sid not in panel.rows.index:
+            problem = f"selection {sid} is not one of this store's selections"
+        else:
+            panel.go_to(sid, move=not ({"start", "end"} & request_query().keys()))
+            return
+        self.state.selection = None
+        message = self._linked.message
+        said = message.text.rstrip(".")
+        message.say(
+            f"{said}; {problem}: ignored." if said else f"This link could not be followed in full: {problem}: ignored."
+        )
+
+    def close(self) -> None:
+        """Stop following the database's changes and close it (the page closed, or shows another store)."""
+        self._selections.close()
+
+    # ------------------------------------------------- selections
+    @property
+    def selections(self) -> pd.DataFrame:
+        """The store's selections (not the deleted ones), read from its annotations database now.
+
+        One row per selection in time order, the columns of
+        :meth:`data_access.annotations.Annotations.selections`: ``id``, ``start``, ``end``
+        (datetime64[ns] UTC), ``low_hz``, ``high_hz``, ``channel``, ``label``, ``notes``,
+        ``author``, ``created``, ``modified``, ``modified_by``, ``version``, ``revision``,
+        ``deleted``, ``measurements`` (a dict of :func:`data_access.measure.measure`'s
+        values once measured, else None), ``source``.
+
+        Set it to write selections (the panel, the boxes and every other session follow):
+
+        - a row without an ``id`` (no such column, or NaN) is **added**: ``start``, ``end``,
+          ``low_hz`` and ``high_hz`` are needed, ``channel`` (default ``"0"``), ``label`` and
+          ``notes`` are optional; all such rows are added in one transaction, and a row equal
+          to a live selection (start, end, band, channel and label) is not added twice;
+        - a row with the ``id`` of one of this store's selections **replaces** the fields of
+          that selection it holds (``start``, ``end``, ``low_hz``, ``high_hz``, ``channel``,
+          ``label``, ``notes``) where they differ; with a ``version`` column, a selection
+          changed since that version refuses the whole assignment
+          (:class:`~data_access.annotations.ConflictError`) before anything is written;
+          ``deleted=True`` deletes it (restorable);
+        - selections the frame does not name are left as they are: assigning never deletes
+          what it does not name.
+
+        Every id and version is checked before anything is written. The additions are one
+        transaction; each replaced selection is then one more (the database offers no
+        transaction over several updates): should one be refused (a value out of range),
+        the error names its row and the changes before it stay.
+
+        Raises
+        ------
+        AnnotationError
+            The database is read-only or missing, an id is not one of this store's
+            selections, or a value is out of range (the message names the row and field).
+
+        Examples
+        --------
+        >>> frame = explorer.selections
+        >>> frame.loc[frame.label == "", "label"] = "whistle"
+        >>> explorer.selections = frame                      # relabel the unlabelled ones
+        >>> explorer.selections = pd.DataFrame({"start": [t0], "end": [t1], "low_hz": [12e3], "high_hz": [18e3]})
+        """
+        panel = self._selections
+        if panel.db is None:
+            return panel.rows.reset_index()
+        return panel.db.selections(panel.store)
+
+    @selections.setter
+    def selections(self, frame: pd.DataFrame) -> None:
+        self._selections.assign(frame)
 
     # ------------------------------------------------- state a notebook user reaches from the kernel
     @property
@@ -218,6 +338,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self._display,
             BandEditor(state=state),
             pn.Row(self._downloads, *copy),
+            self._selections,
             width=440,
             sizing_mode="stretch_height",
             scroll="y-auto",
@@ -225,7 +346,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         main = pn.Column(
-            Overview(state=self.state),
+            self._overview,
             pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26, sizing_mode="stretch_width"),
             # The spectrogram takes two parts of the height left, the curves one.
             pn.Column(self._spectrogram, sizing_mode="stretch_both", styles={"flex": "2 1 0"}, min_height=300),

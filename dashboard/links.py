@@ -3,7 +3,9 @@
 A copied link reproduces the view: ``?start=…&end=…&fmin=…&fmax=…&db=lo,hi&cmap=…&agg=…&bands=…``
 (times ISO 8601 UTC to the nanosecond; frequencies in Hz; bands as
 ``name:low-high`` joined by ``;``, names percent-encoded), plus ``&channel=K`` (an index into
-the store's channels, or a channel's label) for a multichannel store. Reading a link never fails: each value that
+the store's channels, or a channel's label) for a multichannel store, and ``&selection=ID`` (the
+current selection's id: :mod:`dashboard.selections` checks it names one of the store's selections and
+opens the view around it). Reading a link never fails: each value that
 cannot be used (a bad date, an inverted or outside range, an unknown colormap,
 a huge number) is left at its default and reported in one sentence, so the page
 opens on the default view with a visible message instead of an error.
@@ -14,6 +16,7 @@ No Panel import: the state is :class:`~dashboard.state.ExplorerState`.
 from __future__ import annotations
 
 import math
+import re
 import urllib.parse
 from collections.abc import Mapping
 
@@ -24,7 +27,7 @@ from data_access import AtlasError, ParameterError
 from data_access.times import to_datetime64
 
 #: Query keys a link may carry (besides ``store``, which the page resolves).
-KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands", "channel")
+KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands", "channel", "selection")
 
 
 def _iso(t: np.datetime64) -> str:
@@ -51,6 +54,7 @@ def view_query(state: ExplorerState) -> dict[str, str]:
             for name, (lo, hi) in state.bands.items()
         ),
         **({} if state.channel is None else {"channel": str(state.channel)}),
+        **({} if state.selection is None else {"selection": str(state.selection)}),
     }
 
 
@@ -114,6 +118,19 @@ def _channel(text: str, labels: list[str]) -> int:
         return labels.index(text)
     choices = ", ".join(f"{i} ({label})" if label != str(i) else label for i, label in enumerate(labels))
     raise ValueError(f"channel {text!r} is not one of {choices}")
+
+
+def selection_id(text: str) -> int:
+    """A selection's id as a link gives it: a positive integer of at most 18 digits.
+
+    Raises
+    ------
+    ValueError
+        The text is not one (quoted, cut to 40 characters).
+    """
+    if not re.fullmatch(r"[0-9]{1,18}", text) or int(text) < 1:
+        raise ValueError(f"selection {text[:40]!r} is not a selection's number")
+    return int(text)
 
 
 def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
@@ -181,5 +198,7 @@ def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
 
     attempt(("bands",), bands)
     attempt(("channel",), lambda: {"channel": _channel(query["channel"], state.atlas.channels)})
+    # Only its form here: whether the store has such a selection is the selections panel's to check.
+    attempt(("selection",), lambda: {"selection": selection_id(query["selection"])})
     state.param.update(changes)
     return problems

@@ -38,6 +38,10 @@ class ServerOptions:
         [], "offer every store under DIR, listed with its time span (repeatable); nothing else can be opened",
         metavar="DIR", repeat=True,
     )  # fmt: skip
+    annotations: str | None = _option(
+        None, "the selection database of every store served (default: ANNOTATIONS.sqlite beside each local "
+        "store); for stores opened by URL, and data roots that cannot be written", metavar="FILE",
+    )  # fmt: skip
     port: int = _option(5006, "port (default: 5006)", type=int)
     address: str = _option("127.0.0.1", "address to listen on (default: 127.0.0.1)")
     allow_websocket_origin: list[str] = _option(
@@ -92,6 +96,13 @@ class ServerOptions:
     )
 
     def __post_init__(self) -> None:
+        if self.annotations is not None:
+            path = Path(self.annotations).expanduser().resolve()
+            if path.is_dir():
+                raise ParameterError(f"--annotations {self.annotations!r} is a folder: name a file in it")
+            if not path.parent.is_dir():
+                raise ParameterError(f"--annotations {self.annotations!r}: its folder does not exist")
+            object.__setattr__(self, "annotations", str(path))  # (whatever the working directory is later)
         if self.num_procs < 0:
             raise ParameterError(f"--num-procs {self.num_procs} must be 0 (one per CPU) or more")
         for flag, ms in {

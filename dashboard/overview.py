@@ -1,8 +1,12 @@
-"""The overview strip: the whole recording, with the span shown boxed; drag or click on it to go there."""
+"""The overview strip: the whole recording, with the span shown boxed; drag or click on it to go there.
+
+Other panels mark things on it (the selections' ticks) through :meth:`Overview.overlay`.
+"""
 
 from __future__ import annotations
 
 import functools
+import operator
 
 import colorcet as cc
 import holoviews as hv
@@ -26,6 +30,21 @@ class Overview(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        self._overlays: list[hv.DynamicMap] = []
+
+    def overlay(self, callback, streams) -> None:
+        """Draw ``callback(**stream values)``'s element over the strip, never changing its axes' ranges.
+
+        Call before the strip is shown (as :meth:`~dashboard.spectrogram.SpectrogramView.overlay`).
+        """
+
+        def drawn(**kwargs):
+            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
+
+        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
 
     def _box(self, time_range) -> hv.VSpan:
         # An outline (no fill: the strip keeps its colours, also at "whole"), never narrower than a few pixels.
@@ -71,12 +90,13 @@ class Overview(pn.viewable.Viewer):
             backend_opts=CANVAS,
         )
         box = hv.DynamicMap(self._box, streams=[visible_after_image(self.state)])
+        marks = functools.reduce(operator.mul, self._overlays, image)
         selection = hv.streams.BoundsX(source=image)
         selection.add_subscriber(self._select)
         tap = hv.streams.Tap(source=image)
         tap.add_subscriber(self._centre)
         return pn.pane.HoloViews(
-            backend="bokeh", object=image * box, linked_axes=False, sizing_mode="stretch_width", height=100
+            backend="bokeh", object=marks * box, linked_axes=False, sizing_mode="stretch_width", height=100
         )
 
     def _select(self, boundsx) -> None:

@@ -28,6 +28,7 @@ from dashboard.login import SecurityHeaders
 from dashboard.messages import Message
 from dashboard.options import ServerOptions
 from dashboard.session import release
+from data_access.annotations import open_annotations
 from data_access.query import warm_up
 
 log = logging.getLogger("spectral_atlas")
@@ -44,12 +45,18 @@ class StorePicker(pn.viewable.Viewer):
         Name of the store to show first (the page's ``?store=NAME``). A name the
         catalog does not list is never read as a path: the first store is shown,
         with a warning on the page.
+    annotations : str, optional
+        One selection database for every store (``serve --annotations``); default
+        ``ANNOTATIONS.sqlite`` beside each local store.
     """
 
     explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
 
-    def __init__(self, stores: list[str] | Catalog, *, store: str | None = None, **params) -> None:
+    def __init__(
+        self, stores: list[str] | Catalog, *, store: str | None = None, annotations: str | None = None, **params
+    ) -> None:
         super().__init__(**params)
+        self.annotations = annotations
         catalog = stores if isinstance(stores, Catalog) else Catalog(stores=stores)
         path = str(catalog.get(store) or catalog.entries[0].path)
         self.catalog = catalog
@@ -87,7 +94,7 @@ class StorePicker(pn.viewable.Viewer):
         # A page's link names the store when there is a choice of stores (the catalog's name, never a path).
         single = len(self.catalog.stores) == 1 and not self.catalog.roots
         name = None if single else self.catalog.name_of(path)
-        return SpectrogramExplorer(path, link_name=name, header=self._picker(single))
+        return SpectrogramExplorer(path, link_name=name, header=self._picker(single), annotations=self.annotations)
 
     def _picker(self, single: bool) -> list[pn.viewable.Viewable]:
         """What the explorer's controls column shows first: the store selector and listing, and the message."""
@@ -124,6 +131,7 @@ class StorePicker(pn.viewable.Viewer):
             return
         old, self.explorer = self.explorer, explorer
         release(old.state)  # the explorer closed: its watchers go with it
+        old.close()  # (its database, and its reading of the others' changes)
         self.message.clear()
 
     def _refuse(self, name: object) -> None:
@@ -141,12 +149,13 @@ class StorePicker(pn.viewable.Viewer):
         return pn.Column(self._shown, sizing_mode="stretch_width")
 
 
-def explorer_page(stores: list[str] | Catalog) -> StorePicker:
+def explorer_page(stores: list[str] | Catalog, *, annotations: str | None = None) -> StorePicker:
     """The served page's content: see :class:`StorePicker`; the page's ``?store=NAME`` picks the store shown."""
     store = pn.state.session_args.get("store")  # the request's arguments, URL-decoded by tornado
     return StorePicker(
         stores if isinstance(stores, Catalog) else list(stores),
         store=store[0].decode(errors="replace") if store else None,
+        annotations=annotations,
     )
 
 
@@ -184,7 +193,7 @@ def served_extension() -> None:
     And a failure in a session's callbacks is one line on its page, the traceback in the log (dashboard.failures).
     """
     use_local_stylesheets(get_dist_path(cdn=False))  # (see there: a session discarded early styled itself from a CDN)
-    pn.extension(sizing_mode="stretch_width", inline=True)
+    pn.extension("tabulator", sizing_mode="stretch_width", inline=True)  # (the selections table)
     report_session_failures()
 
 
@@ -197,7 +206,8 @@ def serve(stores: list[str] = (), **options) -> None:
         Stores offered by path or fsspec URL; the first is shown unless ``?store=NAME`` names another.
     **options
         :class:`~dashboard.options.ServerOptions`, by name: ``data_root`` (directories whose
-        stores, at any depth, are listed and offered), ``port``, ``address``,
+        stores, at any depth, are listed and offered), ``annotations`` (one selection database
+        for every store), ``port``, ``address``,
         ``allow_websocket_origin``, ``prefix``, ``num_procs``, ``show``,
         ``unused_session_lifetime``, ``check_unused_sessions`` and the login options
         (``basic_auth``, ``cookie_secret``, ``oauth_*``). They go to :func:`panel.serve`
@@ -213,6 +223,8 @@ def serve(stores: list[str] = (), **options) -> None:
     opts = ServerOptions(**options)
     apply_patches()  # (data_access.compat: the log says which do not fit the installed libraries)
     catalog = Catalog(stores=stores, roots=opts.data_root)  # a bad path fails before the server starts
+    if opts.annotations is not None:  # not a database of ours: one line before the server starts
+        open_annotations(opts.annotations, readonly=True).close()
     if opts.num_procs == 1:
         one_blas_thread()
         shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
@@ -226,7 +238,7 @@ def serve(stores: list[str] = (), **options) -> None:
         _SESSIONS.opened()
         pn.state.on_session_destroyed(_SESSIONS.closed)
         try:
-            content = explorer_page(catalog)
+            content = explorer_page(catalog, annotations=opts.annotations)
         except Exception as error:  # the visitor reads one line; the log has the traceback
             content = failed_page(error)
         return page_template(content)

@@ -2,8 +2,11 @@
 
 The axes show :class:`~dashboard.state.ExplorerState`'s ``time_range`` and
 ``freq_range``, nothing else: the image declares exactly those as its limits,
-and every overlay (band edges, gaps; selections and a playhead later) is added
+and every overlay (band edges, gaps, selections, the ruler; a playhead later) is added
 through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges.
+A box drawn with the box-select tool and a click on the image are handed to
+whoever asked for them (``box_drawn``, ``tapped``: the selections panel); a box
+never makes a band by itself.
 """
 
 from __future__ import annotations
@@ -126,6 +129,14 @@ class SpectrogramView(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
+    box_drawn = param.Callable(
+        default=None,
+        doc="Called with (start, end, low, high) of each box drawn with the box-select tool "
+        "(times datetime64[ns], Hz); None: the plot offers no box-select tool.",
+    )
+    tapped = param.Callable(
+        default=None, doc="Called with (time, freq) of a click on the image (datetime64[ns], Hz); None: not listened."
+    )
 
     def __init__(self, **params) -> None:
         super().__init__(**params)
@@ -252,15 +263,21 @@ class SpectrogramView(pn.viewable.Viewer):
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
         self.range_stream = RANGE_STREAM(source=dmap)
         self.range_stream.add_subscriber(self._follow_plot)
-        # A box drawn with the box-select tool becomes a band over its frequencies.
-        self.box_stream = hv.streams.BoundsXY(source=dmap)
-        self.box_stream.add_subscriber(self._band_from_box)
+        # A box drawn with the box-select tool, a click: to whoever asked (see box_drawn, tapped).
+        tools = ["hover"]
+        if self.box_drawn is not None:
+            tools.append("box_select")
+            self.box_stream = hv.streams.BoundsXY(source=dmap)
+            self.box_stream.add_subscriber(self._box)
+        if self.tapped is not None:
+            self.tap_stream = hv.streams.Tap(source=dmap)
+            self.tap_stream.add_subscriber(self._tap)
         plot = functools.reduce(operator.mul, self._overlays, dmap).opts(
             {
                 "Image": dict(
                     framewise=True,
                     colorbar=True,
-                    tools=["hover", "box_select"],
+                    tools=tools,
                     hover_tooltips=[
                         ("time", "$x{%F %T.%3N}"),
                         ("frequency", "$y{0,0.0} Hz"),
@@ -290,14 +307,14 @@ class SpectrogramView(pn.viewable.Viewer):
             backend="bokeh", object=plot, linked_axes=False, sizing_mode="stretch_both", min_height=300
         )
 
-    def _band_from_box(self, bounds) -> None:
-        if bounds is None:
-            return
-        nyquist = self.state.atlas.freq_range[1]
-        low, high = max(float(bounds[1]), 0.0), min(float(bounds[3]), nyquist)
-        if low < high:
-            n = next(n for n in range(1, len(self.state.bands) + 2) if f"box {n}" not in self.state.bands)
-            self.state.add_band(f"box {n}", round(low, 1), round(high, 1))
+    def _box(self, bounds) -> None:
+        if bounds is not None:
+            x0, y0, x1, y1 = bounds
+            self.box_drawn(_as_time(x0), _as_time(x1), float(y0), float(y1))
+
+    def _tap(self, x, y) -> None:
+        if x is not None and y is not None:
+            self.tapped(_as_time(x), float(y))
 
     def _follow_plot(self, x_range, y_range) -> None:
         if x_range is None:

@@ -106,6 +106,11 @@ class ExplorerState(param.Parameterized):
         doc="Channel shown, an index into atlas.channels (named by its label); None for a single-channel store.",
     )
     bands = param.Dict(default={}, doc="Named frequency bands (low, high) in Hz, drawn as curves.")
+    selection = param.Integer(
+        default=None,
+        allow_None=True,
+        doc="Id of the current selection (a box in the store's selection table, see dashboard.selections); None: none.",
+    )
     band_colors = param.Dict(default={}, doc="Colour of each band (read-only: a band keeps its colour for its life).")
     level = param.Integer(default=0, doc="Pyramid level of the last image (read-only for users).")
     read_ms = param.Number(default=0.0, doc="Milliseconds the last image took to read and rasterize.")
