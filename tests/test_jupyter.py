@@ -121,7 +121,8 @@ def test_the_notebook_reads_and_sets_the_state_from_code(executed):
     start, end = times_in(_result(executed, "set_time"))
     assert end - start == 60 * SECOND
     view_shape, curves_shape, columns = ast.literal_eval(_result(executed, "selection_after"))
-    assert view_shape == (300, 600) and curves_shape == (120, 6) and columns[-1] == "whistle core"
+    # 60 s are 1875 frames: level 1's 469 columns, each drawn over its own time (at most two a pixel)
+    assert view_shape == (300, 469) and curves_shape == (120, 6) and columns[-1] == "whistle core"
 
 
 # ----------------------------------------------------------------------------------------- JupyterLab
