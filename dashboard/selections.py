@@ -49,11 +49,11 @@ import logging
 import time
 import zlib
 
-import colorcet as cc
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+import panel.models.tabulator  # noqa: F401  (see below)
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
@@ -67,6 +67,10 @@ from data_access.annotations import FIELDS, LABEL_MAX, NOTES_MAX, AnnotationErro
 from data_access.measure import measure
 
 log = logging.getLogger("spectral_atlas")
+
+# The table's Bokeh model is imported with this module, not when a table is first drawn: a notebook's
+# ``pn.extension()`` (after ``from dashboard import ...``) then sends its JavaScript with Panel's, and the
+# explorer renders without ``pn.extension("tabulator")``. A served page names the extension itself.
 
 #: Measurements shown as table columns (Raven's names; see :func:`data_access.measure.measure`).
 MEASURED = (
@@ -91,9 +95,14 @@ MAX_BOXES, MAX_LABELS = 2000, 200
 MEASURE_BUDGET_S = 0.15
 #: Share of a selection's span shown before and after it when the view goes to it.
 CONTEXT = 0.5
-#: Colours of the labels (by their place in the vocabulary), and of a selection without a label.
-LABEL_PALETTE = list(cc.palette["glasbey_light"])
+#: Colours of the labels (by their place in the vocabulary), and of a selection without a label: bright, to show
+#: on the dark end of every colormap offered (each box also has a dark edge, for the bright end).
+LABEL_PALETTE = [
+    "#39ff14", "#ff4fd8", "#00d9ff", "#ffe600", "#ff8c00", "#b49bff", "#7fffd4", "#ff6b6b", "#c0ff3e", "#66b3ff",
+]  # fmt: skip
 NO_LABEL_COLOR = "#ffffff"
+#: The ruler's colour.
+RULER_COLOR = "#00ffff"
 #: Name of the label filter's entry for selections without a label.
 NO_LABEL = "(no label)"
 
@@ -273,6 +282,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         self.message = Message("selection-message", kind="warning", reserve=True)
         self.writable = db is not None and not db.read_only
         self._since = 0  # the database's revision this session has read up to
+        self._table_rows: pd.DataFrame | None = None  # what the table shows of them, all (see _changed)
         self._rows = _no_rows()  # the store's live selections as the database holds them, by id, in time order
         self._deleted: list[int] = []  # this session's deletes, for undo
         self._pending: list[int] = []  # selections waiting to be measured
@@ -334,11 +344,12 @@ class SelectionsPanel(pn.viewable.Viewer):
             log.warning("%s: could not read the selections' changes: %s", self.store, err)
             return False
         moved = labels != self.labels
-        if moved:
-            self.labels = labels
-        if changes is not None and len(changes):
-            self._since = max(self._since, int(changes["revision"].max()))
-            moved = self._apply(changes.set_index("id")) or moved
+        with param.parameterized.batch_call_watchers(self):  # (the boxes are drawn again once)
+            if moved:
+                self.labels = labels
+            if changes is not None and len(changes):
+                self._since = max(self._since, int(changes["revision"].max()))
+                moved = self._apply(changes.set_index("id")) or moved
         return moved
 
     def _apply(self, changes: pd.DataFrame) -> bool:
@@ -358,8 +369,17 @@ class SelectionsPanel(pn.viewable.Viewer):
             )
             if unchanged.all():
                 return False
-        live = changes[~changes["deleted"]]
-        self._rows = _sorted(pd.concat([known.drop(index=changes.index, errors="ignore"), live]))
+        in_place = (
+            same.all()
+            and not changes["deleted"].any()
+            and (known.loc[changes.index, ["start", "end"]].to_numpy() == changes[["start", "end"]].to_numpy()).all()
+        )
+        if in_place:  # (edits that leave the order: the rows changed only, not 100 000 sorted again)
+            for column in known.columns:
+                known.loc[changes.index, column] = changes[column].to_numpy()
+        else:
+            live = changes[~changes["deleted"]]
+            self._rows = _sorted(pd.concat([known.drop(index=changes.index, errors="ignore"), live]))
         if self.state.selection is not None and self.state.selection not in self._rows.index:
             gone = self.state.selection
             self.state.selection = None
@@ -368,7 +388,7 @@ class SelectionsPanel(pn.viewable.Viewer):
                 self.message.say(f"Selection {gone} was deleted by {who}.")
         for sid in changes.index:
             self._unmeasurable.pop(sid, None)
-        self._changed()
+        self._changed(list(changes.index) if in_place else None)
         return True
 
     @property
@@ -417,12 +437,20 @@ class SelectionsPanel(pn.viewable.Viewer):
         table.param.watch(lambda e: self._measure_page(), ["page", "sorters", "filters"])
         return table
 
-    def _changed(self) -> None:
-        """The rows changed: the table, the count, the boxes and ticks follow; the page's rows get measured."""
-        shown = self._shown_rows()
+    def _changed(self, ids: list[int] | None = None) -> None:
+        """The rows changed (only ``ids``, in place, if given): the table, the count, the boxes and ticks follow.
+
+        The rows of the page shown are then measured.
+        """
         channels = len(self.state.atlas.channels) > 1
+        if ids is None or self._table_rows is None:
+            self._table_rows = table_frame(self._rows, channels=channels)
+        else:
+            self._table_rows.loc[ids] = table_frame(self._rows.loc[ids], channels=channels)
+        shown = self._shown_rows()
         with pn.io.hold():
-            self.table.value = table_frame(shown, channels=channels)
+            table = self._table_rows
+            self.table.value = table.loc[shown.index] if len(shown) != len(table) else table.copy()
             n, total = len(shown), len(self._rows)
             self.count.object = f"{n} selection{'s' * (n != 1)}" + (
                 f" of {total} (filtered by label)" if n != total else ""
@@ -799,7 +827,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         else:  # kept in this session only
             for sid, (values, _) in cached.items():
                 self._rows.at[sid, "measurements"] = values
-            self._changed()
+            self._changed(list(cached))
         return done
 
     # ------------------------------------------------------------------ labels
@@ -808,7 +836,6 @@ class SelectionsPanel(pn.viewable.Viewer):
         self.filter.options = {html.escape(NO_LABEL): "", **{html.escape(n): n for n in names}}
         self.filter.value = [v for v in self.filter.value if v == "" or v in names]
         self.rename_from.options = {html.escape(n): n for n in names}
-        self.revision += 1
 
     def keys_text(self) -> str:
         """The label keys as the panel lists them (escaped): ``1 click · 2 whistle · ...``."""
@@ -844,32 +871,40 @@ class SelectionsPanel(pn.viewable.Viewer):
             self.add(start, end, low, high)
 
     # ------------------------------------------------------------------ overlays
-    def _in_view(self, t0: np.datetime64, t1: np.datetime64) -> pd.DataFrame:
-        """The selections over ``[t0, t1)`` on the channel shown, through the label filter, from the database."""
+    def _in_view(self, t0: np.datetime64, t1: np.datetime64, limit: int | None = None) -> pd.DataFrame:
+        """The selections over ``[t0, t1)`` on the channel shown, through the label filter, from the database.
+
+        At most ``limit`` (the first in time); none should the database not answer (the log says why).
+        """
         try:
             return self.db.selections(
-                self.store, start=t0, end=t1, channel=self.channel_label(), labels=self.label_filter or None
-            )
+                self.store, start=t0, end=t1, channel=self.channel_label(), labels=self.label_filter or None,
+                limit=limit,
+            )  # fmt: skip
         except AnnotationError as err:
             log.warning("%s: could not read the selections in view: %s", self.store, err)
-            return self.db.selections(self.store, start=t0, end=t0)  # (empty, of the same columns)
+            return _no_rows().reset_index()
 
-    def boxes(self, time_range, selection=None, channel=None, revision=None, label_filter=None) -> hv.Overlay:
-        """The selections in view as boxes, coloured by label, the current one outlined (an overlay's callback)."""
+    def boxes(self, time_range, selection=None, channel=None, revision=None, label_filter=None, labels=None):
+        """The selections in view as boxes, coloured by label, the current one outlined (an overlay's callback).
+
+        Read from the database for the view and a view's width each side (a pan shows the next ones at
+        once), at most :data:`MAX_BOXES` of them (the first in time) and the current one.
+        """
         t0, t1 = time_range
         colors = label_colors(self.labels)
         empty = pd.DataFrame(
             {"x0": [], "y0": [], "x1": [], "y1": [], "color": pd.Series([], dtype=object), "width": []}
         )
-        rows = self._in_view(t0 - (t1 - t0), t1 + (t1 - t0)) if self.db is not None else None
-        drawn = rows.head(MAX_BOXES) if rows is not None else None
+        drawn = self._in_view(t0 - (t1 - t0), t1 + (t1 - t0), MAX_BOXES) if self.db is not None else None
+        if drawn is not None and selection is not None and selection not in drawn["id"].to_numpy():
+            here = self._rows.loc[[selection]] if selection in self._rows.index else self._rows.iloc[:0]
+            here = here[(here["channel"] == self.channel_label()) & (here["end"] > t0) & (here["start"] < t1)]
+            drawn = pd.concat([drawn, here.reset_index()]) if len(here) else drawn
         if drawn is None or not len(drawn):
             frame = empty.astype({"x0": "datetime64[ns]", "x1": "datetime64[ns]"})
-            current = frame
             texts = ([], [], np.array([], dtype=object), np.array([], dtype=object))
         else:
-            if selection is not None and selection in rows["id"].to_numpy() and selection not in drawn["id"].to_numpy():
-                drawn = pd.concat([drawn, rows[rows["id"] == selection]])
             is_current = (drawn["id"] == selection).to_numpy()
             frame = pd.DataFrame(
                 {
@@ -881,7 +916,6 @@ class SelectionsPanel(pn.viewable.Viewer):
                     "width": np.where(is_current, 3.0, 1.5),
                 }
             )
-            current = frame[is_current]
             texts = ([], [], np.array([], dtype=object), np.array([], dtype=object))
             if len(drawn) <= MAX_LABELS:
                 text = [label or (f"#{i}" if c else "") for label, i, c in zip(drawn["label"], drawn["id"], is_current,
@@ -894,8 +928,9 @@ class SelectionsPanel(pn.viewable.Viewer):
                     frame["color"].to_numpy()[keep],
                 )
         kdims = ["x0", "y0", "x1", "y1"]
-        halo = hv.Rectangles(current[kdims], kdims=kdims).opts(
-            backend="bokeh", fill_alpha=0, line_color="black", line_alpha=0.7, line_width=6, apply_ranges=False
+        # A dark edge under each line (wider under the current one's): the boxes show on bright parts too.
+        halo = hv.Rectangles(frame.assign(width=frame["width"] * 2 + 1), kdims=kdims, vdims=["width"]).opts(
+            backend="bokeh", fill_alpha=0, line_color="black", line_alpha=0.6, line_width="width", apply_ranges=False
         )
         rects = hv.Rectangles(frame, kdims=kdims, vdims=["color", "width"]).opts(
             backend="bokeh", fill_alpha=0, line_color="color", line_width="width", apply_ranges=False
@@ -921,7 +956,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         # (at once outside a server), and would have the plot draw the image again.
         streams = [
             hv.streams.Params(self.state, ["time_range", "selection", "channel"]),
-            hv.streams.Params(self, ["revision", "label_filter"]),
+            hv.streams.Params(self, ["revision", "label_filter", "labels"]),
         ]
         return self.boxes, streams
 
@@ -930,15 +965,15 @@ class SelectionsPanel(pn.viewable.Viewer):
         times = np.array([p[0] for p in ruler_points], dtype="datetime64[ns]")
         freqs = np.array([p[1] for p in ruler_points], dtype=float)
         line = hv.Path([{"time": times, "freq": freqs}] if len(times) == 2 else [], kdims=["time", "freq"]).opts(
-            backend="bokeh", color="#00e5ff", line_width=2, apply_ranges=False
+            backend="bokeh", color=RULER_COLOR, line_width=2, apply_ranges=False
         )
         points = hv.Points((times, freqs), kdims=["time", "freq"]).opts(
-            backend="bokeh", color="#00e5ff", size=8, apply_ranges=False
+            backend="bokeh", color=RULER_COLOR, size=8, apply_ranges=False
         )
         text = [ruler_text(*ruler_points)] if len(times) == 2 else []
         middle = ([times[0] + (times[1] - times[0]) / 2], [freqs.mean()]) if text else ([], [])
         reading = hv.Labels((*middle, text), kdims=["time", "freq"], vdims=["text"]).opts(
-            backend="bokeh", text_color="#00e5ff", text_font_size="11pt", text_baseline="bottom", apply_ranges=False
+            backend="bokeh", text_color=RULER_COLOR, text_font_size="11pt", text_baseline="bottom", apply_ranges=False
         )
         return line * points * reading
 

@@ -10,6 +10,7 @@ page and in two; screenshots land in ``test-artifacts/``.
 from __future__ import annotations
 
 import time
+import urllib.parse
 
 import numpy as np
 import pandas as pd
@@ -542,3 +543,57 @@ def test_two_pages_see_each_others_selections_within_two_seconds_and_a_stale_edi
     finally:
         for context in contexts:
             context.close()
+
+
+def test_markup_in_labels_and_notes_is_text_links_name_a_selection_and_the_ruler_reads(page, served):
+    from test_failures import INJECTED
+
+    url, db_path = served
+    _clear(db_path)
+    markup = "<img src=x onerror=alert(1)>"
+    t0 = np.datetime64("2026-01-15T00:00:00", "ns")
+    with open_annotations(db_path, author="<b>author</b>") as db:
+        sid = db.add(
+            "demo.zarr", start=t0 + 200 * S, end=t0 + 202 * S, low_hz=1000, high_hz=3000, label=markup,
+            notes="**bold** [a](javascript:alert(4))",
+        )  # fmt: skip
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    # A link naming the selection opens the view around it, and the selection is current.
+    app = _open(page, f"{url}?selection={sid}")
+    expect(app.locator(".selection-current")).to_contain_text(f"selection {sid} · {markup} · by <b>author</b>")
+    settled(app)
+    assert plot_ranges(app)[:2] == [pytest.approx(ms(t0 + 199 * S), abs=1), pytest.approx(ms(t0 + 203 * S), abs=1)]
+    assert link(app)["selection"] == str(sid)
+    assert [r["Label"] for r in rows(app)] == [markup] and [r["Notes"] for r in rows(app)] == [
+        "**bold** [a](javascript:alert(4))"
+    ]
+    expect(app.locator(".label-keys")).to_contain_text(f"1 {markup}")
+    app.locator(".selections-table").scroll_into_view_if_needed()
+    shot(app, "46-markup-is-text")
+    assert app.evaluate(INJECTED) == [] and dialogs == []
+
+    # The ruler: two clicks, the time and frequency between them; no selection is made.
+    app.locator(".ruler-toggle button, .ruler-toggle").first.click()
+    expect(app.locator(".ruler-readout")).to_contain_text("click two points")
+    box = frame(app)
+    x0, x1, y0, y1 = plot_ranges(app)
+    for fx, fy in ((0.25, 0.75), (0.75, 0.25)):
+        app.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        time.sleep(0.3)
+    expect(app.locator(".ruler-readout")).to_contain_text("Δt 2,000.0 ms · Δf")
+    df = float(text_of(app, ".ruler-readout").split("Δf ")[1].split(" Hz")[0].replace(",", ""))
+    assert df == pytest.approx((y1 - y0) * 0.5, rel=0.02)
+    settled(app)
+    shot(app, "47-ruler")
+    assert len(rows(app)) == 1
+
+    # A link naming no selection of this store, or no number: the default view and one line saying so.
+    for bad, said in ((str(sid + 1000), f"selection {sid + 1000} is not one of this store's selections"),
+                      ("<b>1</b>", "selection '<b>1</b>' is not a selection's number")):  # fmt: skip
+        other = _open(page, f"{url}?{urllib.parse.urlencode({'selection': bad})}")
+        expect(other.locator(".link-message")).to_contain_text(f"could not be followed in full: {said}: ignored")
+        assert "selection" not in link(other)
+        assert "showing 2026-01-15 00:00:00.000 → 2026-01-15 00:06:00.000" in _info_text(other)
+    assert app.errors == [] and dialogs == []
