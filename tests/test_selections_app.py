@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -301,6 +302,65 @@ def test_a_remote_store_without_annotations_keeps_no_selections_and_says_so(demo
         assert len(explorer.selections) == 0 and not hasattr(explorer._spectrogram, "box_stream")
     finally:
         files.close()
+
+
+def test_the_demo_opens_with_its_events_as_selections_from_the_default_database(demo_store):
+    import holoviews as hv
+
+    from dashboard.explorer import SpectrogramExplorer
+
+    hv.extension("bokeh")
+    explorer = SpectrogramExplorer(demo_store)  # ANNOTATIONS.sqlite beside the store, made by make_demo
+    panel = explorer._selections
+    assert panel.db.path == demo_store.parent / "ANNOTATIONS.sqlite" and panel.writable
+    frame = explorer.selections
+    assert len(frame) > 0 and set(frame["author"]) == {"demo"} and set(frame["label"]) <= set(panel.labels)
+    assert len(panel.table.value) == len(frame)
+    # The page shown is measured (outside a server: at once), or says why not (the demo's rain spans its gap).
+    measured = explorer.selections["measurements"]
+    assert all(isinstance(m, dict) for m in measured)
+    assert any("Peak Freq (Hz)" in m for m in measured)
+    panel.close()
+
+
+def test_a_click_inside_a_box_makes_it_current_and_a_box_over_a_gap_says_why_it_is_not_measured(explorer):
+    from dashboard.spectrogram import gap_spans
+
+    panel = explorer._selections
+    outer = panel.add(_at(explorer, 10), _at(explorer, 14), 1000, 9000)
+    inner = panel.add(_at(explorer, 11), _at(explorer, 12), 2000, 3000)
+    explorer.state.selection = None
+    panel.tapped(_at(explorer, 11.5), 2500.0)
+    assert explorer.state.selection == inner  # the smallest box under the click
+    panel.tapped(_at(explorer, 13), 8000.0)
+    assert explorer.state.selection == outer
+    panel.tapped(_at(explorer, 30), 8000.0)
+    assert explorer.state.selection == outer  # nothing there: nothing changes
+    start, end = gap_spans(explorer.state.atlas.view(width=2000, height=10))[0]
+    gap = panel.add(start + (end - start) / 4, end - (end - start) / 4, 1000, 2000)
+    assert (
+        explorer.selections.set_index("id")
+        .at[gap, "measurements"]["error"]
+        .endswith("falls in a gap of the recording: none of its frames has data")
+    )
+    assert "not measured: time range" in panel.readout.object
+    assert np.isnan(panel.table.value.at[gap, "Peak Freq (Hz)"])
+
+
+def test_serve_refuses_an_annotations_file_that_is_no_database_and_a_folder_that_is_not_there(demo_store, tmp_path):
+    from dashboard.options import ServerOptions
+    from dashboard.server import serve
+    from data_access import ParameterError
+
+    with pytest.raises(ParameterError, match="--annotations .* its folder does not exist"):
+        ServerOptions(annotations=str(tmp_path / "nowhere" / "a.sqlite"))
+    with pytest.raises(ParameterError, match="is a folder"):
+        ServerOptions(annotations=str(tmp_path))
+    assert ServerOptions(annotations="a.sqlite").annotations == str(Path("a.sqlite").resolve())
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, but long enough to be read as a header of one " * 10)
+    with pytest.raises(AnnotationError, match="is not an SQLite database"):
+        serve([str(demo_store)], annotations=str(text))
 
 
 @pytest.mark.parametrize("text", ["abc", "0", "1" * 19, "１", "-3", "1e3", "<b>1</b>"])
