@@ -111,9 +111,8 @@ from data_access.schema import (
 from data_access.sources import (
     AudioSource,
     MiniSeedSource,
-    ResampledSource,
     Timeline,
-    open_source,
+    reopen_source,
 )
 from data_access.stft import StftConfig, power_spectrogram
 from data_access.store import (
@@ -190,7 +189,7 @@ class _Job:
             format=self.format,
             time_chunk=self.time_chunk,
             sources=[
-                {**record, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+                {**record, "mtime_ns": st.st_mtime_ns}  # (the record has the size, from the opening)
                 for record, st in zip(self.timeline.describe(), stats, strict=True)
             ],
             append_to=base,
@@ -679,20 +678,9 @@ def _append_job(
 def _reopen(record: dict, store: Path) -> AudioSource:
     """A source of a store, opened again as it was recorded; an error if it is gone or has changed."""
     try:
-        src = open_source(record["path"], start_time=record["start_time"])
+        return reopen_source(record)
     except AtlasError as err:
-        raise type(err)(f"cannot append to {str(store)!r}: one of its sources cannot be opened: {err}") from None
-    src = dataclasses.replace(src, start_time_from=record["start_time_from"])
-    if "resampled_from" in record:
-        src = ResampledSource.wrap(src, record["sample_rate"])
-    now = src.describe()
-    for key, value in record.items():
-        if key != "offset" and now.get(key) != value:
-            raise FormatError(
-                f"cannot append to {str(store)!r}: its source {src.path.name!r} has changed since it was "
-                f"ingested ({key} {value} then, {now.get(key)} now)"
-            )
-    return src
+        raise type(err)(f"cannot append to {str(store)!r}: {err}") from None
 
 
 def _raw_counts(timeline: Timeline) -> bool:

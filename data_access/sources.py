@@ -41,6 +41,7 @@ A :class:`Timeline` joins sources on one sample grid by absolute time. The rules
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import glob
 import logging
@@ -48,7 +49,7 @@ import math
 import os
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -57,7 +58,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 import soundfile as sf
 
-from data_access.errors import FormatError, ParameterError, SourceNotFoundError
+from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError
 from data_access.times import samples_to_timedelta, time_from_filename, to_datetime64, utc_timestamp
 
 if TYPE_CHECKING:
@@ -155,6 +156,9 @@ class AudioSource:
         Where ``start_time`` came from.
     missing_samples : int
         Samples the header promises beyond those that can be read (a truncated file).
+    file_size : int or None
+        Bytes of the file when it was opened (:func:`open_source` sets it), recorded
+        by :meth:`describe` so that a file changed since can be told (:func:`reopen_source`).
     """
 
     path: Path
@@ -164,6 +168,7 @@ class AudioSource:
     channels: int
     start_time_from: StartTimeFrom
     missing_samples: int = 0
+    file_size: int | None = None
 
     suffixes: ClassVar[tuple[str, ...]] = ()
 
@@ -206,7 +211,7 @@ class AudioSource:
         raise NotImplementedError
 
     def describe(self) -> dict[str, object]:
-        """A JSON-friendly record of this source, for store attributes."""
+        """A JSON-friendly record of this source, for store attributes (with ``size``, its bytes, when known)."""
         return {
             "path": str(self.path),
             "start_time": str(self.start_time),
@@ -215,6 +220,7 @@ class AudioSource:
             "n_samples": int(self.n_samples),
             "channels": int(self.channels),
             "missing_samples": int(self.missing_samples),
+            **({} if self.file_size is None else {"size": int(self.file_size)}),
         }
 
 
@@ -663,6 +669,7 @@ class ResampledSource(AudioSource):
             channels=source.channels,
             start_time_from=source.start_time_from,
             missing_samples=round(source.missing_samples * sample_rate / source.sample_rate),
+            file_size=source.file_size,
             source=source,
         )
 
@@ -746,7 +753,8 @@ def open_source(
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise FormatError(f"cannot read {path.name!r}: suffix {path.suffix!r} is not one of {sorted(READERS)}")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise FormatError(f"{path.name!r} is empty (0 bytes)")
     user_time = None if start_time is None else _start_time_arg(start_time)
     try:
@@ -754,7 +762,52 @@ def open_source(
     except ParameterError as err:  # raised by a header only for a time no datetime64[ns] holds
         raise FormatError(f"{path.name!r} has a time out of range in its header: {err}") from None
     _check_header(source)
-    return source
+    return dataclasses.replace(source, file_size=size)
+
+
+def reopen_source(record: Mapping[str, object], *, path: str | os.PathLike | None = None) -> AudioSource:
+    """A source a store recorded (one item of :meth:`Timeline.describe`), opened again and checked unchanged.
+
+    The file is opened with the recorded start time (and where it came from), and
+    resampled to the recorded rate when it was. Every recorded key but ``path`` and
+    ``offset`` must then equal what the file gives now (:meth:`AudioSource.describe`):
+    its sample rate, samples, channels, truncation, MiniSEED traces and its size in
+    bytes. Records written before sizes were recorded have no ``size``: that check is
+    skipped for them, so such a file rewritten with as many samples passes.
+
+    Parameters
+    ----------
+    record : mapping
+        The source's record, from a store's ``sources`` root attribute.
+    path : path-like, optional
+        Where the file is now (default: the recorded path), for recordings that moved.
+
+    Returns
+    -------
+    AudioSource
+
+    Raises
+    ------
+    SourceNotFoundError, FormatError
+        The file cannot be opened (``one of its sources cannot be opened: ...``) or has
+        changed (``its source 'NAME' has changed since it was ingested (KEY THEN then,
+        NOW now)``); the messages speak of the store as "its", for the caller to name it.
+    """
+    try:
+        src = open_source(record["path"] if path is None else path, start_time=record["start_time"])
+    except AtlasError as err:
+        raise type(err)(f"one of its sources cannot be opened: {err}") from None
+    src = dataclasses.replace(src, start_time_from=record["start_time_from"])
+    if "resampled_from" in record:
+        src = ResampledSource.wrap(src, record["sample_rate"])
+    now = src.describe()
+    for key, value in record.items():
+        if key not in ("path", "offset") and now.get(key) != value:
+            raise FormatError(
+                f"its source {src.path.name!r} has changed since it was ingested ({key} {value} then, "
+                f"{now.get(key)} now)"
+            )
+    return src
 
 
 _TIME_FROM = {"header": "from its header", "filename": "from its name", "user": "given"}
