@@ -11,6 +11,8 @@ API, re-exported here::
     atlas = open_atlas("deploy.zarr")         # O(pixels) reads
     img = atlas.view(time=(t0, t1), freq=(0, 32_000), width=1200, height=600)
     curves = atlas.band_energy({"whistles": (12_500, 25_000)}, time=(t0, t1), points=1200)
+    clip = atlas.audio(time=(t0, t1))         # the recorded samples: samples, rate = clip
+    write_audio(clip, "clip.wav")             # dated to the sample in a BWF bext chunk
 
 Conventions
 -----------
@@ -35,6 +37,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from data_access.annotations import ConflictError, default_annotations_path, open_annotations
+from data_access.audio import AudioClip, write_audio
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
 from data_access.ingest import ingest
@@ -47,6 +50,7 @@ from data_access.upgrade import upgrade
 __all__ = [
     "Atlas",
     "AtlasError",
+    "AudioClip",
     "AudioSource",
     "Calibration",
     "ConflictError",
@@ -67,4 +71,5 @@ __all__ = [
     "power_spectrogram",
     "store_info",
     "upgrade",
+    "write_audio",
 ]

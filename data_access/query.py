@@ -48,7 +48,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import xarray as xr
@@ -58,6 +58,9 @@ from data_access.schema import BAND_UNITS, PSD_UNITS, column_times, read_root
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
 from data_access.times import seconds_to_ns, to_datetime64
+
+if TYPE_CHECKING:
+    from data_access.audio import AudioClip
 
 Agg = Literal["mean", "max"]
 TimeLike = object
@@ -213,12 +216,14 @@ class Atlas:
     MiniSEED, else "0", "1", ...; ``[]`` for a single-channel store), and the
     units of views (``units``) and of band curves (``band_units``).
     ``path`` is where the store is: a :class:`~pathlib.Path`, or the URL of a
-    remote store as a str; ``name`` is its last part (``x.zarr``).
+    remote store as a str; ``name`` is its last part (``x.zarr``). ``audio_root``
+    (a Path or None) is where :meth:`audio` looks for recordings that moved.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, audio_root: str | os.PathLike | None = None) -> None:
         self._reader = StoreReader(path)
         self.path: Path | str = self._reader.path
+        self.audio_root = None if audio_root is None else Path(audio_root)
         attrs = self.attrs = self._reader.attrs
         try:
             root = read_root(attrs)
@@ -462,8 +467,10 @@ class Atlas:
         b0, b1 = int(used[0]), int(used[-1]) + 1
         counts = self._read_counts(lvl, j0, j1, index).astype(np.float64)
         power = self._read_columns(lvl, "power", j0, j1, index)[b0:b1]
-        # One float32 product for every band; columns with no valid frame add nothing.
-        band_power = (matrix[:, b0:b1].astype(np.float32) @ np.nan_to_num(power, nan=0.0)).astype(np.float64)
+        # One float32 product for every band. A column with no valid frame is NaN in every bin (a
+        # valid one in none), so its products are NaN alone: they are zeroed, and add nothing.
+        band_power = (matrix[:, b0:b1].astype(np.float32) @ power).astype(np.float64)
+        band_power[:, counts == 0] = 0.0
         band_power /= self._band_norm
         # Assign each column to the output point its centre falls in.
         edges = t0 + seconds_to_ns(np.arange(points + 1) * ((t1 - t0) / _SECOND / points))
@@ -514,6 +521,24 @@ class Atlas:
         from data_access.measure import measure  # (measure.py reads through this class)
 
         return measure(self, time, freq, channel)
+
+    def audio(
+        self,
+        *,
+        time: tuple[TimeLike, TimeLike] | None = None,
+        channel: int | None = None,
+        max_seconds: float | None = None,
+        reconstruct: bool = True,
+    ) -> AudioClip:
+        """The audio of a span, read from the store's recordings (or rebuilt): see :func:`data_access.audio.read_audio`.
+
+        Unpacks as ``samples, sample_rate = atlas.audio(time=(t0, t1))``. ``max_seconds``
+        defaults to :data:`~data_access.audio.MAX_AUDIO_SECONDS`.
+        """
+        from data_access import audio  # (audio.py reads through this class)
+
+        limit = audio.MAX_AUDIO_SECONDS if max_seconds is None else max_seconds
+        return audio.read_audio(self, time, channel, max_seconds=limit, reconstruct=reconstruct)
 
     # ----------------------------------------------------------------- helpers
     def _channel_index(self, channel) -> int | None:
@@ -687,7 +712,7 @@ def warm_up() -> None:
                 )
 
 
-def open_atlas(path: str | os.PathLike) -> Atlas:
+def open_atlas(path: str | os.PathLike, *, audio_root: str | os.PathLike | None = None) -> Atlas:
     """Open a store for viewport and band-energy reads, reading only metadata.
 
     Parameters
@@ -698,6 +723,9 @@ def open_atlas(path: str | os.PathLike) -> Atlas:
         (a directory served as static files), ``s3://bucket/x.zarr`` (with
         s3fs), ``gs://...`` (with gcsfs). Chunks are fetched by their keys as
         views need them, through the same chunk cache as a local store's.
+    audio_root : path-like, optional
+        Where :meth:`Atlas.audio` looks for recordings no longer at the paths the
+        store recorded: by their path relative to the folder they shared, then by name.
 
     Returns
     -------
@@ -710,4 +738,4 @@ def open_atlas(path: str | os.PathLike) -> Atlas:
     FormatError
         What is there is not a Spectral Atlas store (or is a NetCDF file given by URL).
     """
-    return Atlas(path)
+    return Atlas(path, audio_root=audio_root)
