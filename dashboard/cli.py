@@ -1,6 +1,6 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade`` and ``annotations`` call :mod:`data_access`;
+``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade``, ``annotations`` and ``audio`` call :mod:`data_access`;
 ``serve`` runs the Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
@@ -135,7 +135,56 @@ def _parser() -> argparse.ArgumentParser:
     upgrade.add_argument("stores", nargs="+", metavar="STORE")
 
     _annotations_parser(sub)
+    _audio_parser(sub)
     return parser
+
+
+def _speed(text: str) -> float:
+    """A playback speed: a number or a fraction (``0.1``, ``1/10``)."""
+    try:
+        num, _, den = text.partition("/")
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a speed such as 0.1 or 1/10") from None
+
+
+def _band(text: str) -> tuple[float, float]:
+    """A band ``LO:HI`` in Hz."""
+    try:
+        lo, hi = (float(f) for f in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a band LO:HI in Hz, such as 500:2000") from None
+    return lo, hi
+
+
+def _audio_parser(sub) -> None:
+    audio = sub.add_parser(
+        "audio",
+        help="write the audio of a span of a store to a WAV or FLAC file",
+        description="Read the span from the store's recordings (exactly their samples; gaps as silence), or, "
+        "when they are not found, reconstruct it from the spectrogram (phase estimated, at most 60 s), and write "
+        "it: WAV as 32-bit float with the start time in a BWF bext chunk, FLAC as 16-bit with it in a Vorbis "
+        "comment. At most 10 minutes of the recording.",
+    )
+    audio.add_argument("store", metavar="STORE")
+    audio.add_argument("--start", required=True, metavar="TIME", help="UTC start of the span (ISO 8601)")
+    audio.add_argument("--end", required=True, metavar="TIME", help="UTC end of the span (ISO 8601)")
+    audio.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write: .wav or .flac")
+    audio.add_argument(
+        "--rate",
+        type=_speed,
+        default=1.0,
+        metavar="R",
+        help="playback speed, 1/32 to 4: 0.1 (or 1/10) plays ten times slower and lower (default: 1)",
+    )
+    audio.add_argument("--band", type=_band, metavar="LO:HI", help="keep only LO..HI Hz of the recording")
+    audio.add_argument("--channel", type=int, metavar="C", help="channel of a store of every channel (default: 0)")
+    audio.add_argument("--audio-root", metavar="DIR", help="where the recordings are, if they moved since the ingest")
+    audio.add_argument("--normalise", action="store_true", help="scale the peak to 0.9 of full scale")
+    audio.add_argument(
+        "--no-reconstruct", action="store_true", help="fail rather than reconstruct when the recordings are not found"
+    )
+    audio.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 
 def _annotations_parser(sub) -> None:
@@ -395,6 +444,32 @@ def _annotations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audio(args: argparse.Namespace) -> int:
+    from data_access import open_atlas
+    from data_access.audio import audio_output, prepare, write_audio
+
+    audio_output(args.output, overwrite=args.overwrite)  # refused before anything is read
+    atlas = open_atlas(args.store, audio_root=args.audio_root)
+    clip = atlas.audio(time=(args.start, args.end), channel=args.channel, reconstruct=not args.no_reconstruct)
+    if args.rate != 1 or args.band is not None or args.normalise:
+        # The file's rate is the recording's times the speed: its samples unchanged, but for a band or a gain.
+        clip = prepare(
+            clip,
+            rate=args.rate,
+            band=args.band,
+            out_rate=max(round(clip.sample_rate * args.rate), 1),
+            normalise=args.normalise,
+        )
+    path = write_audio(clip, args.output, overwrite=args.overwrite)
+    print(
+        one_line(
+            f"wrote {path}: {clip.duration:.3f} s of {atlas.name} from {clip.start}Z as "
+            f"{clip.n_samples / clip.sample_rate:.3f} s at {clip.sample_rate:g} Hz; {clip.note}"
+        )
+    )
+    return 0
+
+
 def format_selections(rows) -> str:
     """The text ``spectral-atlas annotations list`` prints: one selection a line, in columns."""
     import numpy as np
@@ -426,6 +501,7 @@ _COMMANDS = {
     "calibrate": _calibrate,
     "upgrade": _upgrade,
     "annotations": _annotations,
+    "audio": _audio,
 }
 
 
