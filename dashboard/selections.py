@@ -43,6 +43,7 @@ other lists escape it, the plot draws it as canvas text.
 
 from __future__ import annotations
 
+import concurrent.futures
 import getpass
 import html
 import logging
@@ -56,6 +57,7 @@ import panel as pn
 import panel.models.tabulator  # noqa: F401  (see below)
 import param
 from bokeh.models.widgets.tables import NumberFormatter
+from panel.io.state import set_curdoc
 
 from dashboard.failures import report
 from dashboard.keys import KeyboardShortcuts
@@ -91,8 +93,8 @@ PAGE_SIZE = 50
 POLL_MS = 1000
 #: Boxes drawn over the spectrogram at most (the first in time, and the current one); their labels up to MAX_LABELS.
 MAX_BOXES, MAX_LABELS = 2000, 200
-#: Seconds of measuring per turn of the server's loop (the rest waits for the next turn: keys stay quick).
-MEASURE_BUDGET_S = 0.15
+#: Measures the selections of every served page, one at a time (a bounded share of the server's CPU), off its loop.
+_MEASURING = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")
 #: Share of a selection's span shown before and after it when the view goes to it.
 CONTEXT = 0.5
 #: Colours of the labels (by their place in the vocabulary), and of a selection without a label: bright, to show
@@ -285,6 +287,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         self._table_rows: pd.DataFrame | None = None  # what the table shows of them, all (see _changed)
         self._rows = _no_rows()  # the store's live selections as the database holds them, by id, in time order
         self._deleted: list[int] = []  # this session's deletes, for undo
+        self._clicked_version: tuple[int, int] | None = None  # (id, version) of the row last clicked in the table
         self._pending: list[int] = []  # selections waiting to be measured
         self._unmeasurable: dict[int, str] = {}  # why a selection could not be measured (this session)
         self._measuring = False
@@ -303,7 +306,7 @@ class SelectionsPanel(pn.viewable.Viewer):
             height=100,
             stylesheets=[".selection-line { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }"],
         )
-        self.ruler_readout = pn.pane.HTML("", css_classes=["ruler-readout"], sizing_mode="stretch_width")
+        self.ruler_readout = pn.pane.HTML("", css_classes=["ruler-readout"], sizing_mode="stretch_width", height=24)
         self.count = pn.pane.HTML("", css_classes=["selection-count"], sizing_mode="stretch_width")
         self.filter = pn.widgets.MultiChoice(
             label="show labels (all when empty)", options={}, value=[], css_classes=["label-filter"]
@@ -485,7 +488,12 @@ class SelectionsPanel(pn.viewable.Viewer):
 
     def _clicked(self, event) -> None:
         sid = self._row_id(event.row)
-        if sid is not None and sid != self.state.selection:
+        if sid is None or sid not in self._rows.index:
+            return
+        # A cell is edited after a click on it (a double click): the edit is based on the row as it was then,
+        # even if the others' changes reach this session while the cell is edited (see _edited).
+        self._clicked_version = (sid, int(self._rows.at[sid, "version"]))
+        if sid != self.state.selection:
             self.go_to(sid)
 
     def _edited(self, event) -> None:
@@ -494,7 +502,9 @@ class SelectionsPanel(pn.viewable.Viewer):
         if sid is None or field is None or sid not in self._rows.index:
             self._changed()  # shows the rows as the database holds them
             return
-        self._update(sid, **{field: str(event.value if event.value is not None else "")})
+        clicked, self._clicked_version = self._clicked_version, None
+        version = clicked[1] if clicked is not None and clicked[0] == sid else None
+        self._update(sid, version=version, **{field: str(event.value if event.value is not None else "")})
 
     # ------------------------------------------------------------------ writing
     def _write(self, doing: str, action) -> object:
@@ -517,8 +527,9 @@ class SelectionsPanel(pn.viewable.Viewer):
         self.poll()
         return result if result is not None else True
 
-    def _update(self, sid: int, **fields) -> bool:
-        version = int(self._rows.at[sid, "version"])
+    def _update(self, sid: int, *, version: int | None = None, **fields) -> bool:
+        """Save ``fields`` of ``sid``, based on ``version`` (default: the version this session last read)."""
+        version = int(self._rows.at[sid, "version"]) if version is None else version
         return bool(self._write(f"change selection {sid}", lambda: self.db.update(self.store, sid, version=version,
                                                                                     **fields)))  # fmt: skip
 
@@ -778,16 +789,57 @@ class SelectionsPanel(pn.viewable.Viewer):
             return
         if in_served_session():
             self._measuring = True
-            pn.state.execute(self._measure_turn, schedule=True)
+            self._measure_next(pn.state.curdoc)
         else:
             self.measure_pending()
 
-    def _measure_turn(self) -> None:
-        self._measuring = False
-        self.measure_pending(budget=MEASURE_BUDGET_S)
-        if self._pending:
-            self._measuring = True
-            pn.state.execute(self._measure_turn, schedule=True)
+    def _boxes_to_measure(self, n: int) -> list[tuple]:
+        """The next ``n`` waiting selections as ``(id, version, start, end, low, high, channel index)``."""
+        channels, out = self.state.atlas.channels, []
+        while self._pending and len(out) < n:
+            sid = self._pending.pop(0)
+            if sid in self._rows.index:
+                row = self._rows.loc[sid]
+                channel = channels.index(row["channel"]) if row["channel"] in channels else None
+                out.append((sid, int(row["version"]), row["start"], row["end"], row["low_hz"], row["high_hz"], channel))
+        return out
+
+    def _measure_boxes(self, boxes: list[tuple]) -> dict[int, tuple]:
+        """``{id: (values, version)}`` of each box: ``measure``'s dict, ``{"error": why}``, or an exception.
+
+        Touches nothing of the session: on a server it runs on the measuring thread.
+        """
+        results = {}
+        for sid, version, start, end, low, high, channel in boxes:
+            try:
+                values = measure(self.state.atlas, time=(start, end), freq=(low, high), channel=channel)
+            except AtlasError as err:
+                values = {"error": str(err).splitlines()[0][:300]}
+            except Exception as err:  # a read that failed (a corrupt chunk): said once, not cached
+                values = err
+            results[sid] = (values, version)
+        return results
+
+    def _measure_next(self, doc) -> None:
+        """Measure the next few waiting selections on the measuring thread; keep the results on the page's turn.
+
+        The server's loop goes on meanwhile (a selection of minutes takes a second to measure): pans,
+        keys and the others' changes are answered while it is measured.
+        """
+        boxes = self._boxes_to_measure(4)
+        if not boxes or self.db is None:
+            self._measuring = False
+            return
+        future = _MEASURING.submit(self._measure_boxes, boxes)
+
+        def measured(future) -> None:
+            if self.db is None:  # the page has gone (or shows another store) meanwhile
+                return
+            with set_curdoc(doc):
+                self._keep_measured(future.result())
+                self._measure_next(doc)
+
+        future.add_done_callback(lambda future: doc.add_next_tick_callback(lambda: measured(future)))
 
     def measure_pending(self, budget: float | None = None) -> int:
         """Measure the selections waiting for it (for at most ``budget`` seconds); returns how many were.
@@ -795,26 +847,23 @@ class SelectionsPanel(pn.viewable.Viewer):
         Each result is cached in the database (:meth:`Annotations.set_measurements`, against
         the version measured: an edit meanwhile wins); a box that cannot be measured
         (all gap, narrower than a frame) is cached with its reason as ``{"error": ...}``.
+        A served page measures on a thread of its own instead (see ``_measure_next``).
         """
-        started, done, cached = time.perf_counter(), 0, {}
-        atlas = self.state.atlas
+        started, results = time.perf_counter(), {}
         while self._pending and (budget is None or time.perf_counter() - started < budget):
-            sid = self._pending.pop(0)
-            if sid not in self._rows.index:
-                continue
-            row = self._rows.loc[sid]
-            channel = atlas.channels.index(row["channel"]) if row["channel"] in atlas.channels else None
-            try:
-                values = measure(atlas, time=(row["start"], row["end"]), freq=(row["low_hz"], row["high_hz"]),
-                                 channel=channel)  # fmt: skip
-            except AtlasError as err:
-                values = {"error": str(err).splitlines()[0][:300]}
-            except Exception as err:  # a read that failed (a corrupt chunk): said once, not cached
-                report(err, self.state, f"measure selection {sid}")
+            results.update(self._measure_boxes(self._boxes_to_measure(1)))
+        return self._keep_measured(results)
+
+    def _keep_measured(self, results: dict[int, tuple]) -> int:
+        """Cache measurements (see :meth:`measure_pending`); returns how many there were."""
+        cached = {}
+        for sid, (values, version) in results.items():
+            if isinstance(values, Exception):
+                report(values, self.state, f"measure selection {sid}")
                 self._unmeasurable[sid] = "not readable"
-                continue
-            cached[sid] = (values, int(row["version"]))
-            done += 1
+            else:
+                cached[sid] = (values, version)
+        done = len(cached)
         if not cached:
             return done
         if self.writable:
@@ -1072,9 +1121,9 @@ class SelectionsPanel(pn.viewable.Viewer):
             pn.Row(ruler, self.ruler_readout),
             *edit,
             self.filter,
-            keys,
             self.count,
             self.table,
+            keys,  # (below the table: a longer vocabulary never moves it, which would close a cell being edited)
             self.keys(),
             title="selections",
             collapsed=False,
