@@ -23,6 +23,10 @@ Nyquist frequency, source files): a stand-in with a 30-day deployment's
 metadata (720 one-hour files at 64 kHz) takes the place of a real store.
 Selections last 0.2 s to 60 s, and one in a thousand 20 minutes (a ship),
 which sets how far before a window the overlay query reads the index.
+
+What a person sees of them in the browser (a pan's cost with 100 000 selections
+against none, and ``n``/``p`` review of 200 selections, timed in headless Chromium
+on a served 24 h store) is ``benchmarks/review.py``'s.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -195,6 +196,7 @@ MONITOR_JS = r"""
     }
     return null;
   };
+  m.deepFind = deepFind;  // (for scripts added after this one: benchmarks/review.py)
   m.infoText = () => {
     if (!(m._info && m._info.isConnected)) m._info = deepFind("atlas-info");
     return m._info ? (m._info.shadowRoot || m._info).textContent : null;
@@ -292,10 +294,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, port: int, log_path: Path, *, verbose: bool = False) -> subprocess.Popen:
-    """``spectral-atlas [-v] serve STORE --port PORT``; returns once the port accepts connections."""
+def start_server(
+    store: Path, port: int, log_path: Path, *, verbose: bool = False, serve_args: Sequence[str] = ()
+) -> subprocess.Popen:
+    """``spectral-atlas [-v] serve STORE --port PORT [SERVE_ARGS]``; returns once the port accepts connections.
+
+    ``serve_args``: more options of ``serve``, e.g. ``["--annotations", path]`` (``benchmarks/review.py``).
+    """
     options = ["-v"] if verbose else []
-    cmd = [sys.executable, "-m", "dashboard.cli", *options, "serve", str(store), "--port", str(port)]
+    cmd = [sys.executable, "-m", "dashboard.cli", *options, "serve", str(store), "--port", str(port), *serve_args]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with open(log_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
