@@ -128,11 +128,13 @@ def _parser() -> argparse.ArgumentParser:
 
     upgrade = sub.add_parser(
         "upgrade",
-        help="rewrite stores of an older format (1: uncompressed) in the current one, in place",
-        description="Rewrite each store in the current format (2: compressed), as a fresh ingest would "
-        "write it. The new store is built beside the old and moved into place only when complete.",
+        help="rewrite stores of an older format (1: uncompressed, 2: no waveform) in the current one, in place",
+        description="Rewrite each store in the current format (3: compressed, with waveform summaries), as a "
+        "fresh ingest would write it; the waveform is computed from the store's recordings. The new store is "
+        "built beside the old and moved into place only when complete.",
     )
     upgrade.add_argument("stores", nargs="+", metavar="STORE")
+    upgrade.add_argument("--audio-root", metavar="DIR", help="where the recordings are, if they moved since the ingest")
 
     _annotations_parser(sub)
     _audio_parser(sub)
@@ -403,7 +405,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     from data_access import store_info, upgrade
 
     for store in args.stores:
-        was = upgrade(store, progress=None if args.verbose else False)
+        was = upgrade(store, progress=None if args.verbose else False, audio_root=args.audio_root)
         now = store_info(store)
         if was is None:
             print(f"{store}: format {now['format_version']} already; nothing to do")

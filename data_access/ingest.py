@@ -7,11 +7,14 @@ pyramid, commits the store and reports.
 
 Level 0 is cut into blocks of :data:`~data_access.store.TIME_CHUNK` frames,
 one dask task each: a task reads just the samples its frames cover, computes
-their power, writes its own chunk-aligned region of level 0 (regions never
-overlap, so workers need no locks) and hands back the block reduced to level
-1 (mean and max of power). The calling process builds the coarser levels from
-those pieces in time order, in a thread of its own so it overlaps with the FFTs. Peak memory is a
-few blocks per worker plus about one chunk per level, whatever the length.
+their power and their waveform summaries (:mod:`data_access.waveform`: min,
+max and RMS of the hop around each frame's centre), writes its own
+chunk-aligned region of level 0 (regions never overlap, so workers need no
+locks) and hands back the block reduced to level 1 (mean and max of power). The
+calling process builds the coarser levels from those pieces in time order, in a
+thread of its own so it overlaps with the FFTs, and once level 0 is complete the
+waveform's levels from level 0 on disk. Peak memory is a few blocks per worker
+plus about one chunk per level, whatever the length.
 
 With ``channel="all"`` every task computes the power of every channel of its
 frames (each channel exactly as a single-channel ingest does) and writes the
@@ -27,7 +30,8 @@ fingerprint (STFT parameters, sample rate, channel, format, time chunk, each
 source's path, size, modification time and place on the timeline, and the
 store appended to), written once the empty arrays exist, and
 ``.ingest/blocks/I``, one small file per finished level-0 block holding its
-sample counts, which the block's task writes only after its chunk is written
+sample counts, which the block's task writes only after its chunks (power and
+waveform) are written
 (zarr writes a chunk to a temporary file and renames it, so a chunk is whole
 or absent). Running the same ingest again finds the partial: with the same
 fingerprint it skips the finished blocks, computes the rest and rebuilds levels
@@ -56,7 +60,9 @@ timeline becomes the store's sources (re-opened from their recorded paths and
 start times) plus the new files, on the grid of the store's start time. Level-0
 frames no new sample reaches are copied from the store, not recomputed; the
 blocks from the first changed frame on are computed, and each level is rebuilt
-from its first changed chunk on, from the level below it as stored. Copying
+from its first changed chunk on, from the level below it as stored. A store
+without waveform summaries (format 1 or 2) gets them: its kept columns' are
+computed from its recordings, which an append re-opens anyway. Copying
 costs reading and writing the old store once; the rebuild costs about twice
 the new frames. The appended store is built in a partial like any other, so a
 failed append leaves the store as it was.
@@ -100,6 +106,7 @@ from data_access.plan import Plan, job_record, plan_ingest
 from data_access.pyramid import PyramidBuilder, frame_counts, next_level, rebuild_levels
 from data_access.schema import (
     PYRAMID_FACTOR,
+    WAVE_NAMES,
     column_times,
     power_attrs,
     read_calibration,
@@ -128,6 +135,7 @@ from data_access.store import (
     partial_path,
 )
 from data_access.times import to_datetime64
+from data_access.waveform import build_wave_levels, summarise, write_level0_wave
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,7 @@ class _Job:
     keep: int = 0  # level-0 frames taken from it unchanged
     base_levels: int = 0  # levels it has
     base_factor: int = PYRAMID_FACTOR  # its pyramid's factor (2 in format 1: then only level 0 is kept)
+    base_waveform: bool = True  # whether it has the waveform summaries (format 3)
     kept_quality: tuple[int, int] = (0, 0)  # (non-finite, clipped) samples those frames own
 
     @property
@@ -201,6 +210,7 @@ class _Job:
             keep=self.keep,
             base_levels=self.base_levels,
             base_factor=self.base_factor,
+            base_waveform=self.base_waveform,
         )
 
 
@@ -352,6 +362,12 @@ def _build(job: _Job, plan: Plan, *, scheduler: str | None, progress: bool | Non
                 with closing(StoreReader(job.base)) as old:
                     for level, stop in enumerate(kept):
                         writer.copy_columns(old, level, stop)
+                    for level, stop in enumerate(plan.wave_kept):
+                        if stop:
+                            writer.copy_wave(old, level, stop)
+                if plan.wave_kept[0] < kept[0]:  # a store without waveform: its kept columns' from the recordings
+                    log.info("appending to %s: computing the waveform of its %d kept frames", job.base, kept[0])
+                    write_level0_wave(writer, timeline, config, plan.wave_kept[0], kept[0], chunk)
             partial.start(fingerprint)
             finished = {}
         else:
@@ -361,7 +377,7 @@ def _build(job: _Job, plan: Plan, *, scheduler: str | None, progress: bool | Non
         task = _BlockTask(
             timeline,
             config,
-            str(partial.path / "0" / "power"),
+            str(partial.path),
             partial.blocks,
             chunk,
             _missing(timeline),
@@ -384,6 +400,7 @@ def _build(job: _Job, plan: Plan, *, scheduler: str | None, progress: bool | Non
         )
         if not in_pass:
             rebuild_levels(writer, lengths, PYRAMID_FACTOR, kept=kept, chunk=chunk)
+        build_wave_levels(writer, lengths, PYRAMID_FACTOR, kept=plan.wave_kept)
         nonfinite, clipped = np.sum([job.kept_quality, *finished.values(), quality], axis=0, dtype=np.int64)
         _warn_quality(int(nonfinite), int(clipped))
         writer.set_attrs({**attrs, "nonfinite_samples": int(nonfinite), "clipped_samples": int(clipped)})
@@ -465,7 +482,7 @@ class _BlockTask:
 
     timeline: Timeline
     config: StftConfig
-    level0: str
+    store: str  # the partial store's root
     marks: Path
     chunk: int
     missing: list[np.ndarray]  # per channel read, (n, 2) sample ranges with no data, which read as NaN
@@ -476,7 +493,10 @@ class _BlockTask:
         first, last = self.config.frame_span(start, stop)
         samples = self.timeline.read(first, last)
         power = keep_bits(_power(samples, self.config), LEVEL0_BITS, inplace=True)  # as stored: the pyramid's source
-        zarr.open_array(self.level0, mode="r+")[..., start:stop] = power
+        zarr.open_array(f"{self.store}/0/power", mode="r+")[..., start:stop] = power
+        # The waveform's columns lie inside these frames: no more is read for them.
+        for name, values in zip(WAVE_NAMES, summarise(samples, self.config, stop - start), strict=True):
+            zarr.open_array(f"{self.store}/0/{name}", mode="r+")[..., start:stop] = values
         # A block owns its samples up to the next block's first; the last one, all it reads.
         last_frame = stop == self.config.n_frames(self.timeline.n_samples)
         own = last if last_frame else stop * self.config.hop_length
@@ -603,6 +623,7 @@ def _append_job(
         stored = read_stft(attrs)
         kept_format = "zarr" if old.is_zarr else "netcdf"
         base_factor = read_pyramid_factor(attrs)
+        base_waveform = old.has_waveform
         if time_chunk is None:  # the store's, unless a format-1 store's does not suit the pyramid
             chunk = old.time_chunk(0)
             time_chunk = chunk if chunk % PYRAMID_FACTOR == 0 else _default_time_chunk(stored, new.n_channels)
@@ -671,6 +692,7 @@ def _append_job(
         keep=keep,
         base_levels=int(attrs["n_levels"]),
         base_factor=base_factor,
+        base_waveform=base_waveform,
         kept_quality=kept_quality,
     )
 

@@ -16,8 +16,9 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from data_access.pyramid import level_lengths
-from data_access.schema import PYRAMID_FACTOR, stft_attrs
+from data_access.schema import FORMAT_VERSION, PYRAMID_FACTOR, stft_attrs
 from data_access.stft import StftConfig
+from data_access.waveform import wave_kept
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class Plan:
         whole chunks that no new frame reaches (all 0 for a new store). Level
         ``k + 1``'s kept columns never reach past level ``k``'s, so every column
         above a changed one is rebuilt.
+    wave_kept : tuple of int
+        Waveform columns of each level copied unchanged: level 0's are
+        ``kept[0]`` if the store appended to has a waveform, else 0 (its kept
+        columns' waveform is computed from the recordings); above, whole
+        ``VECTOR_CHUNK``s of groups of unchanged columns below
+        (:func:`~data_access.waveform.wave_kept`).
     fingerprint : dict
         The job as plain JSON values: a partial store is resumed only by a job
         with the same fingerprint.
@@ -49,6 +56,7 @@ class Plan:
     factor: int
     lengths: tuple[int, ...]
     kept: tuple[int, ...]
+    wave_kept: tuple[int, ...]
     fingerprint: dict = field(compare=True)
 
     @property
@@ -88,6 +96,7 @@ def plan_ingest(
     keep: int = 0,
     base_levels: int = 0,
     base_factor: int = PYRAMID_FACTOR,
+    base_waveform: bool = True,
     factor: int = PYRAMID_FACTOR,
 ) -> Plan:
     """Plan an ingest of ``n_frames`` frames in blocks of ``time_chunk``.
@@ -104,6 +113,9 @@ def plan_ingest(
         Levels of that store and its pyramid's factor: only a pyramid of the
         same factor keeps its levels' columns (a format-1 store's halving
         pyramid is rebuilt whole; its level 0 is kept).
+    base_waveform : bool, default: True
+        Whether that store holds the waveform summaries (format 3): only then
+        are its waveform columns kept.
     factor : int
         The pyramid's factor of the store written.
     """
@@ -115,7 +127,12 @@ def plan_ingest(
         (keep // factor**k) // time_chunk * time_chunk if k == 0 or (same_pyramid and k < base_levels) else 0
         for k in range(len(lengths))
     )
-    return Plan(n_frames, time_chunk, factor, lengths, kept, json.loads(json.dumps(dict(job))))
+    waves = (
+        wave_kept(kept[0], len(lengths), factor, base_levels=base_levels if same_pyramid else 1)
+        if base_waveform
+        else (0,) * len(lengths)
+    )
+    return Plan(n_frames, time_chunk, factor, lengths, kept, waves, json.loads(json.dumps(dict(job))))
 
 
 def job_record(
@@ -137,6 +154,7 @@ def job_record(
     """
     return {
         "software": software,
+        "format_version": FORMAT_VERSION,  # (a partial of an older format is not resumed)
         "stft": stft_attrs(config),
         "sample_rate": sample_rate,
         "channel": str(channel),

@@ -33,14 +33,20 @@ Conventions
   store's root attributes) is the factor ``k(f)`` from stored power to µPa² per
   bin (:attr:`Atlas.power_scale`), applied at read time; stored power is never
   rewritten.
+- ``waveform`` returns the min, max and RMS of the samples per column of the
+  same level a view of that width reads (a store of format 3 keeps them: see
+  :mod:`data_access.waveform`), in the samples' units (full scale 1.0 for PCM
+  audio, counts for MiniSEED; never calibrated); zoomed in to a few samples a
+  pixel, the samples themselves when the recordings can be read.
 - A store of every channel (``channel="all"``) lists them in
-  :attr:`Atlas.channels`; ``view`` and ``band_energy`` read one at a time,
+  :attr:`Atlas.channels`; ``view``, ``band_energy`` and ``waveform`` read one at a time,
   ``channel=0`` by default. A single-channel store has ``channels == []`` and
   takes ``channel=None`` or ``0`` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -53,11 +59,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import xarray as xr
 
-from data_access.errors import FormatError, ParameterError
-from data_access.schema import BAND_UNITS, PSD_UNITS, column_times, read_root
+from data_access.errors import AtlasError, FormatError, ParameterError
+from data_access.schema import BAND_UNITS, PSD_UNITS, WAVE_NAMES, column_times, read_root
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
-from data_access.times import seconds_to_ns, to_datetime64
+from data_access.times import samples_to_timedelta, seconds_to_ns, to_datetime64
+from data_access.waveform import reduce_wave
 
 if TYPE_CHECKING:
     from data_access.audio import AudioClip
@@ -73,6 +80,9 @@ _SECOND = np.timedelta64(1_000_000_000, "ns")
 #: The largest view and curve a read makes, whoever asks (a served page states its own plot size):
 #: a 4096 x 2048 view is 32 MB of float32, 8192 points per band curve.
 MAX_WIDTH, MAX_HEIGHT, MAX_POINTS = 4096, 2048, 8192
+#: A waveform of a window holding at most this many samples per pixel is the samples themselves
+#: (when the recordings can be read), not summaries.
+SAMPLES_PER_PIXEL = 4
 
 # A cell that meets a window by less than this fraction of its width is left out of it:
 # a window read back from a plot whose edges were on cell edges (float ms in Bokeh) is
@@ -184,6 +194,19 @@ class Level:
         """Full-resolution frames averaged into one column."""
         return self.factor**self.level
 
+    def coarser(self, levels: int) -> Level:
+        """The level ``levels`` above this one, as the pyramid would make it: for reductions made on reading."""
+        group = self.factor**levels
+        level = self.level + levels
+        return dataclasses.replace(
+            self,
+            level=level,
+            n_columns=-(-self.n_columns // group),
+            first=column_times(self.start, self.sample_rate, self.stft, level, 0, 1, factor=self.factor)[0],
+            step=self.step * group,
+            time_chunk=1,  # (no chunks: nothing of it is stored)
+        )
+
     def column_times(self, start: int, stop: int) -> np.ndarray:
         """Centre times of columns ``start..stop-1``, datetime64[ns].
 
@@ -237,6 +260,7 @@ class Atlas:
         self.freq_range = (0.0, self.sample_rate / 2)
         self.df = self.sample_rate / self.stft.n_fft
         self.channels: list[str] = self._reader.channels
+        self._chunks: dict[tuple[int, str], int] = {}  # columns per chunk of each array read
         hop, n_fft = self.stft.hop_length, self.stft.n_fft
         self.levels = [
             Level(
@@ -281,6 +305,11 @@ class Atlas:
     def name(self) -> str:
         """The store's file or directory name, the last part of its path or URL (``x.zarr``)."""
         return store_name(self.path)
+
+    @property
+    def has_waveform(self) -> bool:
+        """Whether the store keeps the waveform summaries :meth:`waveform` reads (format 3)."""
+        return self._reader.has_waveform
 
     @property
     def power_scale(self) -> np.ndarray | None:
@@ -510,6 +539,117 @@ class Atlas:
             out.attrs["channel"] = self.channels[index]
         return out
 
+    def waveform(
+        self,
+        *,
+        time: tuple[TimeLike, TimeLike] | None = None,
+        width: int,
+        channel: int | None = None,
+    ) -> xr.Dataset:
+        """The waveform of a window, for a strip ``width`` pixels wide: min, max and RMS per column, or the samples.
+
+        Parameters
+        ----------
+        time : (start, end), optional
+            Times as for :meth:`view`; default the whole recording.
+        width : int
+            Pixels along time, at most :data:`MAX_WIDTH`.
+        channel : int, optional
+            Index into :attr:`channels` of a multichannel store, default 0; a
+            single-channel store takes only None or 0.
+
+        Returns
+        -------
+        Dataset
+            Variables ``min``, ``max`` and ``rms``, float32, dims ``("time",)``,
+            in the samples' units (``attrs["units"]``: ``"1"``, full scale, or
+            ``"count"``); NaN over gaps. Either
+
+            - ``attrs["kind"] == "summary"``: the columns of the level a view
+              ``width`` pixels wide reads (:meth:`choose_level`) that meet the
+              window, at least two and at most ``2 * width``, ``time`` their
+              centres; ``attrs["level"]`` and ``attrs["seconds_per_column"]`` say
+              which. Only those columns are read, through the chunk cache. Where
+              even the coarsest stored level has more (it may have up to 2048),
+              its columns are reduced on reading to the levels the pyramid would
+              have above it, by the pyramid's own rule.
+            - ``attrs["kind"] == "samples"``: when the window holds at most
+              :data:`SAMPLES_PER_PIXEL` samples a pixel and the recordings can be
+              read (:meth:`audio` without reconstruction), the samples themselves:
+              ``min == max`` the sample, ``rms`` its magnitude, ``time`` each
+              sample's time; NaN where the recording has no data.
+              ``attrs["seconds_per_column"]`` is the sample period. When the
+              recordings cannot be read, the level-0 summaries instead.
+
+            A multichannel store's carries the channel's label in ``attrs["channel"]``.
+
+        Raises
+        ------
+        ParameterError
+            A bad window, width or channel, or a store without waveform
+            summaries (format 1 or 2: ``spectral-atlas upgrade`` adds them).
+        """
+        index = self._channel_index(channel)
+        t0, t1 = self._time_window(time)
+        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+            raise ParameterError(f"width={width!r} must be a whole number of pixels >= 1")
+        if width > MAX_WIDTH:
+            raise ParameterError(f"width={width} is more than the {MAX_WIDTH} pixels a view may have (MAX_WIDTH)")
+        if not self.has_waveform:
+            where = self.path if isinstance(self.path, str) else str(self.path)
+            raise ParameterError(
+                f"this store ({self.name!r}, format {self._reader.format_version}) has no waveform summaries; "
+                f"run spectral-atlas upgrade {where}"
+            )
+        labelled = {} if index is None else {"channel": self.channels[index]}
+        units = self._reader.array_attrs(0, WAVE_NAMES[0]).get("units", "1")
+        if (t1 - t0) / _SECOND * self.sample_rate <= SAMPLES_PER_PIXEL * width:
+            try:  # never a reconstruction: its samples are not the recording's
+                clip = self.audio(time=(t0, t1), channel=index, reconstruct=False)
+            except AtlasError:  # not reachable (gone, changed, a gap): the summaries say what the store knows
+                clip = None
+            if clip is not None:
+                samples = np.where(clip.mask, clip.samples, np.float32(np.nan))
+                # Counted in samples from the recording's first, as the store's times are (exact to the ns).
+                origin = self.time_range[0]
+                first = int(round((clip.start - origin) / np.timedelta64(1, "ns") * 1e-9 * self.sample_rate))
+                times = origin + samples_to_timedelta(np.arange(first, first + clip.n_samples), self.sample_rate)
+                out = xr.Dataset(
+                    {
+                        "min": ("time", samples),
+                        "max": ("time", samples.copy()),
+                        "rms": ("time", np.abs(samples)),
+                    },
+                    coords={"time": times},
+                )
+                out.attrs.update(
+                    {"kind": "samples", "seconds_per_column": 1 / self.sample_rate, "units": units, **labelled}
+                )
+                return out
+        stored = lvl = self.choose_level((t0, t1), width)
+        j0, j1 = _at_least_two(*self._columns(lvl, t0, t1), lvl.n_columns)
+        above = 0  # levels above the coarsest stored one, reduced here as the pyramid reduces
+        while j1 - j0 > 2 * width:  # (the coarsest level has up to 2048 columns; a window's edges one more)
+            if stored.level + 1 < len(self.levels):
+                stored = lvl = self.levels[stored.level + 1]
+            else:
+                above += 1
+                lvl = stored.coarser(above)
+            j0, j1 = _at_least_two(*self._columns(lvl, t0, t1), lvl.n_columns)
+        group = stored.factor**above
+        wave = tuple(
+            self._read_columns(stored, name, j0 * group, min(j1 * group, stored.n_columns), index)
+            for name in WAVE_NAMES
+        )
+        for _ in range(above):
+            wave = reduce_wave(wave, stored.factor)
+        values = {key: ("time", x) for key, x in zip(("min", "max", "rms"), wave, strict=True)}
+        out = xr.Dataset(values, coords={"time": lvl.column_times(j0, j1)})
+        out.attrs.update(
+            {"kind": "summary", "level": lvl.level, "seconds_per_column": lvl.step, "units": units, **labelled}
+        )
+        return out
+
     def measure(
         self,
         *,
@@ -614,17 +754,25 @@ class Atlas:
         return b0, min(max(int(math.ceil(f1 / self.df + 0.5 - _SLIVER)), b0 + 1), self.stft.n_freq)
 
     def _read_columns(self, lvl: Level, name: str, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
-        """Columns ``j0..j1-1`` of every bin (of one channel), assembled from cached whole chunks."""
-        size = lvl.time_chunk
-        lead = () if channel is None else (channel,)
+        """Columns ``j0..j1-1`` of an array (of one channel), assembled from cached whole chunks.
+
+        ``power`` and ``power_max`` give every bin, shape ``(n_freq, j1 - j0)``; the
+        one-dimensional arrays (the waveform's), shape ``(j1 - j0,)``. Chunks are
+        the array's own, along time.
+        """
+        if (lvl.level, name) not in self._chunks:
+            self._chunks[lvl.level, name] = self._reader.time_chunk(lvl.level, name)
+        size = self._chunks[lvl.level, name]
+        which = () if channel is None else (channel,)
+        lead = (*which, slice(None)) if name.startswith("power") else which  # (every bin)
         wanted = range(j0 // size, (j1 - 1) // size + 1)
-        key = (str(self.path), lvl.level, name, *lead)
+        key = (str(self.path), lvl.level, name, *which)
         missing = [c for c in wanted if (*key, c) not in CACHE]
         read = {}
         if len(missing) > 1:  # one read of their span: zarr decodes the chunks at once, not one after another
             first, last = missing[0], missing[-1] + 1
-            block = self._reader.read(lvl.level, name, (*lead, slice(None), slice(first * size, last * size)))
-            read = {c: block[:, (c - first) * size : (c - first + 1) * size].copy() for c in missing}
+            block = self._reader.read(lvl.level, name, (*lead, slice(first * size, last * size)))
+            read = {c: block[..., (c - first) * size : (c - first + 1) * size].copy() for c in missing}
         parts = []
         for c in wanted:
             chunk = CACHE.get(
@@ -632,12 +780,12 @@ class Atlas:
                 lambda c=c: (
                     read.get(c)
                     if c in read
-                    else self._reader.read(lvl.level, name, (*lead, slice(None), slice(c * size, (c + 1) * size)))
+                    else self._reader.read(lvl.level, name, (*lead, slice(c * size, (c + 1) * size)))
                 ),
             )
-            lo, hi = max(j0 - c * size, 0), min(j1 - c * size, chunk.shape[1])
-            parts.append(chunk[:, lo:hi])
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            lo, hi = max(j0 - c * size, 0), min(j1 - c * size, chunk.shape[-1])
+            parts.append(chunk[..., lo:hi])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
     def _read_counts(self, lvl: Level, j0: int, j1: int, channel: int | None = None) -> np.ndarray:
         lead = () if channel is None else (channel,)

@@ -9,14 +9,17 @@ Writers and readers both come here, so a store written by ``ingest`` is read by
 - :func:`stft_attrs` / :func:`read_stft` and :func:`calibration_attrs` /
   :func:`read_calibration` save and load the STFT parameters and the
   calibration, which are plain values here and maths in their own modules;
-- :func:`power_attrs` and :func:`max_attrs` are the CF attributes of the arrays;
+- :func:`power_attrs`, :func:`max_attrs` and :func:`wave_attrs` are the CF
+  attributes of the arrays;
 - :func:`column_times` is the one place the time of column ``j`` of level
   ``k`` is computed (exact to the nanosecond, counted in samples from the
-  recording's first).
+  recording's first), and :func:`wave_span` the one place the samples a
+  level-0 waveform column summarises are.
 
 Format 1 (no ``format_version``) is every store written before compression: its
 pyramid halves (``pyramid_factor`` 2, which it does not record). Format 2
-compresses, and its pyramid divides by :data:`PYRAMID_FACTOR`.
+compresses, and its pyramid divides by :data:`PYRAMID_FACTOR`. Format 3 is format
+2 plus the waveform summaries (:data:`WAVE_NAMES`) at every level.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ if TYPE_CHECKING:
     from data_access.sources import Timeline
 
 #: The store format written (root attribute ``format_version``; a store without it is format 1).
-FORMAT_VERSION = 2
+#: 1: uncompressed, a halving pyramid. 2: compressed power, a quartering pyramid. 3: format 2 and
+#: the waveform summaries (``wave_min``, ``wave_max``, ``wave_rms``) at every level.
+FORMAT_VERSION = 3
+#: The waveform arrays of every level of a store of format 3 (:func:`wave_attrs`).
+WAVE_NAMES = ("wave_min", "wave_max", "wave_rms")
 #: Frames per column grow by this factor from one level to the next in stores written now
 #: (root attribute ``pyramid_factor``). Format 1's pyramid halves: 2, not recorded. Four
 #: levels' worth of pyramid cost a third of level 0 instead of all of it, and a view reads
@@ -81,6 +88,21 @@ def column_times(
 ) -> np.ndarray:
     """Centre times (datetime64[ns], UTC) of columns ``start..stop-1`` of a level: see :func:`column_centres`."""
     return start_time + samples_to_timedelta(column_centres(config, level, start, stop, factor=factor), sample_rate)
+
+
+def wave_span(config: StftConfig, start: int, stop: int) -> tuple[int, int]:
+    """Samples ``[first, last)`` the level-0 waveform columns ``start..stop-1`` summarise.
+
+    Column ``j`` summarises the hop of samples centred on frame ``j``'s centre,
+    ``[j * hop + (n_fft - hop) // 2, j * hop + (n_fft - hop) // 2 + hop)``: one hop
+    each, side by side, so the columns tile the recording (but for the first
+    ``(n_fft - hop) // 2`` samples and the tail after the last frame's hop), and
+    each lies inside its own frame, whose samples an ingest reads anyway. The
+    segment's centre is the frame's, or half a sample before it when
+    ``n_fft - hop`` is odd.
+    """
+    offset = (config.n_fft - config.hop_length) // 2
+    return start * config.hop_length + offset, stop * config.hop_length + offset
 
 
 # ------------------------------------------------------------- the parts
@@ -218,6 +240,37 @@ def max_attrs(power: Mapping[str, str]) -> dict[str, str]:
         "long_name": power["long_name"].replace("spectral power", "maximum spectral power"),
         "description": "the largest full-resolution power among the frames of each column",
     }
+
+
+_WAVE_NAMES = {
+    "wave_min": ("minimum sample", "the smallest finite sample"),
+    "wave_max": ("maximum sample", "the largest finite sample"),
+    "wave_rms": ("root mean square of the samples", "the root mean square of the finite samples"),
+}
+
+
+def wave_attrs(name: str, raw_counts: bool) -> dict[str, str]:
+    """CF attributes of waveform array ``name`` (one of :data:`WAVE_NAMES`): of raw counts, or of full scale.
+
+    Level 0's column ``j`` summarises the samples :func:`wave_span` gives; a level
+    above takes the minimum of the minima, the maximum of the maxima and the root
+    of the mean of the squared RMS of its ``pyramid_factor`` columns below (NaN
+    columns left out). NaN where the segment holds no finite sample (a gap).
+    """
+    long_name, what = _WAVE_NAMES[name]
+    return {
+        "long_name": long_name + (" (raw counts)" if raw_counts else " re full scale"),
+        "units": "count" if raw_counts else "1",
+        "coordinates": "time",
+        "description": f"{what} of the hop of samples centred on each level-0 frame's centre, "
+        "[j * hop_length + (n_fft - hop_length) // 2, + hop_length); coarser levels reduce the columns below "
+        "(min of min, max of max, RMS through the mean of squares, NaN columns left out); NaN over gaps",
+    }
+
+
+def raw_counts_power(power: Mapping[str, object]) -> bool:
+    """Whether power with attributes ``power`` is of raw counts (MiniSEED) rather than of full scale."""
+    return power.get("units") == "count2"
 
 
 #: Attributes of each level's coordinates and counts (CF conventions).

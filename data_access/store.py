@@ -7,8 +7,13 @@ Layout (every group a CF-style dataset)::
     /0/power           (freq, time) float32: |STFT|**2 at full resolution
     /0/frame_count     (time) int32: valid full-resolution frames behind each column
     /0/time, /0/freq   frame centres (datetime64[ns], UTC) and bin centres (Hz)
-    /1 ... /N          the same, each halving the time axis by the mean of power,
+    /1 ... /N          the same, each dividing the time axis by 4 by the mean of power,
     /k/power_max       and beside it the max of power over the same frames
+    /k/wave_min, /k/wave_max, /k/wave_rms
+                       (time) float32 (format 3): min, max and RMS of the samples, level 0's
+                       column j over the hop centred on frame j's centre (schema.wave_span),
+                       each level above reducing the one below; chunked by the time chunk at
+                       level 0 (each ingest task writes its own) and by VECTOR_CHUNK above
 
 A store of every channel (``channel="all"``; root attrs ``channel = "all"``,
 ``n_channels`` and ``channel_labels``, a JSON list: SEED ids for MiniSEED, else
@@ -17,6 +22,7 @@ A store of every channel (``channel="all"``; root attrs ``channel = "all"``,
     /k/power, /k/power_max   (channel, freq, time) float32, chunks (1, freq chunk, time chunk)
     /k/frame_count           (channel, time) int32: valid frames per channel, since
                              channels of a MiniSEED file can have gaps of their own
+    /k/wave_min, ...         (channel, time) float32, chunks (1, time chunk or VECTOR_CHUNK)
     /k/channel               (channel) int32 coordinate 0..C-1, attrs ``labels`` (JSON)
 
 Channel ``k`` of it equals, at every level, the store of ``channel=k`` alone.
@@ -61,12 +67,15 @@ from data_access.schema import (
     FREQ_ATTRS,
     PSD_UNITS,
     TIME_ATTRS,
+    WAVE_NAMES,
     calibration_attrs,
     channel_attrs,
     level_attrs,
     max_attrs,
+    raw_counts_power,
     read_calibration,
     read_pyramid_factor,
+    wave_attrs,
 )
 
 log = logging.getLogger(__name__)
@@ -88,8 +97,10 @@ NETCDF_SUFFIXES = (".nc", ".h5", ".hdf5")
 
 # The formats (schema.FORMAT_VERSION). 1: uncompressed float32, a pyramid that halves, no
 # ``format_version`` attribute (every store before compression; still read, appended to and
-# calibrated, and rewritten as 2 by ``spectral-atlas upgrade``). 2: power kept to the mantissa
-# bits below, then bit-shuffled and compressed with lz4 (Blosc; see _COMPRESSORS).
+# calibrated, and rewritten as 3 by ``spectral-atlas upgrade``). 2: power kept to the mantissa
+# bits below, then bit-shuffled and compressed with lz4 (Blosc; see _COMPRESSORS). 3: format 2
+# and the waveform summaries, float32 stored exactly (the same codec): min and max are samples
+# themselves, and the summaries are 3 floats a hop, too few to be worth rounding.
 #: Mantissa bits kept of float32's 23 (Klöwer et al. 2021: keep the bits that carry
 #: information). Level 0: every value within 2**-13 of the exact power (0.00053 dB).
 LEVEL0_BITS = 12
@@ -190,6 +201,7 @@ class StoreWriter:
         time_chunk: int = TIME_CHUNK,
         channels: list[str] | None = None,
         compressed: bool = True,
+        waveform: bool = True,
     ) -> StoreWriter:
         """Create an empty store at ``path`` with every level's arrays and coordinates.
 
@@ -213,6 +225,9 @@ class StoreWriter:
         compressed : bool, default: True
             Compress ``power`` (format 2); False lays it out as format 1 did,
             for ``benchmarks/query.py`` to compare the two.
+        waveform : bool, default: True
+            Create the waveform arrays (format 3), of raw counts if ``power_attrs``
+            are: chunked by ``time_chunk`` at level 0, by :data:`VECTOR_CHUNK` above.
         """
         root = zarr.open_group(Path(path), mode="w-", attributes=attrs)
         n_freq = len(freq)
@@ -244,6 +259,18 @@ class StoreWriter:
                 dimension_names=(*lead_dims, "time"),
                 attributes=FRAME_COUNT_ATTRS,
             )
+            for name in WAVE_NAMES if waveform else ():
+                group.create_array(
+                    name,
+                    shape=(*lead, spec.n_frames),
+                    # Level 0 by the time chunk, so each ingest task writes whole chunks of its own.
+                    chunks=(*lead_chunks, time_chunk if spec.level == 0 else VECTOR_CHUNK),
+                    dtype="float32",
+                    fill_value=np.nan,
+                    compressors=_COMPRESSORS if compressed else None,
+                    dimension_names=(*lead_dims, "time"),
+                    attributes=wave_attrs(name, raw_counts_power(power_attrs)),
+                )
             fa = group.create_array(
                 "freq",
                 shape=(n_freq,),
@@ -288,6 +315,11 @@ class StoreWriter:
         """Write ``frame_count`` of columns ``start..``; ``counts`` is ``(n,)`` or ``(n_channels, n)``."""
         self.root[f"{level}/frame_count"][..., start : start + counts.shape[-1]] = counts
 
+    def write_wave(self, level: int, start: int, wave: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Write columns ``start..`` of a level's waveform ``(min, max, rms)``, each ``(n,)`` or ``(n_channels, n)``."""
+        for name, values in zip(WAVE_NAMES, wave, strict=True):
+            self.root[f"{level}/{name}"][..., start : start + values.shape[-1]] = values
+
     def read(self, level: int, name: str, start: int, stop: int) -> np.ndarray:
         """Columns ``start..stop-1`` of array ``name`` of a level, as written so far."""
         array = self.root[f"{level}/{name}"]
@@ -304,23 +336,37 @@ class StoreWriter:
         never changed in place and the two stores stay independent. Otherwise
         one chunk at a time is read and written.
         """
-        chunk = self.root[f"{level}/power"].chunks[-1]
-        first = start
         for name in ("power", "power_max") if level else ("power",):
-            linked = first == 0 < stop and stop % chunk == 0
-            if linked and self._link_chunks(source, f"{level}/{name}", stop // chunk):
-                continue
             bits = MAX_BITS if name == "power_max" else MEAN_BITS if level else LEVEL0_BITS
-            for a in range(first, stop, chunk):
-                cols = (Ellipsis, slice(a, min(a + chunk, stop)))
-                kept = keep_bits(source.read(level, name, cols), bits, inplace=True)  # (from format 1)
-                self.root[f"{level}/{name}"][cols] = kept
-        for a in range(first, stop, VECTOR_CHUNK):
+            self._copy(source, level, name, start, stop, lambda part, bits=bits: keep_bits(part, bits, inplace=True))
+        for a in range(start, stop, VECTOR_CHUNK):
             counts = source.read(level, "frame_count", (Ellipsis, slice(a, min(a + VECTOR_CHUNK, stop))))
             self.write_counts(level, a, counts)
 
-    def _link_chunks(self, source: StoreReader, key: str, n_chunks: int) -> bool:
-        """Hard-link time chunks ``0..n_chunks-1`` of array ``key``; False if they cannot be."""
+    def copy_wave(self, source: StoreReader, level: int, stop: int) -> None:
+        """Copy columns ``0..stop-1`` of a level's waveform arrays from a store that has them (linked where alike)."""
+        for name in WAVE_NAMES:
+            self._copy(source, level, name, 0, stop, None)
+
+    def _copy(self, source: StoreReader, level: int, name: str, start: int, stop: int, convert) -> None:
+        """Columns ``start..stop-1`` of one array from ``source``: linked chunks, or ``convert``-ed copies.
+
+        Chunks are linked when the columns are whole chunks, or run to the end of
+        arrays of the same length (whose last, short chunk holds the same columns).
+        """
+        array = self.root[f"{level}/{name}"]
+        chunk = array.chunks[-1]
+        whole = stop % chunk == 0 or stop == array.shape[-1] == source.shape(level, name)[-1]
+        linkable = start % chunk == 0 and start < stop and whole
+        if linkable and self._link_chunks(source, f"{level}/{name}", range(start // chunk, -(-stop // chunk))):
+            return
+        for a in range(start, stop, chunk):
+            cols = (Ellipsis, slice(a, min(a + chunk, stop)))
+            part = source.read(level, name, cols)
+            array[cols] = part if convert is None else convert(part)  # (format 1: to this format's bits)
+
+    def _link_chunks(self, source: StoreReader, key: str, chunks: range) -> bool:
+        """Hard-link time chunks ``chunks`` of array ``key``; False if they cannot be."""
         if not source.is_zarr:
             return False
         src, dst = source._root[key], self.root[key]
@@ -329,7 +375,7 @@ class StoreWriter:
             return False
         try:
             for lead in np.ndindex(*src.cdata_shape[:-1]):  # (freq chunk) or (channel, freq chunk)
-                for t in range(n_chunks):
+                for t in chunks:
                     name = src.metadata.encode_chunk_key((*lead, t))
                     if (source.path / key / name).exists():  # a chunk that is all fill value is not stored
                         (self.path / key / name).parent.mkdir(parents=True, exist_ok=True)
@@ -380,7 +426,7 @@ def commit(tmp: Path, path: Path, *, format: StoreFormat = "zarr") -> Path:
         # The rounded power through netCDF-4's own filters (shuffle + zlib), which every netCDF reader has.
         squeeze = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
         encoding = {
-            node.path: {name: squeeze for name in ("power", "power_max") if name in node.data_vars}
+            node.path: {name: squeeze for name in ("power", "power_max", *WAVE_NAMES) if name in node.data_vars}
             for node in tree.subtree
             if "power" in node.data_vars
         }
@@ -551,8 +597,13 @@ class StoreReader:
 
     @property
     def format_version(self) -> int:
-        """The store's format: 2 (compressed) or 1 (every store before it, which has no ``format_version``)."""
+        """The store's format: 3 (waveform), 2 (compressed) or 1 (every store before, with no ``format_version``)."""
         return int(self.attrs.get("format_version", 1))
+
+    @property
+    def has_waveform(self) -> bool:
+        """Whether the store holds the waveform summaries (format 3)."""
+        return self.has(0, WAVE_NAMES[0])
 
     def shape(self, level: int, name: str) -> tuple[int, ...]:
         """Shape of array ``name`` of a level."""
@@ -562,9 +613,9 @@ class StoreReader:
         """Attributes of array ``name`` of a level, as plain Python values."""
         return {k: _plain(v) for k, v in self._root[f"{level}/{name}"].attrs.items()}
 
-    def time_chunk(self, level: int) -> int:
-        """Columns per stored chunk along time (512 for a contiguous NetCDF array)."""
-        chunks = self._root[f"{level}/power"].chunks
+    def time_chunk(self, level: int, name: str = "power") -> int:
+        """Columns per stored chunk along time of array ``name`` (512 for a contiguous NetCDF array)."""
+        chunks = self._root[f"{level}/{name}"].chunks
         return int(chunks[-1]) if chunks else TIME_CHUNK
 
     @property
@@ -613,10 +664,15 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         Time span, STFT parameters, channel (an index, "mean" or "all"),
         ``channels`` (labels of a multichannel store's channels, else []),
         calibration (None if none),
-        and per level its columns, seconds per column, chunking and the
-        pyramids it holds (``mean``, and ``max`` above level 0), plus the
-        sources and the counts of NaN/infinite and clipped samples in them
-        (None for a store written before they were counted).
+        and per level its columns, seconds per column, chunking, the
+        pyramids of power it holds (``mean``, and ``max`` above level 0) and
+        ``waveform`` (whether it holds the waveform summaries; also at the top,
+        for the store), plus the sources and the counts of NaN/infinite and
+        clipped samples in them (None for a store written before they were
+        counted). ``size`` (None for a remote store): ``bytes`` on disk,
+        ``float32_bytes`` of its arrays as plain float32, ``waveform_bytes``
+        the waveform arrays' share of ``bytes``, and ``pcm16_bytes`` of its
+        audio as 16-bit PCM.
     """
     reader = StoreReader(path)  # a local path or a URL
     attrs = reader.attrs
@@ -631,6 +687,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
                 "seconds_per_frame": attrs["hop_length"] * factor**k / attrs["sample_rate"],
                 "time_chunk": reader.time_chunk(k),
                 "pyramids": ["mean", "max"] if reader.has(k, "power_max") else ["mean"],
+                "waveform": reader.has(k, WAVE_NAMES[0]),
             }
         )
     return {
@@ -656,21 +713,38 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "clipped_samples": attrs.get("clipped_samples"),
         "software": attrs.get("software"),
         "format_version": reader.format_version,
+        "waveform": reader.has_waveform,
         "size": _sizes(reader),
     }
 
 
 def _sizes(reader: StoreReader) -> dict[str, int | float] | None:
-    """Bytes of a local store on disk, of its power as plain float32, and of its audio as 16-bit PCM; None if remote."""
+    """Bytes of a store on disk (and its waveform's), of its arrays as plain float32, and of its audio as 16-bit PCM.
+
+    None for a remote store.
+    """
     if isinstance(reader.path, str):
         return None  # (a remote store's size would need a listing, which a static server does not give)
     files = [reader.path] if reader.path.is_file() else [p for p in reader.path.rglob("*") if p.is_file()]
     on_disk = sum(p.stat().st_size for p in files)
-    names = ("power", "power_max")
+    names = ("power", "power_max", *WAVE_NAMES)
     levels = range(int(reader.attrs["n_levels"]))
     plain = sum(4 * int(np.prod(reader.shape(k, n))) for k in levels for n in names if reader.has(k, n))
+    waves = [(k, n) for k in levels for n in WAVE_NAMES if reader.has(k, n)]
+    if reader.is_zarr:
+        wave_bytes = sum(
+            p.stat().st_size for k, n in waves for p in (reader.path / str(k) / n).rglob("*") if p.is_file()
+        )
+    else:  # one HDF5 file: each dataset's own storage
+        wave_bytes = sum(int(reader._root[f"{k}/{n}"].id.get_storage_size()) for k, n in waves)
     pcm16 = 2 * int(reader.attrs["n_samples"]) * int(reader.attrs.get("n_channels", 1))
-    return {"bytes": on_disk, "float32_bytes": plain, "pcm16_bytes": pcm16, "ratio_to_pcm16": on_disk / pcm16}
+    return {
+        "bytes": on_disk,
+        "float32_bytes": plain,
+        "waveform_bytes": wave_bytes,
+        "pcm16_bytes": pcm16,
+        "ratio_to_pcm16": on_disk / pcm16,
+    }
 
 
 def calibrate(store: str | os.PathLike, calibration: Calibration | None) -> Path:

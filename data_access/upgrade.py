@@ -1,12 +1,23 @@
 """``spectral-atlas upgrade STORE``: rewrite a store of an older format as the current one, in place, atomically.
 
-Format 1 (every store written before compression) becomes format 2: level 0's
-power is kept to :data:`~data_access.store.LEVEL0_BITS` mantissa bits and the
-pyramid is built again from it with format 2's factor, as an ingest builds it, so an
-upgraded store equals, array for array, the store a fresh ingest of the same
-audio writes. The new store is built beside the old one (``.NAME.upgrading``)
-and only moved into place when complete: the old store is untouched until
-then, and an interrupted upgrade is simply run again.
+The new store is written so that it equals, array for array, the store a fresh
+ingest of the same audio writes now (format 3):
+
+- **Format 1** (every store written before compression): level 0's power is
+  kept to :data:`~data_access.store.LEVEL0_BITS` mantissa bits and the pyramid
+  built again from it with the current factor, as an ingest builds it.
+- **Format 2** (compressed, without waveform): its power, maxima and frame
+  counts are taken as they are (their chunks hard-linked where the file system
+  allows, so this costs little space or time).
+- **Both** gain the waveform summaries (:mod:`data_access.waveform`), computed
+  from the store's recordings: the files its ``sources`` attribute records, found
+  at their paths or under ``audio_root`` (as :meth:`~data_access.query.Atlas.audio`
+  finds them) and checked unchanged. Without them the store is not upgraded:
+  one line says which file is missing, and nothing is changed.
+
+The new store is built beside the old one (``.NAME.upgrading``) and only moved
+into place when complete: the old store is untouched until then, and an
+interrupted upgrade is simply run again.
 """
 
 from __future__ import annotations
@@ -19,9 +30,17 @@ from pathlib import Path
 
 from tqdm import tqdm  # plain text, as ingest's
 
-from data_access.errors import ParameterError
+from data_access.errors import AtlasError, ParameterError
 from data_access.pyramid import level_lengths, rebuild_levels
-from data_access.schema import FORMAT_VERSION, PYRAMID_FACTOR, column_times, pyramid_attrs, read_root
+from data_access.schema import (
+    FORMAT_VERSION,
+    PYRAMID_FACTOR,
+    column_times,
+    pyramid_attrs,
+    read_pyramid_factor,
+    read_root,
+)
+from data_access.sources import Timeline
 from data_access.store import (
     TIME_CHUNK,
     LevelSpec,
@@ -30,6 +49,7 @@ from data_access.store import (
     commit,
     is_url,
 )
+from data_access.waveform import build_wave_levels, recorded_timeline, write_level0_wave
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +57,9 @@ log = logging.getLogger(__name__)
 _POWER_ATTRS = ("long_name", "units", "description")
 
 
-def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | None:
+def upgrade(
+    path: str | os.PathLike, *, progress: bool | None = None, audio_root: str | os.PathLike | None = None
+) -> int | None:
     """Rewrite the store at ``path`` in the current format, if it is older.
 
     Parameters
@@ -46,6 +68,10 @@ def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | N
         A local Zarr or NetCDF store written by :func:`data_access.ingest`.
     progress : bool, optional
         Show a progress bar (default: when writing to a terminal).
+    audio_root : path-like, optional
+        Where to look for recordings no longer at the paths the store recorded
+        (as :func:`~data_access.query.open_atlas`'s ``audio_root``): the waveform
+        summaries of format 3 are computed from them.
 
     Returns
     -------
@@ -55,7 +81,8 @@ def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | N
     Raises
     ------
     SourceNotFoundError, FormatError
-        Nothing at ``path``, or not a store.
+        Nothing at ``path``, or not a store; or one of its recordings is nowhere
+        to be found, or has changed since it was ingested. Nothing is changed.
     ParameterError
         A remote store, an unfinished ingest (``.NAME.partial``), or a store whose
         folder cannot be written. Nothing is changed.
@@ -72,10 +99,21 @@ def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | N
             return None
         if not os.access(path.parent, os.W_OK) or _read_only(path.parent):
             raise ParameterError(f"cannot upgrade {str(path)!r}: its folder {str(path.parent)!r} cannot be written")
+        recordings = None
+        if not old.has_waveform:  # found and checked first: without them nothing is built
+            try:
+                recordings = recorded_timeline(
+                    read_root(old.attrs).sources, old.attrs["channel"], audio_root=audio_root, store_folder=path.parent
+                )
+            except AtlasError as err:
+                raise type(err)(
+                    f"cannot upgrade {str(path)!r}: {err}; its waveform is computed from its recordings, "
+                    "so nothing was changed"
+                ) from None
         building = path.with_name(f".{path.name}.upgrading")
         shutil.rmtree(building, ignore_errors=True)  # left by an interrupted upgrade
         try:
-            _rewrite(old, building, progress=progress)
+            _rewrite(old, building, recordings, progress=progress)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
@@ -84,13 +122,19 @@ def upgrade(path: str | os.PathLike, *, progress: bool | None = None) -> int | N
     return old.format_version
 
 
-def _rewrite(old: StoreReader, building: Path, *, progress: bool | None) -> None:
-    """Write ``old`` into a new Zarr tree at ``building`` in the current format."""
+def _rewrite(old: StoreReader, building: Path, recordings: Timeline | None, *, progress: bool | None) -> None:
+    """Write ``old`` into a new Zarr tree at ``building`` in the current format.
+
+    ``recordings`` is the timeline of its sources, to compute the waveform from;
+    None when ``old`` has one already (then it is copied).
+    """
     attrs, root = old.attrs, read_root(old.attrs)
     lengths = level_lengths(old.shape(0, "power")[-1], PYRAMID_FACTOR)
     chunk = old.time_chunk(0) if old.is_zarr else TIME_CHUNK
     if chunk % PYRAMID_FACTOR:
         chunk = TIME_CHUNK
+    # Format 2 has the current pyramid: its levels are kept. Format 1's halves: built again from level 0.
+    same_pyramid = read_pyramid_factor(attrs) == PYRAMID_FACTOR and old.format_version >= 2
     writer = StoreWriter.create(
         building,
         freq=old.read(0, "freq", (slice(None),)),
@@ -103,7 +147,7 @@ def _rewrite(old: StoreReader, building: Path, *, progress: bool | None) -> None
         time_chunk=chunk,
         channels=old.channels or None,
     )
-    # Level 0 kept to its mantissa bits, a chunk at a time; the levels above built again from it.
+    # A chunk at a time: level 0 kept to its mantissa bits (a no-op on format 2), and its waveform.
     step = chunk * max(1, 64 * 2**20 // (4 * chunk * old.shape(0, "power")[-2]))  # ~64 MiB a copy
     with tqdm(
         total=lengths[0], unit="frame", desc="upgrade", disable=(None if progress is None else not progress)
@@ -111,8 +155,17 @@ def _rewrite(old: StoreReader, building: Path, *, progress: bool | None) -> None
         for start in range(0, lengths[0], step):
             stop = min(start + step, lengths[0])
             writer.copy_columns(old, 0, stop, start=start)
+            if recordings is not None:
+                write_level0_wave(writer, recordings, root.stft, start, stop, chunk)
             bar.update(stop - start)
-    rebuild_levels(writer, lengths, PYRAMID_FACTOR, chunk=chunk)
+    if recordings is None:
+        writer.copy_wave(old, 0, lengths[0])
+    if same_pyramid:
+        for k in range(1, len(lengths)):
+            writer.copy_columns(old, k, lengths[k])
+    else:
+        rebuild_levels(writer, lengths, PYRAMID_FACTOR, chunk=chunk)
+    build_wave_levels(writer, lengths, PYRAMID_FACTOR)
     writer.close()
 
 

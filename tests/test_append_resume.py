@@ -400,7 +400,9 @@ def test_full_disk_keeps_the_finished_blocks_and_a_rerun_resumes(small_disk, lon
     grow("64M")
     with caplog.at_level(logging.WARNING, logger="data_access.ingest"):
         ingest(timeline, disk / "s.zarr", CONFIG, time_chunk=64)
-    assert f"resuming: {done} of {total} blocks already written" in caplog.text
+    # Blocks already running when the disk filled may finish after the message counted them (as after Ctrl-C).
+    resumed = int(re.search(rf"resuming: (\d+) of {total} blocks already written", caplog.text)[1])
+    assert done <= resumed < total
     assert_same_store(disk / "s.zarr", reference)
 
 

@@ -1,4 +1,4 @@
-"""Store format 2: compressed power within 0.001 dB of the exact, format 1 still read, and ``upgrade``.
+"""Store formats 2 and 3: compressed power within 0.001 dB of the exact, format 1 still read, and ``upgrade``.
 
 ``tests/data/format1.zarr`` is a store of format 1 written by the code before
 compression (see ``tests/data/README.md``), from ``format1_20260301_120000.wav`` beside it.
@@ -94,13 +94,13 @@ def test_a_format1_store_opens_views_and_computes_bands(format1):
     assert info["format_version"] == 1 and info["size"]["ratio_to_pcm16"] > 4
 
 
-def test_appending_to_a_format1_store_writes_format2(format1, tmp_path):
+def test_appending_to_a_format1_store_writes_the_current_format(format1, tmp_path):
     later = tmp_path / "format1_20260301_120012.wav"  # right after the fixture's 12 s
     sf.write(later, 0.3 * tone(1000.0, 4.0, sr=8000), 8000, subtype="PCM_16")
     before = StoreReader(format1).read(0, "power", (slice(None), slice(0, 2048)))
     ingest(open_timeline([later]), format1, CONFIG, append=True, progress=False)
     after = StoreReader(format1)
-    assert after.format_version == 2
+    assert after.format_version == FORMAT_VERSION == 3 and after.has_waveform  # computed from its recordings
     # the kept columns are the old ones kept to format 2's bits (format 1's chunks cannot be linked into it)
     np.testing.assert_array_equal(after.read(0, "power", (slice(None), slice(0, 2048))), keep_bits(before, LEVEL0_BITS))
 
@@ -171,9 +171,9 @@ def test_an_upgraded_store_equals_a_fresh_ingest_array_for_array(format1, tmp_pa
 def test_upgrade_through_the_cli_says_what_it_did(cli, format1):
     done = run(cli, "upgrade", str(format1))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{format1}: format 1 -> 2, now 0.3 MiB (")
+    assert done.stdout.startswith(f"{format1}: format 1 -> 3, now 0.3 MiB (")
     info = run(cli, "info", str(format1)).stdout
-    assert "format      2\n" in info and "x its audio as 16-bit PCM" in info
+    assert "format      3\n" in info and "x its audio as 16-bit PCM" in info
 
 
 def test_an_interrupted_upgrade_leaves_the_old_store_as_it_was(cli, tmp_path):
@@ -192,7 +192,7 @@ def test_an_interrupted_upgrade_leaves_the_old_store_as_it_was(cli, tmp_path):
     proc.wait()
     assert building.exists() and digest(store) == before  # killed mid-way: the old store untouched
     assert run(cli, "upgrade", str(store)).returncode == 0  # run again: it starts over and finishes
-    assert StoreReader(store).format_version == 2 and not building.exists()
+    assert StoreReader(store).format_version == FORMAT_VERSION and not building.exists()
 
 
 def _as_format1(store: Path) -> None:

@@ -52,7 +52,7 @@ def test_round_trip(recording, tmp_path, fmt):
     assert level0.power.dtype == np.float32
     expected = power_spectrogram(recording.read(0, recording.n_samples), CONFIG)
     np.testing.assert_array_equal(level0.power.values, keep_bits(expected, LEVEL0_BITS))  # format 2's precision
-    assert StoreReader(path).attrs["format_version"] == FORMAT_VERSION == 2
+    assert StoreReader(path).attrs["format_version"] == FORMAT_VERSION == 3
     # frame i is stamped at its centre
     i = np.array([0, 1, n_frames - 1])
     centre_ns = np.round((i * CONFIG.hop_length + CONFIG.n_fft / 2) / SR * 1e9).astype("int64")
@@ -76,6 +76,14 @@ def test_round_trip(recording, tmp_path, fmt):
     assert attrs["pyramid_factor"] == info["pyramid_factor"] == 4
     assert info["levels"][1]["seconds_per_frame"] == 4 * CONFIG.hop_length / SR
     assert [lv["pyramids"] for lv in info["levels"]] == [["mean"], ["mean", "max"]]
+    assert info["waveform"] and [lv["waveform"] for lv in info["levels"]] == [True, True]
+    # format 3: the waveform at every level, on the level's time axis, chunked by the time chunk at level 0
+    assert [level0[n].dims for n in ("wave_min", "wave_max", "wave_rms")] == [("time",)] * 3
+    assert level0.wave_min.dtype == np.float32 and tree["1"].wave_rms.shape == (705,)
+    assert level0.wave_rms.attrs["units"] == "1"
+    assert level0.wave_min.attrs["long_name"] == "minimum sample re full scale"
+    if fmt == "zarr":
+        assert StoreReader(path)._root["0/wave_max"].chunks == (256,)
     assert info["format"] == fmt and info["units"] == "1"
 
 
