@@ -72,10 +72,10 @@ def summarise(samples: np.ndarray, config: StftConfig, n_columns: int) -> Wave:
         return tuple(np.stack(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
     hop = config.hop_length
     rows = samples[first:last].reshape(n_columns, hop)
-    finite = np.isfinite(rows)
-    if finite.all():
-        lo, hi, count = rows.min(axis=1), rows.max(axis=1), np.full(n_columns, hop)
-    else:  # infinite samples count as missing too, as they make their frames gaps
+    lo, hi, count = rows.min(axis=1), rows.max(axis=1), np.full(n_columns, hop)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):  # (a NaN or infinite sample reaches min or max)
+        # Infinite samples count as missing too, as they make their frames gaps.
+        finite = np.isfinite(rows)
         kept = np.where(finite, rows, np.float32(np.nan))
         lo, hi, count = np.fmin.reduce(kept, axis=1), np.fmax.reduce(kept, axis=1), finite.sum(axis=1)
         rows = np.where(finite, rows, np.float32(0))
