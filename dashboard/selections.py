@@ -48,6 +48,7 @@ import getpass
 import html
 import logging
 import time
+import weakref
 import zlib
 
 import holoviews as hv
@@ -93,6 +94,8 @@ PAGE_SIZE = 50
 POLL_MS = 1000
 #: Boxes drawn over the spectrogram at most (the first in time, and the current one); their labels up to MAX_LABELS.
 MAX_BOXES, MAX_LABELS = 2000, 200
+#: The served panels of this process, each told at once of the others' edits (other processes: by their polls).
+_SERVED: weakref.WeakSet = weakref.WeakSet()
 #: Measures the selections of every served page, one at a time (a bounded share of the server's CPU), off its loop.
 _MEASURING = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")
 #: Share of a selection's span shown before and after it when the view goes to it.
@@ -292,6 +295,8 @@ class SelectionsPanel(pn.viewable.Viewer):
         self._unmeasurable: dict[int, str] = {}  # why a selection could not be measured (this session)
         self._measuring = False
         self._polling = None
+        self._doc = None  # the served page's document (see start_polling)
+        self._quiet = False  # the boxes and ticks are drawn again by what follows (see add)
         nyquist = state.atlas.freq_range[1]
         self._nyquist = nyquist
         if db is None:
@@ -377,7 +382,10 @@ class SelectionsPanel(pn.viewable.Viewer):
             and not changes["deleted"].any()
             and (known.loc[changes.index, ["start", "end"]].to_numpy() == changes[["start", "end"]].to_numpy()).all()
         )
+        redraw = True  # (the boxes and ticks: not for measurements or notes, which they do not show)
         if in_place:  # (edits that leave the order: the rows changed only, not 100 000 sorted again)
+            drawn = ["low_hz", "high_hz", "label", "channel"]
+            redraw = not (known.loc[changes.index, drawn].to_numpy() == changes[drawn].to_numpy()).all()
             for column in known.columns:
                 known.loc[changes.index, column] = changes[column].to_numpy()
         else:
@@ -391,7 +399,7 @@ class SelectionsPanel(pn.viewable.Viewer):
                 self.message.say(f"Selection {gone} was deleted by {who}.")
         for sid in changes.index:
             self._unmeasurable.pop(sid, None)
-        self._changed(list(changes.index) if in_place else None)
+        self._changed(list(changes.index) if in_place else None, redraw=redraw)
         return True
 
     @property
@@ -440,10 +448,10 @@ class SelectionsPanel(pn.viewable.Viewer):
         table.param.watch(lambda e: self._measure_page(), ["page", "sorters", "filters"])
         return table
 
-    def _changed(self, ids: list[int] | None = None) -> None:
-        """The rows changed (only ``ids``, in place, if given): the table, the count, the boxes and ticks follow.
+    def _changed(self, ids: list[int] | None = None, *, redraw: bool = True) -> None:
+        """The rows changed (only ``ids``, in place, if given): the table and the count follow.
 
-        The rows of the page shown are then measured.
+        With ``redraw``, the boxes and ticks too. The rows of the page shown are then measured.
         """
         channels = len(self.state.atlas.channels) > 1
         if ids is None or self._table_rows is None:
@@ -460,7 +468,8 @@ class SelectionsPanel(pn.viewable.Viewer):
             )
             self._show_current_in_table()
             self._show_readout()
-            self.revision += 1
+            if redraw and not self._quiet:
+                self.revision += 1
         self._measure_page()
 
     def _filtered(self, *_) -> None:
@@ -525,6 +534,7 @@ class SelectionsPanel(pn.viewable.Viewer):
             return None
         self.message.clear()
         self.poll()
+        self._tell_the_others()
         return result if result is not None else True
 
     def _update(self, sid: int, *, version: int | None = None, **fields) -> bool:
@@ -548,13 +558,19 @@ class SelectionsPanel(pn.viewable.Viewer):
         if not (t0 < t1 and f0 < f1):
             return None
         channel = self.channel_label()
-        sid = self._write(
-            "add the selection",
-            lambda: self.db.add(self.store, start=t0, end=t1, low_hz=f0, high_hz=f1, channel=channel, label=label,
-                                notes=notes),
-        )  # fmt: skip
+        self._quiet = True  # (made current below: the boxes and ticks, which follow the current one, are drawn once)
+        try:
+            sid = self._write(
+                "add the selection",
+                lambda: self.db.add(self.store, start=t0, end=t1, low_hz=f0, high_hz=f1, channel=channel,
+                                    label=label, notes=notes),
+            )  # fmt: skip
+        finally:
+            self._quiet = False
         if sid is not None:
             self.go_to(int(sid), move=False)
+        else:
+            self.revision += 1
         return sid
 
     def set_label(self, label: str, sid: int | None = None) -> bool:
@@ -873,6 +889,7 @@ class SelectionsPanel(pn.viewable.Viewer):
                 except AnnotationError:  # changed meanwhile (its new box is measured when shown), or locked
                     continue
             self.poll()
+            self._tell_the_others()
         else:  # kept in this session only
             for sid, (values, _) in cached.items():
                 self._rows.at[sid, "measurements"] = values
@@ -1059,12 +1076,33 @@ class SelectionsPanel(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ the session
     def start_polling(self) -> None:
-        """Read the others' changes once a second, for the life of this page (served pages only)."""
+        """Read the others' changes once a second, for the life of this page (served pages only).
+
+        The pages of this server process are also told of each other's edits at once (see
+        :meth:`_tell_the_others`); the polls bring those of other processes and other programs.
+        """
         if self.db is not None and self._polling is None and in_served_session():
             self._polling = pn.state.add_periodic_callback(self.poll, period=POLL_MS)
+            self._doc = pn.state.curdoc
+            _SERVED.add(self)
+
+    def _tell_the_others(self) -> None:
+        """Have the other pages of this process on the same database and store read it now, each on its own turn."""
+        for other in list(_SERVED):
+            if other is self or other.db is None or other.store != self.store or other.db.path != self.db.path:
+                continue
+            doc = other._doc
+
+            def read(other=other, doc=doc) -> None:
+                if other.db is not None:
+                    with set_curdoc(doc):
+                        other.poll()
+
+            doc.add_next_tick_callback(read)
 
     def close(self) -> None:
         """Stop reading changes and close the database (the page is gone, or shows another store)."""
+        _SERVED.discard(self)
         if self._polling is not None:
             self._polling.stop()
             self._polling = None
