@@ -10,10 +10,10 @@ this panel shows them and edits them:
 - the table (:class:`panel.widgets.Tabulator`, a page of 50 rows at a time,
   sortable, filtered by label, notes and author in its header): Raven's columns
   and measurements (:func:`data_access.measure.measure`), measured lazily for the
-  rows of the page shown and the current selection, and cached in the database;
-  a click on a row shows it (its span and 50 % more on each side, the frequency
-  range widened to hold it) and makes it current; label and notes are edited in
-  their cells;
+  rows of the page shown and the current selection (off the server's loop), and
+  cached in the database; a click on a row shows it (its span and 50 % more on each
+  side, the frequency range widened to hold it) and makes it current; a double click
+  on a label or notes cell edits it;
 - the boxes over the spectrogram (those in view only, coloured by label, the
   current one outlined) and ticks on the overview strip;
 - keys: ``n``/``p`` the next/previous selection in time, ``1``..``9`` give the
@@ -26,15 +26,21 @@ this panel shows them and edits them:
   frequency between them (a line with the numbers), and make no selection.
 
 Sharing: every session reads the database's changes once a second
-(:meth:`SelectionsPanel.poll`), so the others' new, changed and deleted
-selections reach its table and boxes within two seconds.
+(:meth:`SelectionsPanel.poll`, new, changed and deleted rows alike), and the
+pages of one server process are also told of each other's edits at once: the
+others' selections reach a page's table and boxes within two seconds (within a
+fraction of one on the same server), without reloading.
 
-Conflicts: each edit names the version of the row it was made on (the version
-this session last read: at most a second old). If the row changed in between
-(someone else's edit or delete), the database refuses the edit and saves
-nothing: the message area says who changed it and when, in one line, and the
-row shows what the database holds. The earlier edit stands; the later one is
-made again by hand if still wanted.
+Conflicts (first edit wins): each edit names the version of the row it was based
+on: for a cell edited in the table, the row as it was when that cell was clicked
+(the click of the double click that opened it), whatever this session reads
+while it is open; for keys and buttons, the row as this session last read it. If
+the row has changed since (someone else's edit or delete), the database refuses
+the edit and saves nothing: the message area says who changed it and when, in
+one line, and the row shows what the database holds. The earlier edit stands;
+the later one is made again by hand if still wanted. (A page whose table is
+redrawn by the others' changes while a cell is open closes that cell: what was
+typed there is lost, never saved over theirs.)
 
 Everything a person typed (labels, notes, authors) is shown as text, never as
 markup: the table's text columns use Tabulator's ``plaintext`` formatter, the
