@@ -96,6 +96,8 @@ MEASURED = (
 )
 #: Rows of the table a page shows.
 PAGE_SIZE = 50
+#: Seconds a row clicked in the table is kept as it was shown while others change it (a cell of it may be open).
+HOLD_S = 60.0
 #: How often a session reads the others' changes, in milliseconds.
 POLL_MS = 1000
 #: Boxes drawn over the spectrogram at most (the first in time, and the current one); their labels up to MAX_LABELS.
@@ -297,6 +299,8 @@ class SelectionsPanel(pn.viewable.Viewer):
         self._rows = _no_rows()  # the store's live selections as the database holds them, by id, in time order
         self._deleted: list[int] = []  # this session's deletes, for undo
         self._clicked_version: tuple[int, int] | None = None  # (id, version) of the row last clicked in the table
+        self._clicked_at = 0.0  # (time.monotonic() of that click)
+        self._table_stale = False  # the table was left as it was, for a cell that may be open (see _changed)
         self._pending: list[int] = []  # selections waiting to be measured
         self._unmeasurable: dict[int, str] = {}  # why a selection could not be measured (this session)
         self._measuring = False
@@ -357,6 +361,8 @@ class SelectionsPanel(pn.viewable.Viewer):
         except AnnotationError as err:  # locked for longer than the timeout, say: the next poll tries again
             log.warning("%s: could not read the selections' changes: %s", self.store, err)
             return False
+        if self._table_stale and self._held_row() is None:  # (a cell left open for a minute: the table catches up)
+            self._show_table()
         moved = labels != self.labels
         with param.parameterized.batch_call_watchers(self):  # (the boxes are drawn again once)
             if moved:
@@ -465,9 +471,17 @@ class SelectionsPanel(pn.viewable.Viewer):
         else:
             self._table_rows.loc[ids] = table_frame(self._rows.loc[ids], channels=channels)
         shown = self._shown_rows()
+        held = self._held_row()
+        # Redrawing the table closes a cell being edited: while the row last clicked may be open for editing, a
+        # change of that row alone (someone else's edit) leaves the table as it is, until this session's edit
+        # (refused: the row changed since it was clicked), a click elsewhere, or a minute; the current selection's
+        # lines above show it meanwhile. Rows added or deleted are shown at once (an open cell then closes).
+        stale = held is not None and ids is not None and held in ids
         with pn.io.hold():
-            table = self._table_rows
-            self.table.value = table.loc[shown.index] if len(shown) != len(table) else table.copy()
+            if stale:
+                self._table_stale = True
+            else:
+                self._show_table()
             n, total = len(shown), len(self._rows)
             self.count.object = f"{n} selection{'s' * (n != 1)}" + (
                 f" of {total} (filtered by label)" if n != total else ""
@@ -497,6 +511,18 @@ class SelectionsPanel(pn.viewable.Viewer):
         if self.table.selection != where:
             self.table.selection = where
 
+    def _show_table(self) -> None:
+        """Show the rows (through the label filter) in the table."""
+        table, shown = self._table_rows, self._shown_rows()
+        self.table.value = table.loc[shown.index] if len(shown) != len(table) else table.copy()
+        self._table_stale = False
+
+    def _held_row(self) -> int | None:
+        """The row a cell may be open in (clicked less than a minute ago, not edited since), or None."""
+        if self._clicked_version is None or time.monotonic() - self._clicked_at > HOLD_S:
+            return None
+        return self._clicked_version[0]
+
     def _row_id(self, row: int) -> int | None:
         value = self.table.value
         return int(value.index[row]) if value is not None and 0 <= row < len(value) else None
@@ -507,7 +533,10 @@ class SelectionsPanel(pn.viewable.Viewer):
             return
         # A cell is edited after a click on it (a double click): the edit is based on the row as it was then,
         # even if the others' changes reach this session while the cell is edited (see _edited).
-        self._clicked_version = (sid, int(self._rows.at[sid, "version"]))
+        before = self._held_row()
+        self._clicked_version, self._clicked_at = (sid, int(self._rows.at[sid, "version"])), time.monotonic()
+        if self._table_stale and before != sid:  # (the row held before is no longer being edited)
+            self._show_table()
         if sid != self.state.selection:
             self.go_to(sid)
 

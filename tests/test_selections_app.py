@@ -9,7 +9,6 @@ page and in two; screenshots land in ``test-artifacts/``.
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.parse
 from pathlib import Path
@@ -580,44 +579,15 @@ ROW_COUNT = """() => {
 }"""
 
 
-class HeldMessages:
-    """A page's websocket through Playwright, whose messages from the server can be held back and let through later.
-
-    The page's own messages always go through (Playwright forwards them itself, at once): its server session acts
-    on them; the page sees nothing of it until :meth:`release` (a page not yet told of the others' changes).
-    """
-
-    def __init__(self, page) -> None:
-        self.holding, self.held = False, []
-        page.route_web_socket(re.compile(r"/ws$"), self._route)
-
-    def _route(self, ws) -> None:
-        server = ws.connect_to_server()  # (the page's messages go on to it by Playwright's own hand, undelayed)
-        self._page = ws
-        server.on_message(lambda message: self.held.append(message) if self.holding else ws.send(message))
-
-    def hold(self) -> None:
-        self.holding = True
-
-    def release(self) -> None:
-        self.holding = False
-        while self.held:
-            self._page.send(self.held.pop(0))
-
-
 def test_two_pages_see_each_others_selections_within_two_seconds_and_a_stale_edit_is_refused(browser, served):
     url, db_path = served
     _clear(db_path)
     contexts = [browser.new_context(viewport={"width": 1500, "height": 1000}) for _ in range(2)]
     try:
-        a = _open(contexts[0].new_page(), url)
-        b = contexts[1].new_page()
-        b_messages = HeldMessages(b)
-        b = _open(b, url)
+        a, b = (_open(context.new_page(), url) for context in contexts)
         assert rows(a) == rows(b) == []
 
         # A new selection drawn on B: in A's table and on A's plot within two seconds of being saved, unreloaded.
-        # (A's page, whose messages the test does not route, is the one timed.)
         draw_box(b, (0.55, 0.2), (0.65, 0.4))
         with open_annotations(db_path, readonly=True) as db:
             while not len(db.selections("demo.zarr")):
@@ -631,16 +601,18 @@ def test_two_pages_see_each_others_selections_within_two_seconds_and_a_stale_edi
         settled(a)
         shot(a, "44-seen-by-the-other-page")
 
-        # Both open the notes of that selection; A saves first. B's edit is based on the row as B opened it
-        # (its page has not heard of A's edit: its messages from the server are held), changed since:
-        # refused, said in one line, and the row shows A's notes.
+        # Both open the notes of that selection; A saves first. B's session is told of A's edit at once, but
+        # B's table is left as it is while B's cell is open (the lines of its current selection show A's notes);
+        # B's edit is based on the row as B opened it, changed since: refused, said in one line, and the row
+        # then shows A's notes.
         _edit_notes(a, sid, "from A")
         _edit_notes(b, sid, "from B")
-        b_messages.hold()
         a.keyboard.press("Enter")
         wait_for(lambda: open_annotations(db_path, readonly=True).get("demo.zarr", sid)["notes"] == "from A")
-        b.keyboard.press("Enter")  # (its edit goes to the server at once; what the server says back, after)
-        b_messages.release()
+        expect(b.locator(".selection-current")).to_contain_text("notes: from A")
+        editor = b.locator(".selections-table .tabulator-cell.tabulator-editing input")
+        assert editor.input_value() == "from B"
+        b.keyboard.press("Enter")
         message = b.locator(".selection-message")
         expect(message).to_contain_text(f"selection {sid} was changed by ")
         expect(message).to_contain_text("your edit was not saved")
