@@ -100,8 +100,9 @@ PAGE_SIZE = 50
 HOLD_S = 60.0
 #: How often a session reads the others' changes, in milliseconds.
 POLL_MS = 1000
-#: Boxes drawn over the spectrogram at most (the first in time, and the current one); their labels up to MAX_LABELS.
-MAX_BOXES, MAX_LABELS = 2000, 200
+#: Boxes drawn over the spectrogram at most (and the current one), their labels up to MAX_LABELS; a view that
+#: holds more shows the first MAX_BOXES / SLICES of each of SLICES equal stretches of it.
+MAX_BOXES, MAX_LABELS, SLICES = 2000, 200, 20
 #: The served panels of this process, each told at once of the others' edits (other processes: by their polls).
 _SERVED: weakref.WeakSet = weakref.WeakSet()
 #: Measures the selections of every served page, one at a time (a bounded share of the server's CPU), off its loop.
@@ -975,29 +976,36 @@ class SelectionsPanel(pn.viewable.Viewer):
     def _in_view(self, t0: np.datetime64, t1: np.datetime64, limit: int | None = None) -> pd.DataFrame:
         """The selections over ``[t0, t1)`` on the channel shown, through the label filter, from the database.
 
-        At most ``limit`` (the first in time); none should the database not answer (the log says why).
+        At most ``limit``: when more lie there, the first of each of :data:`SLICES` equal stretches of the
+        span (so a zoomed-out view shows boxes all along it, not its first minutes). None should the database
+        not answer (the log says why).
         """
+        query = {"channel": self.channel_label(), "labels": self.label_filter or None}
         try:
-            return self.db.selections(
-                self.store, start=t0, end=t1, channel=self.channel_label(), labels=self.label_filter or None,
-                limit=limit,
-            )  # fmt: skip
+            if limit is None or self.db.count(self.store, start=t0, end=t1, **query) <= limit:
+                return self.db.selections(self.store, start=t0, end=t1, **query)
+            edges = [t0 + (t1 - t0) * k // SLICES for k in range(SLICES + 1)]
+            parts = [
+                self.db.selections(self.store, start=a, end=b, limit=limit // SLICES, **query)
+                for a, b in zip(edges[:-1], edges[1:], strict=True)
+            ]
         except AnnotationError as err:
             log.warning("%s: could not read the selections in view: %s", self.store, err)
             return _no_rows().reset_index()
+        return pd.concat(parts).drop_duplicates("id")  # (one overlapping two stretches: once)
 
     def boxes(self, time_range, selection=None, channel=None, revision=None, label_filter=None, labels=None):
         """The selections in view as boxes, coloured by label, the current one outlined (an overlay's callback).
 
-        Read from the database for the view and a view's width each side (a pan shows the next ones at
-        once), at most :data:`MAX_BOXES` of them (the first in time) and the current one.
+        Read from the database for the view, at most :data:`MAX_BOXES` of them (spread over the view when it
+        holds more), and the current one.
         """
         t0, t1 = time_range
         colors = label_colors(self.labels)
         empty = pd.DataFrame(
             {"x0": [], "y0": [], "x1": [], "y1": [], "color": pd.Series([], dtype=object), "width": []}
         )
-        drawn = self._in_view(t0 - (t1 - t0), t1 + (t1 - t0), MAX_BOXES) if self.db is not None else None
+        drawn = self._in_view(t0, t1, MAX_BOXES) if self.db is not None else None
         if drawn is not None and selection is not None and selection not in drawn["id"].to_numpy():
             here = self._rows.loc[[selection]] if selection in self._rows.index else self._rows.iloc[:0]
             here = here[(here["channel"] == self.channel_label()) & (here["end"] > t0) & (here["start"] < t1)]

@@ -113,6 +113,22 @@ def test_a_box_becomes_a_selection_that_is_current_measured_and_drawn_in_view_on
     assert len(ticks.get(0)) == 1 and len(ticks.get(1)) == 1
 
 
+def test_a_view_holding_more_selections_than_are_drawn_shows_boxes_all_along_it(explorer):
+    from dashboard.selections import MAX_BOXES
+
+    panel = explorer._selections
+    starts = _at(explorer, 1) + np.arange(3000) * np.timedelta64(110, "ms")  # 1 s .. 331 s
+    rows = pd.DataFrame({"start": starts, "end": starts + np.timedelta64(50, "ms"), "low_hz": 100.0, "high_hz": 900.0})
+    panel.db.add_many(panel.store, rows)
+    panel.poll()
+    t0, t1 = explorer.state.atlas.time_range
+    drawn = panel.boxes((t0, t1)).get(1).dframe()
+    assert len(drawn) <= MAX_BOXES
+    share = (drawn["x0"] - t0) / (t1 - t0)
+    assert share.min() < 0.05 and share.max() > 0.85  # from the start of the view to its end, not its first part
+    assert len(panel.boxes((_at(explorer, 100), _at(explorer, 101))).get(1)) == 10  # a view of fewer: all of them
+
+
 def test_n_and_p_step_in_time_show_each_with_context_and_read_one_image_per_step(explorer, monkeypatch):
     import panel as pn
 
