@@ -6,7 +6,10 @@ writes one shared :class:`~dashboard.state.ExplorerState`:
 
 - :class:`~dashboard.overview.Overview`: the whole recording, the span shown boxed;
 - :class:`~dashboard.spectrogram.SpectrogramView`: the image, and the overlays over it;
+- :class:`~dashboard.waveform.WaveformStrip`: the samples' envelope under the spectrogram, on its time axis;
 - :class:`~dashboard.curves.BandCurves`: band power against time;
+- :class:`~dashboard.listen.ListenPanel`: the player over the spectrogram (its playhead on the spectrogram,
+  the overview and the waveform), what it plays, and saving the audio;
 - :class:`~dashboard.selections.SelectionsPanel`: the store's shared selection table, its boxes
   over the spectrogram and ticks on the overview, labels, review keys and the ruler;
 - :class:`~dashboard.navigation.Navigation`, :class:`~dashboard.display.DisplayControls`,
@@ -37,6 +40,7 @@ from dashboard.display import DisplayControls
 from dashboard.failures import say_failures_in
 from dashboard.fixes import apply_patches, keep_early_comm_messages
 from dashboard.info import Downloads, InfoPane
+from dashboard.listen import ListenPanel
 from dashboard.messages import Message
 from dashboard.navigation import Navigation
 from dashboard.overview import Overview
@@ -44,15 +48,20 @@ from dashboard.selections import SelectionsPanel, current_user
 from dashboard.session import follow, in_served_session, release
 from dashboard.spectrogram import SpectrogramView, band_edges, busy_indicator
 from dashboard.state import ExplorerState
+from dashboard.waveform import WaveformStrip
 from data_access import open_atlas
 from data_access.annotations import AnnotationError, default_annotations_path, open_annotations
+from data_access.audio import MAX_AUDIO_SECONDS
 from data_access.store import is_url
 
 
 @pn.cache
-def shared_atlas(path: str):
-    """One open store per process, shared by every session (it holds no data, only metadata)."""
-    return open_atlas(path)
+def shared_atlas(path: str, audio_root: str | None = None):
+    """One open store per process, shared by every session (it holds no data, only metadata).
+
+    ``audio_root``: where its recordings are looked for if they moved (``serve --audio-root``).
+    """
+    return open_atlas(path, audio_root=audio_root)
 
 
 class Selection(NamedTuple):
@@ -81,8 +90,9 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     In a notebook, the explorer shows inline when it is a cell's value, and what
     it shows is reachable from the kernel: read or set :attr:`time_range` and
     :attr:`freq_range`, change the bands with :meth:`add_band` and
-    :meth:`remove_band`, and take what is on screen as data with
-    :meth:`selection`. Clicks and code move the same :attr:`state`.
+    :meth:`remove_band`, take what is on screen as data with
+    :meth:`selection`, and listen to it with :meth:`audio` or :meth:`play` (what the
+    player plays: :attr:`listen`). Clicks and code move the same :attr:`state`.
 
     Parameters
     ----------
@@ -95,6 +105,12 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         The selection database (:mod:`data_access.annotations`); default ``ANNOTATIONS.sqlite``
         beside a local store. A store opened by URL keeps no selections unless one is named
         (its panel says so in one line). A database that cannot be written is shown read-only.
+    audio_root : str, optional
+        Where the store's recordings are, if they moved since the ingest (see
+        :func:`data_access.open_atlas`); without them, what is played is reconstructed
+        from the spectrogram, and says so.
+    max_play_seconds : float, default: 600
+        The most of the recording played or saved at once.
     """
 
     store = param.String(doc="Path or URL of the store shown.")
@@ -105,9 +121,16 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     annotations = param.String(
         default=None, allow_None=True, doc="The selection database (default: ANNOTATIONS.sqlite beside a local store)."
     )
+    audio_root = param.String(default=None, allow_None=True, doc="Where the recordings are, if they moved.")
+    max_play_seconds = param.Number(
+        default=MAX_AUDIO_SECONDS, bounds=(0, None), inclusive_bounds=(False, True),
+        doc="The most of the recording played or saved at once, in seconds.",
+    )  # fmt: skip
 
     def __init__(self, store: str, **params) -> None:
-        super().__init__(store=str(store), state=ExplorerState(shared_atlas(str(store))), **params)
+        root = params.get("audio_root")
+        state = ExplorerState(shared_atlas(str(store), None if root is None else str(root)))
+        super().__init__(store=str(store), state=state, **params)
         apply_patches()  # (once per process; see dashboard.fixes)
         keep_early_comm_messages()  # in a notebook kernel
         state = self.state
@@ -129,6 +152,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         self._spectrogram.overlay(*marks.ruler_overlay())
         self._overview = Overview(state=state)
         self._overview.overlay(*marks.ticks_overlay())
+        self._waveform = WaveformStrip(state=state)
+        self._listen = ListenPanel(state=state, selection=self._current_selection, max_seconds=self.max_play_seconds)
+        for plot in (self._spectrogram, self._overview, self._waveform):
+            plot.overlay(*self._listen.playhead())
         if self._linked is not None:
             # The address follows the current selection (LinkedView writes the view on its own changes).
             follow(state, lambda e: self._linked.param.trigger("store_name"), "selection")
@@ -176,8 +203,68 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         )
 
     def close(self) -> None:
-        """Stop following the database's changes and close it (the page closed, or shows another store)."""
+        """Stop following the database's changes and close it; delete the audio prepared (the page is gone)."""
         self._selections.close()
+        self._listen.close()
+
+    def _current_selection(self) -> dict | None:
+        """The current selection as the player needs it (see :class:`~dashboard.listen.ListenPanel`), or None."""
+        sid = self.state.selection
+        rows = self._selections.rows
+        if sid is None or sid not in rows.index:
+            return None
+        row = rows.loc[sid]
+        channels = self.state.atlas.channels
+        channel = channels.index(row["channel"]) if channels and row["channel"] in channels else None
+        return {
+            "id": int(sid),
+            "start": row["start"],
+            "end": row["end"],
+            "low_hz": float(row["low_hz"]),
+            "high_hz": float(row["high_hz"]),
+            "channel": channel,
+        }
+
+    # ------------------------------------------------- listening
+    @property
+    def listen(self) -> ListenPanel:
+        """What is played and how: set ``source`` ("view", "selection", "band"), ``band``, ``band_pass``, ``rate``."""
+        return self._listen
+
+    def audio(self, *, source: str | None = None, rate: float | None = None, band_pass: bool | None = None):
+        """The visible span (or the current selection, or a band) as an ``IPython.display.Audio`` player.
+
+        What the page's player would play now: read from the recordings (or reconstructed
+        from the spectrogram, when they are not reachable), at ``rate``, band-passed if
+        asked, normalised, at 48 kHz (see :meth:`data_access.audio.AudioClip.to_ipython`).
+
+        Parameters
+        ----------
+        source : {"view", "selection", "band"}, optional
+            What to play; default the player's setting (the visible span).
+        rate : float, optional
+            Speed, 1/32 to 4 (0.1 plays ten times slower and a decade lower); default the player's.
+        band_pass : bool, optional
+            Keep only the selection's (or the shown) frequencies; default the player's.
+
+        Raises
+        ------
+        AtlasError
+            No current selection, a span longer than ``max_play_seconds``, or one that
+            cannot be read (in a gap, a changed recording, ...): the message says which.
+
+        Examples
+        --------
+        >>> explorer.time_range = ("2026-01-15 00:01:00", "2026-01-15 00:01:10")
+        >>> explorer.audio(rate=0.1)  # ten times slower: the clicks come down to hearing
+        """
+        return self._listen.to_ipython(source=source, rate=rate, band_pass=band_pass)
+
+    def play(self, **kwargs):
+        """As :meth:`audio`, starting to play as soon as it is shown."""
+        audio = self.audio(**kwargs)
+        audio.autoplay = True
+        return audio
 
     # ------------------------------------------------- selections
     @property
@@ -338,6 +425,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self._display,
             BandEditor(state=state),
             pn.Row(self._downloads, *copy),
+            self._listen,
             self._selections,
             width=440,
             sizing_mode="stretch_height",
@@ -347,9 +435,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         main = pn.Column(
             self._overview,
-            pn.Row(pn.layout.HSpacer(), busy_indicator(self.state), height=26, sizing_mode="stretch_width"),
+            pn.Row(self._listen.player, busy_indicator(self.state), height=30, sizing_mode="stretch_width"),
             # The spectrogram takes two parts of the height left, the curves one.
             pn.Column(self._spectrogram, sizing_mode="stretch_both", styles={"flex": "2 1 0"}, min_height=300),
+            self._waveform,
             pn.Column(self._curves, sizing_mode="stretch_both", styles={"flex": "1 1 0"}, min_height=190),
             sizing_mode="stretch_both",
         )

@@ -1,7 +1,8 @@
 """Keyboard shortcuts for the explorer: a tiny Panel JS component.
 
 ``←``/``→`` page back and forward, ``+``/``-`` zoom, ``Home`` shows the whole
-recording. Keys typed into an input field are left alone.
+recording. Keys typed into an input field are left alone (:data:`TYPING_JS`, which
+the player's space bar uses too: see :mod:`dashboard.listen`).
 """
 
 from __future__ import annotations
@@ -11,23 +12,26 @@ from collections.abc import Callable
 import param
 from panel.custom import JSComponent
 
-_ESM = """
-export function render({ model }) {
-  const keys = new Set(model.keys);
-  const typing = (e) => {
+#: A JavaScript function of a KeyboardEvent: whether it goes to a field being typed into (left alone by every key).
+TYPING_JS = """(e) => {
     const target = e.composedPath()[0];
     return target && (["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName) || target.isContentEditable);
-  };
-  const onKey = (e) => {
-    if (keys.has(e.key) && !typing(e) && !e.ctrlKey && !e.metaKey && !e.altKey) {
+  }"""
+
+_ESM = f"""
+const typing = {TYPING_JS};
+export function render({{ model }}) {{
+  const keys = new Set(model.keys);
+  const onKey = (e) => {{
+    if (keys.has(e.key) && !typing(e) && !e.ctrlKey && !e.metaKey && !e.altKey) {{
       e.preventDefault();
       model.send_msg(e.key);
-    }
-  };
+    }}
+  }};
   document.addEventListener("keydown", onKey);
   model.on("remove", () => document.removeEventListener("keydown", onKey));
   return document.createElement("span");
-}
+}}
 """
 
 

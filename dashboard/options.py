@@ -42,6 +42,15 @@ class ServerOptions:
         None, "the selection database of every store served (default: ANNOTATIONS.sqlite beside each local "
         "store); for stores opened by URL, and data roots that cannot be written", metavar="FILE",
     )  # fmt: skip
+    audio_root: str | None = _option(
+        None, "where the stores' recordings are, if they moved since the ingest (looked for by their path "
+        "relative to the folder they shared, then by name); where none is found, what is played is reconstructed "
+        "from the spectrogram, and says so", metavar="DIR",
+    )  # fmt: skip
+    max_play_seconds: float = _option(
+        600.0, "the most of a recording played or saved from the page at once (default: 600)",
+        metavar="SECONDS", type=float,
+    )  # fmt: skip
     port: int = _option(5006, "port (default: 5006)", type=int)
     address: str = _option("127.0.0.1", "address to listen on (default: 127.0.0.1)")
     allow_websocket_origin: list[str] = _option(
@@ -103,6 +112,13 @@ class ServerOptions:
             if not path.parent.is_dir():
                 raise ParameterError(f"--annotations {self.annotations!r}: its folder does not exist")
             object.__setattr__(self, "annotations", str(path))  # (whatever the working directory is later)
+        if self.audio_root is not None:
+            root = Path(self.audio_root).expanduser().resolve()
+            if not root.is_dir():
+                raise ParameterError(f"--audio-root {self.audio_root!r} is not a folder")
+            object.__setattr__(self, "audio_root", str(root))
+        if not (isinstance(self.max_play_seconds, (int, float)) and 0 < self.max_play_seconds < float("inf")):
+            raise ParameterError(f"--max-play-seconds {self.max_play_seconds} must be a positive number of seconds")
         if self.num_procs < 0:
             raise ParameterError(f"--num-procs {self.num_procs} must be 0 (one per CPU) or more")
         for flag, ms in {

@@ -1,6 +1,6 @@
 """The overview strip: the whole recording, with the span shown boxed; drag or click on it to go there.
 
-Other panels mark things on it (the selections' ticks) through :meth:`Overview.overlay`.
+Other panels mark things on it (the selections' ticks, the player's playhead) through :meth:`Overview.overlay`.
 """
 
 from __future__ import annotations

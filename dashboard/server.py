@@ -24,6 +24,7 @@ from dashboard.catalog import Catalog
 from dashboard.explorer import SpectrogramExplorer, shared_atlas
 from dashboard.failures import failed_page, report, report_session_failures
 from dashboard.fixes import apply_patches, drags_always_pan, use_local_stylesheets
+from dashboard.listen import serve_audio_files
 from dashboard.login import SecurityHeaders
 from dashboard.messages import Message
 from dashboard.options import ServerOptions
@@ -48,15 +49,25 @@ class StorePicker(pn.viewable.Viewer):
     annotations : str, optional
         One selection database for every store (``serve --annotations``); default
         ``ANNOTATIONS.sqlite`` beside each local store.
+    listening : dict, optional
+        What every explorer plays from: ``audio_root`` and ``max_play_seconds``
+        (``serve --audio-root``, ``--max-play-seconds``; see :class:`~dashboard.explorer.SpectrogramExplorer`).
     """
 
     explorer = param.ClassSelector(class_=SpectrogramExplorer, doc="The explorer shown.")
 
     def __init__(
-        self, stores: list[str] | Catalog, *, store: str | None = None, annotations: str | None = None, **params
+        self,
+        stores: list[str] | Catalog,
+        *,
+        store: str | None = None,
+        annotations: str | None = None,
+        listening: dict | None = None,
+        **params,
     ) -> None:
         super().__init__(**params)
         self.annotations = annotations
+        self.listening = dict(listening or {})
         catalog = stores if isinstance(stores, Catalog) else Catalog(stores=stores)
         path = str(catalog.get(store) or catalog.entries[0].path)
         self.catalog = catalog
@@ -94,7 +105,9 @@ class StorePicker(pn.viewable.Viewer):
         # A page's link names the store when there is a choice of stores (the catalog's name, never a path).
         single = len(self.catalog.stores) == 1 and not self.catalog.roots
         name = None if single else self.catalog.name_of(path)
-        return SpectrogramExplorer(path, link_name=name, header=self._picker(single), annotations=self.annotations)
+        return SpectrogramExplorer(
+            path, link_name=name, header=self._picker(single), annotations=self.annotations, **self.listening
+        )
 
     def _picker(self, single: bool) -> list[pn.viewable.Viewable]:
         """What the explorer's controls column shows first: the store selector and listing, and the message."""
@@ -149,13 +162,16 @@ class StorePicker(pn.viewable.Viewer):
         return pn.Column(self._shown, sizing_mode="stretch_width")
 
 
-def explorer_page(stores: list[str] | Catalog, *, annotations: str | None = None) -> StorePicker:
+def explorer_page(
+    stores: list[str] | Catalog, *, annotations: str | None = None, listening: dict | None = None
+) -> StorePicker:
     """The served page's content: see :class:`StorePicker`; the page's ``?store=NAME`` picks the store shown."""
     store = pn.state.session_args.get("store")  # the request's arguments, URL-decoded by tornado
     return StorePicker(
         stores if isinstance(stores, Catalog) else list(stores),
         store=store[0].decode(errors="replace") if store else None,
         annotations=annotations,
+        listening=listening,
     )
 
 
@@ -207,7 +223,7 @@ def serve(stores: list[str] = (), **options) -> None:
     **options
         :class:`~dashboard.options.ServerOptions`, by name: ``data_root`` (directories whose
         stores, at any depth, are listed and offered), ``annotations`` (one selection database
-        for every store), ``port``, ``address``,
+        for every store), ``audio_root`` and ``max_play_seconds`` (what the player reads), ``port``, ``address``,
         ``allow_websocket_origin``, ``prefix``, ``num_procs``, ``show``,
         ``unused_session_lifetime``, ``check_unused_sessions`` and the login options
         (``basic_auth``, ``cookie_secret``, ``oauth_*``). They go to :func:`panel.serve`
@@ -225,9 +241,12 @@ def serve(stores: list[str] = (), **options) -> None:
     catalog = Catalog(stores=stores, roots=opts.data_root)  # a bad path fails before the server starts
     if opts.annotations is not None:  # not a database of ours: one line before the server starts
         open_annotations(opts.annotations, readonly=True).close()
+    listening = {"audio_root": opts.audio_root, "max_play_seconds": opts.max_play_seconds}
+    # The prepared audio's folder and route (made before the processes fork: each answers from it).
+    audio_routes = serve_audio_files(opts.prefix)
     if opts.num_procs == 1:
         one_blas_thread()
-        shared_atlas(str(catalog.entries[0].path))  # the first page opens at once
+        shared_atlas(str(catalog.entries[0].path), opts.audio_root)  # the first page opens at once
         warm_up()
     else:  # Bokeh forks the processes: nothing may start OpenMP threads before (datashader's kernels do)
         os.register_at_fork(after_in_child=_in_forked_process)
@@ -238,7 +257,7 @@ def serve(stores: list[str] = (), **options) -> None:
         _SESSIONS.opened()
         pn.state.on_session_destroyed(_SESSIONS.closed)
         try:
-            content = explorer_page(catalog, annotations=opts.annotations)
+            content = explorer_page(catalog, annotations=opts.annotations, listening=listening)
         except Exception as error:  # the visitor reads one line; the log has the traceback
             content = failed_page(error)
         return page_template(content)
@@ -255,6 +274,7 @@ def serve(stores: list[str] = (), **options) -> None:
         check_unused_sessions_milliseconds=opts.check_unused_sessions,
         use_xheaders=opts.use_xheaders,
         transforms=[SecurityHeaders],  # tornado's Application(transforms=...): every response gets the headers
+        extra_patterns=audio_routes,  # the player's audio files, with HTTP ranges (dashboard.listen)
         **({"prefix": opts.prefix} if opts.prefix else {}),
         **opts.login_options(),
     )

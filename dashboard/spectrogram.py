@@ -2,7 +2,7 @@
 
 The axes show :class:`~dashboard.state.ExplorerState`'s ``time_range`` and
 ``freq_range``, nothing else: the image declares exactly those as its limits,
-and every overlay (band edges, gaps, selections, the ruler; a playhead later) is added
+and every overlay (band edges, gaps, selections, the ruler, the player's playhead) is added
 through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges.
 A box drawn with the box-select tool and a click on the image are handed to
 whoever asked for them (``box_drawn``, ``tapped``: the selections panel); a box

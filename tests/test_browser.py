@@ -191,7 +191,7 @@ def test_page_loads_without_errors_and_shows_a_spectrogram(app):
     # Every plot is drawn on a canvas: copying software WebGL onto the page cost a zoom ~115 ms.
     backends = app.evaluate("""() => [...Bokeh.index.all_views()]
         .filter((v) => v.model.type === "Figure").map((v) => v.model.output_backend)""")
-    assert backends == ["canvas"] * 3  # spectrogram, band curves, overview
+    assert backends == ["canvas"] * 4  # spectrogram, waveform strip, band curves, overview
 
 
 # Every width the spectrogram's frame takes while the page loads, recorded from the page's start.
