@@ -292,18 +292,6 @@ def test_dragging_on_the_overview_selects_the_time_shown(app):
     shot(app, "3-overview-drag")
 
 
-def test_a_box_drawn_with_the_mouse_becomes_a_band(app):
-    app.locator('[title="Box Select"]').first.click()
-    drag(app, main_plot(app), (0.3, 0.3), (0.7, 0.5))
-    expect(app.locator(".band-listing")).to_contain_text("box 1")
-    shot(app, "5-box-band")
-    with app.expect_download() as download:
-        app.get_by_role("button", name="curves (CSV)").click()
-    header = Path(download.value.path()).read_text().splitlines()[0]
-    assert re.search(r",box 1 \[[\d.]+-[\d.]+ Hz\] \(dB re full scale\)", header), header
-    assert app.errors == []
-
-
 def test_typing_start_and_end_moves_the_view(app):
     level = info_level(app)
     for label, value in (("end (UTC)", "2026-01-15 00:02:00"), ("start (UTC)", "2026-01-15 00:01:00")):
@@ -529,7 +517,9 @@ def test_band_edges_leave_the_image_in_the_colour_bars_colours(app):
     shot(app, "8-gray-with-bands")
     pixels = frame_pixels(app)
     tinted = (pixels.max(axis=2) - pixels.min(axis=2) > 12).mean()
-    assert tinted < 0.03, f"{tinted:.1%} of the grey image is coloured"  # only the bands' thin dashed edges
+    # Only the bands' thin dashed edges and the demo's selections (coloured box edges and labels:
+    # ~6 %) are coloured; the shading that tinted the image once coloured most of it.
+    assert tinted < 0.10, f"{tinted:.1%} of the grey image is coloured"
 
 
 def test_a_gap_is_hatched_and_labelled_no_data(app):

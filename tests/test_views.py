@@ -95,19 +95,6 @@ def test_auto_over_a_gap_says_why_it_did_nothing(explorer):
     assert "all gap" in explorer._display.message.text
 
 
-def test_a_box_drawn_on_the_spectrogram_becomes_a_band(explorer):
-    view = explorer._spectrogram
-    view.__panel__().get_root()
-    t0, t1 = explorer.state.time_range
-    view.box_stream.event(bounds=(t0, 12_000.0, t1, 18_000.0))
-    view.box_stream.event(bounds=(t0, 100.0, t1, 40_000.0))  # clipped at Nyquist
-    assert explorer.state.bands["box 1"] == (12_000.0, 18_000.0)
-    assert explorer.state.bands["box 2"] == (100.0, 32_000.0)
-    explorer.remove_band("box 1")
-    view.box_stream.event(bounds=(t0, 200.0, t1, 300.0))  # the first free name, never a silent replacement
-    assert explorer.state.bands["box 1"] == (200.0, 300.0) and explorer.state.bands["box 2"] == (100.0, 32_000.0)
-
-
 def test_several_stores_get_a_selector(demo_store, tmp_path):
     import holoviews as hv
     import panel as pn
