@@ -293,10 +293,10 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         - selections the frame does not name are left as they are: assigning never deletes
           what it does not name.
 
-        Every id and version is checked before anything is written. The additions are one
-        transaction; each replaced selection is then one more (the database offers no
-        transaction over several updates): should one be refused (a value out of range),
-        the error names its row and the changes before it stay.
+        Every id and version is checked before anything is written, and the whole
+        assignment is one transaction (:meth:`~data_access.annotations.Annotations.edit_many`):
+        should any row be refused (a value out of range, someone else's edit in between),
+        nothing at all is saved and the error says which.
 
         Raises
         ------

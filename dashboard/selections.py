@@ -711,24 +711,17 @@ class SelectionsPanel(pn.viewable.Viewer):
                     f"{int(row['version'])}; nothing was saved"
                 )
             fields = {f: row[f] for f in FIELDS if f in frame.columns and not _same(row[f], now[f])}
-            updates.append((i, sid, int(now["version"]), bool(row.get("deleted", False)), fields))
-        added = (
-            self.db.add_many(self.store, frame[~named].drop(columns=["id"], errors="ignore")) if (~named).any() else 0
-        )
-        changed = 0
-        for i, sid, version, delete, fields in updates:
-            try:
-                if delete:
-                    self.db.delete(self.store, sid, version=version)
-                    changed += 1
-                elif fields:
-                    self.db.update(self.store, sid, version=version, **fields)
-                    changed += 1
-            except AnnotationError as err:
-                self.poll()
-                raise type(err)(
-                    f"rows[{i}] (selection {sid}): {err} (the {changed} changes before it were saved)"
-                ) from None
+            updates.append((sid, int(now["version"]), bool(row.get("deleted", False)), fields))
+        try:
+            added, changed = self.db.edit_many(
+                self.store,
+                add=frame[~named].drop(columns=["id"], errors="ignore") if (~named).any() else None,
+                update=[(sid, version, fields) for sid, version, delete, fields in updates if fields and not delete],
+                delete=[(sid, version) for sid, version, delete, _ in updates if delete],
+            )
+        except AnnotationError as err:
+            self.poll()
+            raise type(err)(f"{err} (nothing was saved)") from None
         self.poll()
         return added, changed
 

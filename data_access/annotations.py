@@ -602,30 +602,7 @@ class Annotations:
         if not len(table):
             return 0
         with self._write() as tx:
-            existing = tx.run(
-                "SELECT start_ns, end_ns, low_hz, high_hz, channel, label FROM selections "
-                "WHERE store = ? AND deleted = 0 AND start_ns BETWEEN ? AND ?",
-                [store, int(table["start"].min()), int(table["start"].max())],
-            ).fetchall()
-            keys = list(zip(*(table[f].tolist() for f in FIELDS[:6]), strict=True))
-            if existing:
-                there = set(existing)
-                keep = [key not in there for key in keys]
-                table = table[keep]
-            if not len(table):
-                return 0
-            revision = tx.next_revision()
-            now = time.time_ns()
-            fixed = (who, source, now, now, who, revision)
-            tx.run_many(
-                "INSERT INTO selections (store, start_ns, end_ns, low_hz, high_hz, channel, label, notes, author, "
-                "source, created_ns, modified_ns, modified_by, version, revision) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                ((store, *row, *fixed) for row in zip(*(table[f].tolist() for f in FIELDS), strict=True)),
-            )
-            tx.grew(store, int((table["end"] - table["start"]).max()))
-            tx.use_labels(store, table["label"].unique().tolist(), revision)
-            return len(table)
+            return tx.add_rows(store, table, who, source)
 
     def update(self, store: str, id: int, *, version: int, author: str | None = None, **fields) -> int:
         """Change fields of selection ``id``; returns its new version.
@@ -652,31 +629,10 @@ class Annotations:
             No such selection, it is deleted, a field is unknown or out of
             range, or the database is read-only or locked.
         """
-        unknown = sorted(set(fields) - set(FIELDS))
-        if unknown:
-            raise AnnotationError(f"cannot update {', '.join(unknown)}: the fields are {', '.join(FIELDS)}")
         who = self.author if author is None else _text(author, "author", NAME_MAX)
         store = _store(store)
         with self._write() as tx:
-            old = tx.current(store, id, version)
-            if old["deleted"]:
-                raise AnnotationError(f"selection {id} is deleted; restore it before editing it")
-            times = {f: _ns(fields[f], f) for f in ("start", "end") if f in fields}
-            new = _checked_row({**{f: old[f] for f in FIELDS}, **fields, **times}, ns=True)
-            changed = [f for f in FIELDS if new[f] != old[f]]
-            if not changed:
-                return version
-            revision = tx.next_revision()
-            sets = ", ".join(f"{_COLUMN[f]} = ?" for f in changed)
-            clear = ", measurements = NULL" if _MEASURED & set(changed) else ""
-            tx.run(
-                f"UPDATE selections SET {sets}{clear}, version = version + 1, revision = ?, modified_ns = ?, "
-                "modified_by = ? WHERE id = ?",
-                [*(new[f] for f in changed), revision, time.time_ns(), who, id],
-            )
-            tx.grew(store, new["end"] - new["start"])
-            tx.use_labels(store, [new["label"]], revision)
-            return version + 1
+            return tx.update_row(store, id, version, fields, who)
 
     def delete(self, store: str, id: int, *, version: int, author: str | None = None) -> None:
         """Delete selection ``id`` (a tombstone :meth:`restore` undoes).
@@ -689,14 +645,57 @@ class Annotations:
         who = self.author if author is None else _text(author, "author", NAME_MAX)
         store = _store(store)
         with self._write() as tx:
-            old = tx.current(store, id, version)
-            if old["deleted"]:
-                return
-            tx.run(
-                "UPDATE selections SET deleted = 1, version = version + 1, revision = ?, modified_ns = ?, "
-                "modified_by = ? WHERE id = ?",
-                [tx.next_revision(), time.time_ns(), who, id],
-            )
+            tx.delete_row(store, id, version, who)
+
+    def edit_many(
+        self,
+        store: str,
+        *,
+        add: pd.DataFrame | None = None,
+        update: Iterable[tuple[int, int, Mapping]] = (),
+        delete: Iterable[tuple[int, int]] = (),
+        author: str | None = None,
+        source: str = "",
+    ) -> tuple[int, int]:
+        """Add, change and delete selections in one transaction: all of it is saved, or none.
+
+        Parameters
+        ----------
+        store : str
+        add : DataFrame, optional
+            New selections, as :meth:`add_many` takes them (a row equal to a live
+            selection is not added again).
+        update : iterable of (id, version, fields)
+            Edits as :meth:`update` makes them, each based on ``version``.
+        delete : iterable of (id, version)
+            Deletes as :meth:`delete` makes them.
+        author : str, optional
+            Default this object's author.
+        source : str, default: ""
+            Where the new rows came from, kept with each.
+
+        Returns
+        -------
+        (added, changed) : (int, int)
+            Selections added, and selections changed or deleted (an edit that
+            changes nothing is not counted).
+
+        Raises
+        ------
+        ConflictError, AnnotationError
+            As :meth:`update` and :meth:`delete` raise them, for the first edit
+            that fails; nothing at all is saved then.
+        """
+        who = self.author if author is None else _text(author, "author", NAME_MAX)
+        source = _text(source, "source", NAME_MAX)
+        store = _store(store)
+        table = None if add is None else _checked_frame(add)
+        update, delete = list(update), list(delete)
+        with self._write() as tx:
+            added = tx.add_rows(store, table, who, source) if table is not None and len(table) else 0
+            changed = sum(tx.update_row(store, sid, version, fields, who) != version for sid, version, fields in update)
+            changed += sum(tx.delete_row(store, sid, version, who) for sid, version in delete)
+            return added, changed
 
     def restore(self, store: str, id: int, *, author: str | None = None) -> int:
         """Undo the delete of selection ``id``; returns its new version (its version if it was not deleted)."""
@@ -829,6 +828,69 @@ class _Transaction:
         if names:
             revision = self.next_revision() if revision is None else revision
             self.run_many("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", [(store, name, revision) for name in names])
+
+    def add_rows(self, store: str, table: pd.DataFrame, who: str, source: str) -> int:
+        """Insert checked rows, leaving out those equal to a live selection; returns how many."""
+        existing = self.run(
+            "SELECT start_ns, end_ns, low_hz, high_hz, channel, label FROM selections "
+            "WHERE store = ? AND deleted = 0 AND start_ns BETWEEN ? AND ?",
+            [store, int(table["start"].min()), int(table["start"].max())],
+        ).fetchall()
+        keys = list(zip(*(table[f].tolist() for f in FIELDS[:6]), strict=True))
+        if existing:
+            there = set(existing)
+            table = table[[key not in there for key in keys]]
+        if not len(table):
+            return 0
+        revision = self.next_revision()
+        now = time.time_ns()
+        fixed = (who, source, now, now, who, revision)
+        self.run_many(
+            "INSERT INTO selections (store, start_ns, end_ns, low_hz, high_hz, channel, label, notes, author, "
+            "source, created_ns, modified_ns, modified_by, version, revision) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            ((store, *row, *fixed) for row in zip(*(table[f].tolist() for f in FIELDS), strict=True)),
+        )
+        self.grew(store, int((table["end"] - table["start"]).max()))
+        self.use_labels(store, table["label"].unique().tolist(), revision)
+        return len(table)
+
+    def update_row(self, store: str, id: int, version: int, fields: Mapping, who: str) -> int:
+        """Change a selection based on ``version``; returns its new version (``version`` if nothing changed)."""
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise AnnotationError(f"cannot update {', '.join(unknown)}: the fields are {', '.join(FIELDS)}")
+        old = self.current(store, id, version)
+        if old["deleted"]:
+            raise AnnotationError(f"selection {id} is deleted; restore it before editing it")
+        times = {f: _ns(fields[f], f) for f in ("start", "end") if f in fields}
+        new = _checked_row({**{f: old[f] for f in FIELDS}, **fields, **times}, ns=True)
+        changed = [f for f in FIELDS if new[f] != old[f]]
+        if not changed:
+            return version
+        revision = self.next_revision()
+        sets = ", ".join(f"{_COLUMN[f]} = ?" for f in changed)
+        clear = ", measurements = NULL" if _MEASURED & set(changed) else ""
+        self.run(
+            f"UPDATE selections SET {sets}{clear}, version = version + 1, revision = ?, modified_ns = ?, "
+            "modified_by = ? WHERE id = ?",
+            [*(new[f] for f in changed), revision, time.time_ns(), who, id],
+        )
+        self.grew(store, new["end"] - new["start"])
+        self.use_labels(store, [new["label"]], revision)
+        return version + 1
+
+    def delete_row(self, store: str, id: int, version: int, who: str) -> bool:
+        """Tombstone a selection based on ``version``; returns whether it was live."""
+        old = self.current(store, id, version)
+        if old["deleted"]:
+            return False
+        self.run(
+            "UPDATE selections SET deleted = 1, version = version + 1, revision = ?, modified_ns = ?, "
+            "modified_by = ? WHERE id = ?",
+            [self.next_revision(), time.time_ns(), who, id],
+        )
+        return True
 
     def current(self, store: str, id: int, version: int | None) -> dict:
         """Selection ``id`` as it is; ConflictError if ``version`` is given and is not its version."""

@@ -226,6 +226,29 @@ def test_add_many_is_one_transaction_and_a_reimport_adds_nothing(db):
     assert db.add_many(STORE, rows.iloc[:1]) == 1
 
 
+def test_edit_many_saves_additions_edits_and_deletes_together_or_not_at_all(db):
+    a, b, c = (db.add(STORE, **box(k)) for k in range(3))
+    revision = db.revision(STORE)
+    added, changed = db.edit_many(
+        STORE,
+        add=pd.DataFrame([box(10)]),
+        update=[(a, 1, {"label": "whistle"}), (b, 1, {"notes": ""})],  # b: a change of nothing
+        delete=[(c, 1)],
+    )
+    assert (added, changed) == (1, 2)
+    df = db.selections(STORE, include_deleted=True).set_index("id")
+    assert df.loc[a, "label"] == "whistle" and df.loc[a, "version"] == 2 and df.loc[b, "version"] == 1
+    assert bool(df.loc[c, "deleted"]) and db.revision(STORE) == revision + 1  # one transaction
+    # Someone else's edit of b in between: the whole batch is refused, the addition and a's edit too.
+    db.update(STORE, b, version=1, notes="theirs")
+    before = db.selections(STORE, include_deleted=True)
+    with pytest.raises(ConflictError, match=f"selection {b} was changed by"):
+        db.edit_many(STORE, add=pd.DataFrame([box(11)]), update=[(a, 2, {"label": "x"}), (b, 1, {"label": "y"})])
+    pd.testing.assert_frame_equal(db.selections(STORE, include_deleted=True), before)
+    with pytest.raises(AnnotationError, match="cannot update colour"):
+        db.edit_many(STORE, update=[(a, 2, {"colour": "red"})])
+
+
 def test_add_many_takes_strings_and_aware_times_and_refuses_a_bad_row_whole(db):
     rows = pd.DataFrame(
         {

@@ -277,6 +277,13 @@ def test_assigning_selections_adds_and_replaces_in_the_database(explorer):
     assert explorer.selections["label"].tolist() == ["a", "b"]
     with pytest.raises(AnnotationError, match="no selection 999"):
         explorer.selections = after.iloc[:1].assign(id=999)
+    # One assignment is one transaction: a bad last row leaves the earlier edits and additions unsaved.
+    before = explorer.selections
+    bad = pd.concat([before.assign(notes="all or nothing"), pd.DataFrame([new])], ignore_index=True)
+    bad.loc[1, "end"] = bad.loc[1, "start"] - S
+    with pytest.raises(AnnotationError, match="nothing was saved"):
+        explorer.selections = bad
+    pd.testing.assert_frame_equal(explorer.selections, before)
 
 
 def test_a_read_only_database_shows_its_selections_and_offers_no_editing(explorer, tmp_path):
