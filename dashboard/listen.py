@@ -63,6 +63,7 @@ from dashboard.session import follow, in_served_session
 from dashboard.state import ExplorerState
 from data_access import AtlasError, FormatError, ParameterError, SourceNotFoundError
 from data_access.audio import MAX_AUDIO_SECONDS, RATE_RANGE, RECONSTRUCTED, AudioClip, prepare, write_audio
+from data_access.compat import PAGE_ONLY_PLAYHEAD
 from data_access.times import to_datetime64
 
 log = logging.getLogger("spectral_atlas")
@@ -291,7 +292,12 @@ export function render({ model, view }) {
     const { start, end } = plot.model.x_range;
     return (end - start) / Math.max(plot.frame.bbox.width, 1);
   };
+  // BokehJS internals (data_access.compat.PAGE_ONLY_PLAYHEAD): without them, no playhead rather than a
+  // message to the server at every frame.
+  const internals = typeof Bokeh.index?.find_one === "function";
+  if (model.playhead && !internals) console.warn("spectral-atlas compat: no Bokeh.index.find_one; no playhead");
   const setHeads = (location, visible) => {
+    if (!internals) return;
     if (!heads.length || heads.some((h) => h.document == null)) findHeads();
     for (const h of heads) {
       // Drawn again once it has moved half a pixel (a plot is repainted for each move): at most half a
@@ -494,7 +500,8 @@ class ListenPanel(pn.viewable.Viewer):
         self._selection = selection or (lambda: None)
         self.player = AudioPlayer(
             on_play=self.play,
-            playhead=f"atlas-playhead-{uuid.uuid4().hex[:12]}",
+            # (Moved in the page through BokehJS internals: none if they may be gone.)
+            playhead=f"atlas-playhead-{uuid.uuid4().hex[:12]}" if PAGE_ONLY_PLAYHEAD.usable() else "",
             sizing_mode="stretch_width",
             height=28,
             margin=(0, 5),

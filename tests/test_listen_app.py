@@ -381,6 +381,13 @@ def player(page):
     return page.locator(".atlas-player-host")
 
 
+SENT = """() => {
+  window.atlasSent = 0;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (...args) { window.atlasSent += 1; return send.apply(this, args); };
+}"""
+
+
 def test_play_moves_the_playhead_with_the_sound_and_space_pauses(app, report):
     show(app, "2026-01-15 00:01:00", "2026-01-15 00:01:20")
     settled(app, 0.5)
@@ -389,7 +396,10 @@ def test_play_moves_the_playhead_with_the_sound_and_space_pauses(app, report):
     assert "the visible span: recorded audio" in player(app).evaluate(AUDIO)["status"]
     # The playhead is drawn from the audio element's clock at the page's frames, moved once it is half a
     # pixel off (25 ms here): over 6 s it stays within that and a frame of it; the clock keeps to the page's.
+    # Count what the page sends the server meanwhile (the page's one websocket, through its prototype).
+    app.evaluate(SENT)
     samples = np.array(app.evaluate(RECORD, [player(app).element_handle(), 6.0]))
+    sent = app.evaluate("window.atlasSent")
     wall, clock, head = samples[:, 0] / 1e3, samples[:, 1], samples[:, 2]
     start_ms = np.datetime64("2026-01-15T00:01:00", "ms").astype(np.int64)
     behind = np.abs(head - (start_ms + clock * 1000)).max()
@@ -397,6 +407,9 @@ def test_play_moves_the_playhead_with_the_sound_and_space_pauses(app, report):
     report("playhead behind the audio clock (6 s)", f"{behind:.1f} ms max over {len(samples)} frames")
     report("audio clock against the page's clock (6 s)", f"{drift:.1f} ms max")
     assert behind <= 50 and drift <= 50
+    # The moves are the page's own (data_access.compat.PAGE_ONLY_PLAYHEAD): not a message a frame.
+    report("messages the page sent while the playhead moved (6 s)", f"{sent} over {len(samples)} frames")
+    assert sent < len(samples) / 10
     heads = app.evaluate(HEADS)
     assert len(heads) == 3 and all(visible for _, visible in heads)  # spectrogram, overview, waveform strip
     locations = [location for location, _ in heads]
