@@ -8,6 +8,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -267,6 +268,27 @@ def test_missing_recordings_are_reconstructed_from_the_spectrogram(deployment, t
         f"{level:+.3f}, {tone_share(clip.samples):.3f} (recording {tone_share(original):.3f})",
     )
     assert tone_share(clip.samples) == pytest.approx(tone_share(original), abs=0.03)
+    # Its spectrogram against the stored one over the same frames (the span starts on a frame: hop 128 at 8 kHz).
+    atlas = open_atlas(store)
+    hop = atlas.stft.hop_length
+    first = int(round(1 * SR / hop))
+    rebuilt = np.abs(librosa.stft(clip.samples, n_fft=256, hop_length=hop, window="hann", center=False)) ** 2
+    j = np.arange(rebuilt.shape[1])
+    stored = atlas._read_columns(atlas.levels[0], "power", first, first + len(j))
+    convergence = np.linalg.norm(np.sqrt(rebuilt) - np.sqrt(stored)) / np.linalg.norm(np.sqrt(stored))
+    db = 10 * np.log10(rebuilt / stored)
+    tone_bins = db[np.abs(np.arange(stored.shape[0]) * SR / 256 - 1000) <= SR / 256]  # the tone and its neighbours
+    frames = 10 * np.log10(rebuilt.sum(axis=0) / stored.sum(axis=0))  # each frame's energy
+    noise_bins = db[stored < stored.max() * 1e-2]
+    report(
+        "Griffin-Lim clip vs the stored spectrogram: spectral convergence; median |dB| at the tone, "
+        "of frame energy, of the noise's bins",
+        f"{convergence:.3f}; {np.median(np.abs(tone_bins)):.2f}, {np.median(np.abs(frames)):.2f}, "
+        f"{np.median(np.abs(noise_bins)):.2f} dB",
+    )
+    # The tone keeps its level; each frame its energy; the noise (whose phase no one can know) its level on the whole.
+    assert convergence < 0.3 and np.median(np.abs(tone_bins)) < 1.5 and np.median(np.abs(frames)) < 1.0
+    assert abs(np.median(noise_bins)) < 3.0
 
 
 def test_a_reconstruction_is_silent_over_a_gap(deployment, tmp_path):
