@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import os
 import threading
 from collections import OrderedDict
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from data_access.audio import AudioClip
 
 Agg = Literal["mean", "max"]
+FreqScale = Literal["linear", "log", "mel"]
 TimeLike = object
 
 #: Default size of the process-wide chunk cache; ``SPECTRAL_ATLAS_CACHE_MB`` overrides it.
@@ -346,6 +348,12 @@ class Atlas:
         height: int,
         agg: Agg = "mean",
         channel: int | None = None,
+        freq_scale: FreqScale = "linear",
+        n_mels: int = 128,
+        fmin: float | None = None,
+        fmax: float | None = None,
+        htk: bool = False,
+        norm: str | float | None = "slaney",
     ) -> xr.DataArray:
         """The spectrogram of a window, in dB: ``height x width`` pixels, or the frames and bins themselves.
 
@@ -365,12 +373,31 @@ class Atlas:
         channel : int, optional
             Index into :attr:`channels` of a multichannel store, default 0; a
             single-channel store takes only None or 0.
+        freq_scale : {"linear", "log", "mel"}, default: "linear"
+            The rows: the STFT bins (as below), or the true array of a
+            :func:`~data_access.spectra.filterbank` applied to power (to the
+            PSD on a calibrated store) before dB. ``"mel"``: ``n_mels`` rows of
+            librosa's filterbank (``height`` is checked but not used); ``"log"``:
+            ``height`` rows log-spaced from ``fmin`` to ``fmax``, each the mean of
+            the bins' power over its band (rows narrower than a bin repeat it).
+            Since level ``k`` holds the mean of power over ``factor**k`` frames and
+            the filterbank is linear, a mel view of level ``k`` is exactly the mean
+            of the level-0 mel frames it covers. With ``agg="max"`` above level 0
+            the filterbank weighs each bin's largest power (a peak-hold).
+        n_mels, htk, norm
+            The mel filterbank's, as ``librosa.filters.mel``'s.
+        fmin, fmax : float, optional
+            The rows' frequency window for ``"log"`` and ``"mel"``; default the
+            ends of ``freq`` (log: from the first non-zero bin when ``freq`` starts at 0).
 
         Returns
         -------
         DataArray, float32, dims ("freq", "time"), shape (height, width) or less
             dB of power (power spectral density in dB re 1 µPa²/Hz on a
             calibrated store); NaN where the recording has a gap.
+            On a log or mel scale, ``freq`` holds the rows' centres in Hz and
+            ``attrs["freq_edges"]`` their boundaries (rows + 1 values, for
+            drawing non-uniform rows); time is as for a linear view.
 
             Along time, when more of the chosen level's columns meet the window
             than ``width``, they are reduced to ``width`` pixels over the window
@@ -387,9 +414,13 @@ class Atlas:
             two, ``freq`` holding the bin centres ``k * sample_rate / n_fft``.
 
             ``attrs`` carry ``units``, ``level``, ``seconds_per_column`` (of the
-            level read: the hop in seconds at level 0), ``agg``, and for a
-            multichannel store ``channel`` (its label).
+            level read: the hop in seconds at level 0), ``agg``, ``freq_scale``,
+            and for a multichannel store ``channel`` (its label).
         """
+        if freq_scale != "linear":
+            from data_access import spectra  # (spectra.py reads through this class)
+
+            spectra.check_freq_scale(freq_scale)
         index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
         f0, f1 = self._freq_window(freq)
@@ -403,17 +434,28 @@ class Atlas:
         lvl = self.choose_level((t0, t1), width)
         # Two cells per axis at least: a plot (and datashader) infers a cell's size from its neighbour.
         j0, j1 = _at_least_two(*self._columns(lvl, t0, t1), lvl.n_columns)
-        b0, b1 = _at_least_two(*self._bins(f0, f1), self.stft.n_freq)
         name = "power_max" if agg == "max" and lvl.level > 0 else "power"
-        # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
-        power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1, index)[b0:b1])
-        if self._psd_scale is not None:
-            power = power * self._psd_scale[b0:b1, None]
-        times, freqs = lvl.column_times(j0, j1), np.arange(b0, b1) * self.df
+        scale: dict[str, object] = {"freq_scale": freq_scale}
+        if freq_scale == "linear":
+            b0, b1 = _at_least_two(*self._bins(f0, f1), self.stft.n_freq)
+            # Contiguous, so numba runs the kernels warm_up compiled rather than a new layout.
+            power = np.ascontiguousarray(self._read_columns(lvl, name, j0, j1, index)[b0:b1])
+            if self._psd_scale is not None:
+                power = power * self._psd_scale[b0:b1, None]
+            freqs = np.arange(b0, b1) * self.df
+            keep_freq = b1 - b0 <= height
+        else:  # the rows are the array asked for: never resampled
+            power, freqs, edges = spectra.scale_rows(
+                self, lvl, name, j0, j1, index, freq_scale=freq_scale, freq=(f0, f1), height=height,
+                n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm,
+            )  # fmt: skip
+            scale["freq_edges"] = np.asarray(edges)
+            keep_freq = True
+        times = lvl.column_times(j0, j1)
         # No more cells than pixels along an axis: keep the cells, each at its own centre.
         # Resampled, the cells would be stretched over whole pixels from the window's edges
         # (datashader places them by index), most of a cell off their times at worst.
-        keep_time, keep_freq = j1 - j0 <= width, b1 - b0 <= height
+        keep_time = j1 - j0 <= width
         if not (keep_time and keep_freq):
             start = self.time_range[0]
             x = (times - start) / _SECOND
@@ -440,6 +482,7 @@ class Atlas:
                 "level": lvl.level,
                 "seconds_per_column": lvl.step,
                 "agg": agg,
+                **scale,
                 **({} if index is None else {"channel": self.channels[index]}),
             },
         )
@@ -662,6 +705,71 @@ class Atlas:
 
         return measure(self, time, freq, channel)
 
+    def frames(
+        self,
+        *,
+        columns: tuple[int, int],
+        bins: tuple[int, int] | None = None,
+        level: int = 0,
+        channel: int | None = None,
+    ) -> xr.DataArray:
+        """Columns ``j0..j1-1`` of a level's power exactly as stored: no dB, no calibration, no resampling.
+
+        Parameters
+        ----------
+        columns : (j0, j1)
+            Column indices, ``0 <= j0 < j1 <= levels[level].n_columns``; at
+            level 0 a column is a frame (samples ``[j * hop, j * hop + n_fft)``).
+        bins : (b0, b1), optional
+            Frequency bins ``b0..b1-1`` (bin ``k`` is centred at ``k * sample_rate / n_fft``);
+            default all of them.
+        level : int, default: 0
+            The pyramid level: level ``k`` holds the mean of power over ``factor**k`` frames.
+        channel : int, optional
+            Index into :attr:`channels`, as for :meth:`view`.
+
+        Returns
+        -------
+        DataArray, float32, dims ("freq", "time"), shape (b1 - b0, j1 - j0)
+            ``|STFT|**2`` as stored (level 0 rounded to 12 mantissa bits in a
+            store of format 2 or 3); NaN in a column without data. Coordinates
+            ``freq`` (bin centres, Hz), ``time`` (column centres) and
+            ``frame_count`` (along time: frames with data in the column, 0 in a gap).
+        """
+        index = self._channel_index(channel)
+        lvl = self._level(level)
+        j0, j1 = self._index_range("columns", columns, lvl.n_columns)
+        b0, b1 = (0, self.stft.n_freq) if bins is None else self._index_range("bins", bins, self.stft.n_freq)
+        power = self._read_columns(lvl, "power", j0, j1, index)[b0:b1]
+        return xr.DataArray(
+            power,
+            dims=("freq", "time"),
+            coords={
+                "freq": np.arange(b0, b1) * self.df,
+                "time": lvl.column_times(j0, j1),
+                "frame_count": ("time", self._read_counts(lvl, j0, j1, index)),
+            },
+            name="power",
+            attrs={**self._reader.array_attrs(0, "power"), "level": lvl.level, "seconds_per_column": lvl.step},
+        )
+
+    def frame_counts(self, *, level: int = 0, channel: int | None = None) -> np.ndarray:
+        """Frames with data in each column of a level, int32, shape ``(levels[level].n_columns,)``: 0 in a gap."""
+        lvl = self._level(level)
+        return self._read_counts(lvl, 0, lvl.n_columns, self._channel_index(channel))
+
+    def clips(self, spans, **options) -> xr.DataArray:
+        """Labelled spectrogram matrices of spans, for models: see :func:`data_access.export.clips`."""
+        from data_access.export import clips  # (export.py reads through this class)
+
+        return clips(self, spans, **options)
+
+    def windows(self, *, time: tuple[TimeLike, TimeLike] | None = None, length: float, **options) -> xr.DataArray:
+        """Fixed windows tiling a time range, as :meth:`clips`: see :func:`data_access.export.windows`."""
+        from data_access.export import windows
+
+        return windows(self, time=time, length=length, **options)
+
     def audio(
         self,
         *,
@@ -681,6 +789,24 @@ class Atlas:
         return audio.read_audio(self, time, channel, max_seconds=limit, reconstruct=reconstruct)
 
     # ----------------------------------------------------------------- helpers
+    def _level(self, level) -> Level:
+        """Pyramid level ``level``, checked."""
+        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < len(self.levels):
+            last = len(self.levels) - 1
+            raise ParameterError(f"level={level!r} is not one of the levels of {self.name!r}: 0 .. {last}")
+        return self.levels[int(level)]
+
+    @staticmethod
+    def _index_range(name: str, pair, n: int) -> tuple[int, int]:
+        """``(i0, i1)`` with ``0 <= i0 < i1 <= n``, checked."""
+        try:
+            i0, i1 = (operator.index(i) for i in pair)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{name}={pair!r} must be a pair of whole numbers (first, stop)") from None
+        if not 0 <= i0 < i1 <= n:
+            raise ParameterError(f"{name}={pair!r} must satisfy 0 <= first < stop <= {n}")
+        return i0, i1
+
     def _channel_index(self, channel) -> int | None:
         """The index of ``channel`` in a multichannel store (default 0), or None for a single-channel one."""
         if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (int, np.integer))):
