@@ -6,7 +6,6 @@ Other panels mark things on it (the selections' ticks, the player's playhead) th
 from __future__ import annotations
 
 import functools
-import operator
 
 import colorcet as cc
 import holoviews as hv
@@ -16,14 +15,14 @@ import param
 
 from dashboard.failures import read_or_report, unreadable_view
 from dashboard.session import visible_after_image
-from dashboard.spectrogram import CANVAS, TIME_TICKS
+from dashboard.spectrogram import CANVAS, TIME_TICKS, Overlaid
 from dashboard.state import ExplorerState
 
 #: The box is drawn at least this share of the strip wide, so a span of milliseconds still shows.
 _MIN_BOX = 0.004
 
 
-class Overview(pn.viewable.Viewer):
+class Overview(Overlaid, pn.viewable.Viewer):
     """The whole recording from the coarsest level, with the visible range boxed.
 
     Drag across the strip to show that stretch; click on it to centre the span shown there.
@@ -34,17 +33,6 @@ class Overview(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._overlays: list[hv.DynamicMap] = []
-
-    def overlay(self, callback, streams) -> None:
-        """Draw ``callback(**stream values)``'s element over the strip, never changing its axes' ranges.
-
-        Call before the strip is shown (as :meth:`~dashboard.spectrogram.SpectrogramView.overlay`).
-        """
-
-        def drawn(**kwargs):
-            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
-
-        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
 
     def _box(self, time_range) -> hv.VSpan:
         # An outline (no fill: the strip keeps its colours, also at "whole"), never narrower than a few pixels.
@@ -90,7 +78,7 @@ class Overview(pn.viewable.Viewer):
             backend_opts=CANVAS,
         )
         box = hv.DynamicMap(self._box, streams=[visible_after_image(self.state)])
-        marks = functools.reduce(operator.mul, self._overlays, image)
+        marks = self.overlaid(image)
         selection = hv.streams.BoundsX(source=image)
         selection.add_subscriber(self._select)
         tap = hv.streams.Tap(source=image)

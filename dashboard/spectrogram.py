@@ -119,7 +119,33 @@ def gap_spans(view: xr.DataArray) -> list[tuple[np.datetime64, np.datetime64]]:
     return [(edges[a], edges[b]) for a, b in zip(change[::2], change[1::2], strict=True)]
 
 
-class SpectrogramView(pn.viewable.Viewer):
+class Overlaid:
+    """A plot other panels draw on through one door, :meth:`overlay`: what they draw never moves its axes.
+
+    The class using it sets ``self._overlays = []`` and draws :meth:`overlaid` of its own element.
+    """
+
+    _overlays: list[hv.DynamicMap]
+
+    def overlay(self, callback, streams) -> None:
+        """Draw ``callback(**stream values)``'s element over the plot, never changing the axes' ranges.
+
+        Call before the plot is shown. The element is drawn as it is, with its ranges
+        left out of the axes' (``apply_ranges=False``): an overlay cannot move, widen
+        or snap the axes, whatever it spans.
+        """
+
+        def drawn(**kwargs):
+            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
+
+        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
+
+    def overlaid(self, element):
+        """``element`` with every overlay over it."""
+        return functools.reduce(operator.mul, self._overlays, element)
+
+
+class SpectrogramView(Overlaid, pn.viewable.Viewer):
     """The main image: re-read at every pan and zoom, at the plot's own pixel size.
 
     Its axes always equal the state's ``time_range`` and ``freq_range``. A pan or
@@ -154,19 +180,6 @@ class SpectrogramView(pn.viewable.Viewer):
             self._asked = None
 
     # --------------------------------------------------------------- overlays
-    def overlay(self, callback, streams) -> None:
-        """Draw ``callback(**stream values)``'s element over the image, never changing the axes' ranges.
-
-        Call before the view is shown. The element is drawn as it is, with its ranges
-        left out of the axes' (``apply_ranges=False``): an overlay cannot move, widen
-        or snap the axes, whatever it spans.
-        """
-
-        def drawn(**kwargs):
-            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
-
-        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
-
     # ------------------------------------------------------------------ image
     def _axes(self) -> tuple[tuple, tuple]:
         """The ranges the axes must show: the page's own while its gestures lead, else the state's.
@@ -272,7 +285,7 @@ class SpectrogramView(pn.viewable.Viewer):
         if self.tapped is not None:
             self.tap_stream = hv.streams.Tap(source=dmap)
             self.tap_stream.add_subscriber(self._tap)
-        plot = functools.reduce(operator.mul, self._overlays, dmap).opts(
+        plot = self.overlaid(dmap).opts(
             {
                 "Image": dict(
                     framewise=True,

@@ -13,9 +13,7 @@ quiet line saying that ``spectral-atlas upgrade`` adds it.
 
 from __future__ import annotations
 
-import functools
 import html
-import operator
 
 import holoviews as hv
 import numpy as np
@@ -25,7 +23,7 @@ import xarray as xr
 
 from dashboard.failures import read_or_report
 from dashboard.session import visible_after_image
-from dashboard.spectrogram import CANVAS
+from dashboard.spectrogram import CANVAS, Overlaid
 from dashboard.state import ExplorerState
 from data_access.query import MAX_WIDTH
 
@@ -63,7 +61,7 @@ def missing_line(atlas) -> str:
     )
 
 
-class WaveformStrip(pn.viewable.Viewer):
+class WaveformStrip(Overlaid, pn.viewable.Viewer):
     """The waveform of the visible span, under the spectrogram, on the same time axis.
 
     Other panels mark things on it (the playhead) through :meth:`overlay`.
@@ -74,17 +72,6 @@ class WaveformStrip(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._overlays: list[hv.DynamicMap] = []
-
-    def overlay(self, callback, streams) -> None:
-        """Draw ``callback(**stream values)``'s element over the strip, never changing its axes' ranges.
-
-        Call before the strip is shown (as :meth:`~dashboard.spectrogram.SpectrogramView.overlay`).
-        """
-
-        def drawn(**kwargs):
-            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
-
-        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
 
     def read(self, time_range: tuple, width: int, channel: int | None = None) -> xr.Dataset:
         """The waveform of ``time_range`` for a strip ``width`` pixels wide (see :meth:`data_access.Atlas.waveform`).
@@ -142,7 +129,7 @@ class WaveformStrip(pn.viewable.Viewer):
             hv.streams.PlotSize(),
         ]
         dmap = hv.DynamicMap(self._plot, streams=streams)
-        plot = functools.reduce(operator.mul, self._overlays, dmap).opts(
+        plot = self.overlaid(dmap).opts(
             {
                 "Overlay": dict(
                     framewise=True,
