@@ -1,6 +1,7 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade``, ``annotations`` and ``audio`` call :mod:`data_access`;
+``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade``, ``annotations``, ``audio`` and ``export`` call
+:mod:`data_access`;
 ``serve`` runs the Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _annotations_parser(sub)
     _audio_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -187,6 +189,47 @@ def _audio_parser(sub) -> None:
         "--no-reconstruct", action="store_true", help="fail rather than reconstruct when the recordings are not found"
     )
     audio.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+
+def _windows(text: str) -> tuple[float, float | None]:
+    """Windows ``LEN[:HOP]`` in seconds."""
+    try:
+        length, _, hop = text.partition(":")
+        return float(length), float(hop) if hop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LEN[:HOP] in seconds, such as 30 or 30:15") from None
+
+
+def _export_parser(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write labelled spectrogram clips (or fixed windows) of a store as a dataset for models",
+        description="Cut the store's own matrix (stored |STFT|^2 of whole frames and bins, never resampled; "
+        "optionally dB, mel or log rows) to each selection, or to fixed windows, and write X (clip, freq, time) "
+        "float32 with label, start and end per clip, a description and the parameters as JSON, to .zarr, .nc or "
+        ".npz; clip by clip (one batch in memory), to a temporary name renamed into place when complete.",
+    )
+    export.add_argument("store", metavar="STORE")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--selections", metavar="FILE", help="a Raven selection table or CSV of selections")
+    which.add_argument("--annotations", metavar="DB", help="the selections of STORE in this annotations database")
+    which.add_argument("--windows", type=_windows, metavar="LEN[:HOP]", help="fixed windows of LEN s every HOP s")
+    export.add_argument("--label", action="append", metavar="L", help="only selections of this label (repeatable)")
+    export.add_argument("--origin", metavar="TIME", help="UTC time of Begin Time (s) = 0 (see annotations import)")
+    export.add_argument("--start", metavar="TIME", help="UTC start: selections ending after it, or the windows' range")
+    export.add_argument("--end", metavar="TIME", help="UTC end: selections starting before it, or the windows' range")
+    export.add_argument("--duration", type=float, metavar="SECONDS", help="clips of this length centred on each span")
+    export.add_argument("--freq", type=_band, metavar="LO:HI", help="bins (or mel/log bands) over LO..HI Hz")
+    export.add_argument("--scale", choices=("power", "db", "mel", "log"), default="power", help="default: power")
+    export.add_argument("--n-mels", type=int, default=128, metavar="N", help="rows of a mel or log scale (default 128)")
+    export.add_argument("--level", type=int, default=0, help="pyramid level (default 0: every frame)")
+    export.add_argument("--channel", type=int, metavar="C", help="channel of a store of every channel (default: 0)")
+    export.add_argument(
+        "--pad", choices=("nan", "zero", "drop"), default="nan", help="frames outside the recording or in gaps"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="DATASET", help="the dataset: .zarr, .nc or .npz")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _annotations_parser(sub) -> None:
@@ -472,6 +515,47 @@ def _audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from data_access import ParameterError, open_atlas
+    from data_access.export import dataset_output, export, selection_spans, window_spans
+
+    dataset_output(args.output, overwrite=args.overwrite)  # refused before anything is read
+    atlas = open_atlas(args.store)
+    duration = args.duration
+    if args.windows is not None:
+        if args.label:
+            raise ParameterError("--label picks selections; --windows are unlabelled")
+        (length, hop), (t0, t1) = args.windows, atlas.time_range
+        time = None if args.start is None and args.end is None else (args.start or t0, args.end or t1)
+        spans, duration = window_spans(atlas, time=time, length=length, hop=hop), length
+    else:
+        spans = selection_spans(
+            atlas,
+            annotations=args.annotations,
+            table=args.selections,
+            labels=args.label,
+            start=args.start,
+            end=args.end,
+            origin=args.origin,
+        )
+    done = export(
+        atlas,
+        spans,
+        args.output,
+        overwrite=args.overwrite,
+        progress=False if args.no_progress else None,
+        duration=duration,
+        freq=args.freq,
+        scale=args.scale,
+        level=args.level,
+        channel=args.channel,
+        pad=args.pad,
+        n_mels=args.n_mels,
+    )
+    print(one_line(done.summary()))
+    return 0
+
+
 def format_selections(rows) -> str:
     """The text ``spectral-atlas annotations list`` prints: one selection a line, in columns."""
     import numpy as np
@@ -504,6 +588,7 @@ _COMMANDS = {
     "upgrade": _upgrade,
     "annotations": _annotations,
     "audio": _audio,
+    "export": _export,
 }
 
 

@@ -221,7 +221,7 @@ def _plan(atlas: Atlas, spans, options: ClipOptions) -> _Plan:
     lo, hi = _freq_range(atlas, freq)
     weights, rows = None, np.arange(atlas.stft.n_freq) * atlas.df
     if scale in ("mel", "log"):
-        weights, rows = _filterbank(atlas, scale, n_mels, lo, hi, freq is not None)
+        weights, rows = _filterbank(atlas, scale, n_mels, lo, hi)
         used = np.flatnonzero(weights.any(axis=0))
         b0, b1 = int(used[0]), int(used[-1]) + 1
         weights = weights[:, b0:b1]
@@ -317,7 +317,7 @@ def _freq_range(atlas: Atlas, freq) -> tuple[float, float]:
     return lo, hi
 
 
-def _filterbank(atlas: Atlas, scale: str, n_mels: int, lo: float, hi: float, given: bool):
+def _filterbank(atlas: Atlas, scale: str, n_mels: int, lo: float, hi: float):
     """(weights (rows, n_freq), row centres) of :func:`data_access.spectra.filterbank`."""
     if isinstance(n_mels, bool) or not isinstance(n_mels, (int, np.integer)) or n_mels < 1:
         raise ParameterError(f"n_mels={n_mels!r} must be a whole number of rows >= 1")
@@ -331,7 +331,7 @@ def _filterbank(atlas: Atlas, scale: str, n_mels: int, lo: float, hi: float, giv
         n_fft=atlas.stft.n_fft,
         n_rows=n_mels if scale == "log" else None,
         n_mels=n_mels,
-        fmin=lo if given or scale == "mel" else None,
+        fmin=lo if scale == "mel" or lo > 0 else None,  # (a log scale's default: the first bin above 0)
         fmax=hi,
     )
     return np.asarray(weights, dtype=np.float64), np.asarray(centres, dtype=np.float64)
@@ -536,6 +536,73 @@ def window_spans(atlas: Atlas, *, time=None, length: float, hop: float | None = 
         raise ParameterError(f"time range {t0} .. {t1} is shorter than one window of {float(length):g} s")
     starts = t0 + step * np.arange(count)
     return pd.DataFrame({"start": starts, "end": starts + span, "label": ""})
+
+
+def selection_spans(
+    atlas: Atlas,
+    *,
+    annotations: str | os.PathLike | None = None,
+    table: str | os.PathLike | None = None,
+    labels: list[str] | None = None,
+    start: object = None,
+    end: object = None,
+    origin: object = None,
+) -> pd.DataFrame:
+    """The selections of ``atlas`` in an annotations database or a Raven / CSV table, as :func:`clips` takes them.
+
+    Parameters
+    ----------
+    annotations : path-like, optional
+        A selection database (:func:`~data_access.annotations.open_annotations`): the
+        selections of the store (by :attr:`~data_access.query.Atlas.name`).
+    table : path-like, optional
+        A Raven selection table or CSV (:func:`~data_access.raven.read_table`; ``origin`` as there).
+        Exactly one of ``annotations`` and ``table``.
+    labels : list of str, optional
+        Only these labels; each must be one the selections have.
+    start, end : time-like, optional
+        Only the selections that overlap ``[start, end)``.
+
+    Returns
+    -------
+    DataFrame
+        ``start``, ``end``, ``low_hz``, ``high_hz``, ``channel``, ``label`` (and ``id`` from a database), by time.
+
+    Raises
+    ------
+    ParameterError
+        An unknown label, or no selection left.
+    """
+    from data_access.annotations import open_annotations
+    from data_access.raven import read_table
+
+    if (annotations is None) == (table is None):
+        raise ParameterError("name the selections: a database (annotations=) or a table (table=), one of them")
+    if annotations is not None:
+        where = f"{atlas.name} in {annotations}"
+        with open_annotations(annotations, readonly=True) as db:
+            known = db.labels(atlas.name)
+            spans = db.selections(atlas.name, start=start, end=end, labels=labels)
+    else:
+        where = str(table)
+        spans = read_table(table, atlas, origin=origin)
+        known = sorted(set(spans["label"]))
+        keep = np.ones(len(spans), dtype=bool)
+        if start is not None:
+            keep &= (spans["end"] > to_datetime64(start)).to_numpy()
+        if end is not None:
+            keep &= (spans["start"] < to_datetime64(end)).to_numpy()
+        if labels:
+            keep &= spans["label"].isin(labels).to_numpy()
+        spans = spans[keep].sort_values("start", kind="stable").reset_index(drop=True)
+    unknown = [label for label in labels or () if label not in known]
+    if unknown:
+        having = f"the labels {', '.join(map(repr, known))}" if known else "no labels"
+        raise ParameterError(f"unknown label {unknown[0]!r}: the selections of {where} have {having}")
+    if spans.empty:
+        within = " overlapping that time range" if start is not None or end is not None else ""
+        raise ParameterError(f"the selection set is empty: {where} has no selections{within}")
+    return spans
 
 
 def windows(atlas: Atlas, *, time=None, length: float, hop: float | None = None, **options) -> xr.DataArray:
