@@ -107,9 +107,11 @@ from data_access.pyramid import PyramidBuilder, frame_counts, next_level, rebuil
 from data_access.schema import (
     PYRAMID_FACTOR,
     WAVE_NAMES,
+    check_location,
     column_times,
     power_attrs,
     read_calibration,
+    read_location,
     read_pyramid_factor,
     read_stft,
     root_attrs,
@@ -178,6 +180,7 @@ class _Job:
     base_factor: int = PYRAMID_FACTOR  # its pyramid's factor (2 in format 1: then only level 0 is kept)
     base_waveform: bool = True  # whether it has the waveform summaries (format 3)
     kept_quality: tuple[int, int] = (0, 0)  # (non-finite, clipped) samples those frames own
+    location: tuple[float, float] | None = None  # (latitude, longitude) of the deployment
 
     @property
     def n_frames(self) -> int:
@@ -226,6 +229,7 @@ def ingest(
     progress: bool | None = None,
     time_chunk: int | None = None,
     calibration: Calibration | None = None,
+    location: tuple[float, float] | None = None,
 ) -> Path:
     """Compute the spectrogram of a timeline into a multiscale store.
 
@@ -265,6 +269,10 @@ def ingest(
         attributes; reads then report dB re 1 µPa. Stored power is the same
         with or without it. With ``append``, the store's calibration is kept
         unless one is given.
+    location : (latitude, longitude), optional
+        Where the recorder was, degrees north and east (root attribute
+        ``location``: the diel map's sunrise and sunset). With ``append``, the
+        store's is kept unless one is given.
 
     Returns
     -------
@@ -282,10 +290,12 @@ def ingest(
         raise ParameterError(
             f"time_chunk={time_chunk!r} must be a multiple of {PYRAMID_FACTOR} frames (the pyramid's factor)"
         )
+    if location is not None:
+        location = check_location(*location)
     if append:
         if overwrite:
             raise ParameterError("append and overwrite exclude each other: an append keeps the store's frames")
-        job = _append_job(timeline, Path(store), config, format, time_chunk, calibration)
+        job = _append_job(timeline, Path(store), config, format, time_chunk, calibration, location)
     else:
         timeline.check_span()
         config = config or StftConfig()
@@ -296,6 +306,7 @@ def ingest(
             format or "zarr",
             time_chunk or _default_time_chunk(config, timeline.n_channels),
             calibration,
+            location=location,
         )
     _check_block_bytes(job.config, job.timeline.n_channels, job.time_chunk)
     if job.n_frames == 0:
@@ -343,7 +354,14 @@ def _build(job: _Job, plan: Plan, *, scheduler: str | None, progress: bool | Non
     partial = _Partial(partial_path(job.path))
     fingerprint = plan.fingerprint
     finished = partial.finished(fingerprint)
-    attrs = root_attrs(timeline, config, n_frames=job.n_frames, n_levels=len(lengths), calibration=job.calibration)
+    attrs = root_attrs(
+        timeline,
+        config,
+        n_frames=job.n_frames,
+        n_levels=len(lengths),
+        calibration=job.calibration,
+        location=job.location,
+    )
     try:
         if finished is None:
             shutil.rmtree(partial.path, ignore_errors=True)
@@ -624,6 +642,7 @@ def _append_job(
     format: StoreFormat | None,
     time_chunk: int | None,
     calibration: Calibration | None,
+    location: tuple[float, float] | None = None,
 ) -> _Job:
     """Check that ``new`` can extend the store at ``path``, and plan what to keep of it."""
     if not path.exists():
@@ -704,6 +723,7 @@ def _append_job(
         base_factor=base_factor,
         base_waveform=base_waveform,
         kept_quality=kept_quality,
+        location=location or read_location(attrs),
     )
 
 

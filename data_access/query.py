@@ -61,7 +61,7 @@ import numpy as np
 import xarray as xr
 
 from data_access.errors import AtlasError, FormatError, ParameterError
-from data_access.schema import BAND_UNITS, PSD_UNITS, WAVE_NAMES, column_times, read_root
+from data_access.schema import BAND_UNITS, PSD_UNITS, WAVE_NAMES, column_times, read_location, read_root
 from data_access.stft import StftConfig
 from data_access.store import StoreReader, store_name
 from data_access.times import samples_to_timedelta, seconds_to_ns, to_datetime64
@@ -704,6 +704,66 @@ class Atlas:
         from data_access.measure import measure  # (measure.py reads through this class)
 
         return measure(self, time, freq, channel)
+
+    # ------------------------------------------------- science views (spectra.py)
+    @property
+    def location(self) -> tuple[float, float] | None:
+        """The deployment's ``(latitude, longitude)`` in degrees, or None: the root attribute ``location``."""
+        return read_location(self.attrs)
+
+    def mfcc(self, *, time: tuple[TimeLike, TimeLike], n_mfcc: int = 20, n_mels: int = 128, **options) -> xr.DataArray:
+        """MFCCs of the level-0 frames of a span, as librosa computes them: see :func:`data_access.spectra.mfcc`."""
+        from data_access import spectra
+
+        return spectra.mfcc(self, time=time, n_mfcc=n_mfcc, n_mels=n_mels, **options)
+
+    def cqt(self, *, time: tuple[TimeLike, TimeLike], **options) -> xr.DataArray:
+        """The CQT magnitude of a span, from the recordings: see :func:`data_access.spectra.cqt`."""
+        from data_access import spectra
+
+        return spectra.cqt(self, time=time, **options)
+
+    def spectrum(self, *, time, channel: int | None = None) -> xr.DataArray:
+        """The spectrum at an instant, or the mean over a span, in dB: see :func:`data_access.spectra.spectrum`."""
+        from data_access import spectra
+
+        return spectra.spectrum(self, time=time, channel=channel)
+
+    def spectrum_stats(self, *, time: tuple[TimeLike, TimeLike] | None = None, **options) -> xr.Dataset:
+        """PSD percentiles and the SPD of a span: see :func:`data_access.spectra.spectrum_stats`."""
+        from data_access import spectra
+
+        return spectra.spectrum_stats(self, time=time, **options)
+
+    def band_stats(self, bands: Mapping[str, tuple[float, float]], **options):
+        """L5, L50, L95, mean, peak and SEL of each band: see :func:`data_access.spectra.band_stats`."""
+        from data_access import spectra
+
+        return spectra.band_stats(self, bands, **options)
+
+    def diel(self, **options) -> xr.DataArray:
+        """A band's level as a date x time-of-day grid: see :func:`data_access.spectra.diel`."""
+        from data_access import spectra
+
+        return spectra.diel(self, **options)
+
+    def sun_times(self, dates=None):
+        """Sunrise and sunset (UTC) at the store's location on ``dates`` (default every day of the recording).
+
+        See :func:`data_access.spectra.sun_times`; a ParameterError when the store has no location.
+        """
+        from data_access import spectra
+
+        if self.location is None:
+            where = self.path if isinstance(self.path, str) else str(self.path)
+            raise ParameterError(
+                f"{self.name!r} has no location for sunrise and sunset: set one with "
+                f"spectral-atlas set-location {where} LAT,LON (or ingest --location LAT,LON)"
+            )
+        if dates is None:
+            first, last = (t.astype("datetime64[D]") for t in self.time_range)
+            dates = np.arange(first, last + np.timedelta64(1, "D"))
+        return spectra.sun_times(*self.location, dates)
 
     def frames(
         self,

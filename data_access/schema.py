@@ -6,9 +6,10 @@ Writers and readers both come here, so a store written by ``ingest`` is read by
 - :func:`root_attrs` writes a store's root attributes and :func:`read_root`
   parses them (a :class:`~data_access.errors.FormatError` naming the attribute
   that does not);
-- :func:`stft_attrs` / :func:`read_stft` and :func:`calibration_attrs` /
-  :func:`read_calibration` save and load the STFT parameters and the
-  calibration, which are plain values here and maths in their own modules;
+- :func:`stft_attrs` / :func:`read_stft`, :func:`calibration_attrs` /
+  :func:`read_calibration` and :func:`location_attrs` / :func:`read_location`
+  save and load the STFT parameters, the calibration and the deployment's
+  place, which are plain values here and maths in their own modules;
 - :func:`power_attrs`, :func:`max_attrs` and :func:`wave_attrs` are the CF
   attributes of the arrays;
 - :func:`column_times` is the one place the time of column ``j`` of level
@@ -61,6 +62,8 @@ CALIBRATION_PREFIX = "calibration_"
 PSD_UNITS = "dB re 1 µPa²/Hz"
 BAND_UNITS = "dB re 1 µPa"
 _STFT_ATTRS = ("n_fft", "hop_length", "win_length", "window")
+#: The root attribute holding a deployment's place (:func:`location_attrs`).
+LOCATION_ATTR = "location"
 
 
 # ------------------------------------------------------------------ times
@@ -173,6 +176,49 @@ def read_calibration(attrs: Mapping[str, object]) -> Calibration | None:
         raise FormatError(f"the store's calibration attributes are malformed: {err}") from None
 
 
+def check_location(latitude: object, longitude: object) -> tuple[float, float]:
+    """``(latitude, longitude)`` as floats, checked: -90..90 and -180..180 degrees (north and east positive)."""
+    try:
+        lat, lon = float(latitude), float(longitude)
+    except (TypeError, ValueError):
+        raise ParameterError(f"location {latitude!r}, {longitude!r} must be two numbers of degrees") from None
+    if not -90 <= lat <= 90:
+        raise ParameterError(f"latitude={lat:g} must lie in -90..90 degrees")
+    if not -180 <= lon <= 180:
+        raise ParameterError(f"longitude={lon:g} must lie in -180..180 degrees")
+    return lat, lon
+
+
+def location_attrs(location: tuple[float, float] | None) -> dict[str, str]:
+    """A deployment's place as the root attribute ``location``; ``{}`` for None.
+
+    JSON ``{"latitude": .., "longitude": ..}``, degrees (WGS 84), north and east
+    positive: what the diel map's sunrise and sunset need.
+    """
+    if location is None:
+        return {}
+    lat, lon = check_location(*location)
+    return {LOCATION_ATTR: json.dumps({"latitude": lat, "longitude": lon})}
+
+
+def read_location(attrs: Mapping[str, object]) -> tuple[float, float] | None:
+    """The ``(latitude, longitude)`` held in a store's root attributes, or None if it has none.
+
+    Raises
+    ------
+    FormatError
+        If the attribute is present but malformed.
+    """
+    if LOCATION_ATTR not in attrs:
+        return None
+    return _attr(attrs, LOCATION_ATTR, _location)
+
+
+def _location(text: object) -> tuple[float, float]:
+    value = json.loads(str(text))
+    return check_location(value["latitude"], value["longitude"])
+
+
 # ------------------------------------------------------------- writing
 def root_attrs(
     timeline: Timeline,
@@ -182,6 +228,7 @@ def root_attrs(
     n_levels: int,
     calibration: Calibration | None = None,
     factor: int = PYRAMID_FACTOR,
+    location: tuple[float, float] | None = None,
 ) -> dict[str, object]:
     """The root attributes of a store of ``timeline``'s spectrogram, in the current format."""
     rate = timeline.sample_rate
@@ -211,6 +258,7 @@ def root_attrs(
         "gaps_seconds": json.dumps([[a / rate, b / rate] for a, b in timeline.gaps()]),
         "deployment": json.dumps(timeline.summary()),
         **calibration_attrs(calibration),
+        **location_attrs(location),
     }
 
 
@@ -311,6 +359,7 @@ class RootAttributes:
     n_levels: int
     pyramid_factor: int
     calibration: Calibration | None
+    location: tuple[float, float] | None = None
 
 
 def read_root(attrs: Mapping[str, object]) -> RootAttributes:
@@ -330,6 +379,7 @@ def read_root(attrs: Mapping[str, object]) -> RootAttributes:
         n_levels=_attr(attrs, "n_levels", int),
         pyramid_factor=read_pyramid_factor(attrs),
         calibration=read_calibration(attrs),
+        location=read_location(attrs),
     )
 
 

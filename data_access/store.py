@@ -65,12 +65,14 @@ from data_access.schema import (
     CALIBRATION_PREFIX,
     FRAME_COUNT_ATTRS,
     FREQ_ATTRS,
+    LOCATION_ATTR,
     PSD_UNITS,
     TIME_ATTRS,
     WAVE_NAMES,
     calibration_attrs,
     channel_attrs,
     level_attrs,
+    location_attrs,
     max_attrs,
     raw_counts_power,
     read_calibration,
@@ -765,14 +767,37 @@ def calibrate(store: str | os.PathLike, calibration: Calibration | None) -> Path
     Path
         The store.
     """
+    return update_root_attrs(store, calibration_attrs(calibration), drop=lambda key: key.startswith(CALIBRATION_PREFIX))
+
+
+def set_location(store: str | os.PathLike, location: tuple[float, float] | None) -> Path:
+    """Set, replace or (with None) remove the place of an existing store's deployment (latitude, longitude).
+
+    Only the root attribute ``location`` changes (:func:`~data_access.schema.location_attrs`),
+    as :func:`calibrate` changes the calibration's.
+
+    Raises
+    ------
+    ParameterError
+        A latitude outside -90..90 or a longitude outside -180..180 degrees.
+    """
+    new = location_attrs(location)  # checked before the store is opened
+    return update_root_attrs(store, new, drop=lambda key: key == LOCATION_ATTR)
+
+
+def update_root_attrs(store: str | os.PathLike, new: dict[str, object], *, drop) -> Path:
+    """Replace the root attributes of an existing store for which ``drop(key)`` holds by ``new``, in one write.
+
+    Zarr: the root's attributes are written whole and the metadata consolidated
+    again; NetCDF: the attributes are changed in place with h5py.
+    """
     path = Path(store)
     if not path.exists():
         raise SourceNotFoundError(f"no store at {str(path)!r}")
     reader = StoreReader(path)  # checks that it is a store before anything is written
-    new = calibration_attrs(calibration)
     if reader.is_zarr:
         root = zarr.open_group(path, mode="r+")
-        attrs = {k: v for k, v in root.attrs.asdict().items() if not k.startswith(CALIBRATION_PREFIX)}
+        attrs = {k: v for k, v in root.attrs.asdict().items() if not drop(k)}
         root.attrs.put({**attrs, **new})
         with warnings.catch_warnings():
             # Not yet in the Zarr v3 spec, but xarray and zarr-python read it.
@@ -784,7 +809,7 @@ def calibrate(store: str | os.PathLike, calibration: Calibration | None) -> Path
         reader.close()  # its read-only handle would block opening the file for writing
         try:
             with h5py.File(path, "r+") as f:
-                for key in [k for k in f.attrs if k.startswith(CALIBRATION_PREFIX)]:
+                for key in [k for k in f.attrs if drop(k)]:
                     del f.attrs[key]
                 f.attrs.update(new)
         except OSError as err:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import librosa
 import numpy as np
 import pytest
+import soundfile as sf
+import xarray as xr
+from conftest import chirp, noise, tone
 
-from data_access import ParameterError
-from data_access.spectra import filterbank, row_edges
+from data_access import Calibration, ParameterError, StftConfig, ingest, open_atlas, open_store, open_timeline
+from data_access.spectra import PERCENTILES, filterbank, row_edges
 
 SR = 16_000
 N_FFT = 512
@@ -88,3 +91,213 @@ def test_filterbank_bad_input(kwargs, match):
     scale = kwargs.pop("scale")
     with pytest.raises(ParameterError, match=match):
         filterbank(scale, sample_rate=SR, n_fft=N_FFT, **kwargs)
+
+
+# ------------------------------------------------------------ a real store
+SECONDS = 160.0  # 9 999 frames: levels of 9 999, 2 500 and 625 columns
+HOP = 256
+T0 = np.datetime64("2026-03-01T12:00:00", "ns")
+STEP = HOP / SR
+CAL = Calibration(sensitivity_db=-170.0, gain_db=20.0, full_scale_volts=2.0)
+
+
+def sec(s: float) -> np.datetime64:
+    return T0 + np.timedelta64(int(round(s * 1e9)), "ns")
+
+
+def signal() -> np.ndarray:
+    """Quiet noise, a 3 kHz tone, a 200 Hz -> 6 kHz sweep over the first minute and a loud burst at 100..110 s."""
+    x = noise(SECONDS, sr=SR, amp=0.01, seed=7) + tone(3000.0, SECONDS, sr=SR, amp=0.1)
+    x[: 60 * SR] += chirp(200.0, 6000.0, 60.0, sr=SR, amp=0.2)
+    x[100 * SR : 110 * SR] += tone(1200.0, 10.0, sr=SR, amp=0.4)
+    return x
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """The signal as a WAV file, ingested with n_fft 512, hop 256: (atlas, samples, wav path)."""
+    folder = tmp_path_factory.mktemp("spectra")
+    x = signal()
+    wav = folder / "s_20260301_120000.wav"
+    sf.write(wav, x, SR, subtype="FLOAT")
+    store = ingest(open_timeline(wav), folder / "s.zarr", StftConfig(n_fft=N_FFT, hop_length=HOP), progress=False)
+    return open_atlas(store), x, wav
+
+
+@pytest.fixture(scope="module")
+def power0(recorded):
+    """The stored level-0 power, read by xarray (not through the code under test), float64."""
+    return open_store(recorded[0].path)["0"].power.values.astype(np.float64)
+
+
+def test_stored_power_is_librosas_stft_to_12_bits(recorded, power0):
+    """The reference power below is the store's: librosa's STFT of the samples to 12 mantissa bits (2.4e-4)."""
+    x = recorded[1]
+    reference = np.abs(librosa.stft(x, n_fft=N_FFT, hop_length=HOP, window="hann", center=False)) ** 2
+    np.testing.assert_allclose(power0, reference, rtol=2**-12, atol=1e-12)
+
+
+def frames_of(view) -> np.ndarray:
+    """The level-0 frame indices of a level-0 view's columns, from their centre times."""
+    seconds = (view.time.values - T0) / np.timedelta64(1, "ns") * 1e-9
+    return np.round((seconds - N_FFT / 2 / SR) / STEP).astype(int)
+
+
+def test_mel_view_at_level_0_is_librosas_melspectrogram(recorded, power0):
+    atlas, x, _ = recorded
+    view = atlas.view(time=(sec(20.0), sec(22.0)), width=400, height=300, freq_scale="mel", n_mels=64)
+    assert view.attrs["level"] == 0 and view.attrs["freq_scale"] == "mel" and view.sizes == {"freq": 64, "time": 126}
+    i = frames_of(view)
+    reference = librosa.feature.melspectrogram(S=power0[:, i], sr=SR, n_fft=N_FFT, n_mels=64)
+    np.testing.assert_allclose(10 ** (view.values.astype(np.float64) / 10), reference, rtol=1e-5)
+    np.testing.assert_allclose(view.freq, librosa.mel_frequencies(66, fmax=SR / 2)[1:-1])
+    assert len(view.attrs["freq_edges"]) == 65
+
+
+def test_mel_view_of_level_k_is_the_mean_of_level_0_mel_frames(recorded, power0):
+    """The filterbank is linear and level k holds the mean of power: mel(level k) = mean of mel(level-0 frames)."""
+    atlas, _, _ = recorded
+    weights, _ = filterbank("mel", sample_rate=SR, n_fft=N_FFT, n_mels=40, htk=True, norm=None)
+    mel0 = weights @ power0
+    for level, width in ((1, 3000), (2, 1000)):
+        view = atlas.view(width=width, height=100, freq_scale="mel", n_mels=40, htk=True, norm=None)
+        assert view.attrs["level"] == level and view.sizes["time"] <= width
+        m = 4**level
+        j = np.round(((view.time.values - atlas.levels[level].first) / np.timedelta64(1, "ns") * 1e-9) / (m * STEP))
+        expected = np.stack([mel0[:, int(c) * m : (int(c) + 1) * m].mean(axis=1) for c in j], axis=1)
+        # Level k >= 1 keeps 14 mantissa bits of the mean (MEAN_BITS): 6e-5 relative at most.
+        np.testing.assert_allclose(10 ** (view.values.astype(np.float64) / 10), expected, rtol=1.5e-4)
+
+
+def test_log_view_rows_are_the_mean_of_the_bins_they_cover(recorded, power0):
+    atlas, x, _ = recorded
+    view = atlas.view(time=(sec(30.0), sec(31.0)), freq=(100.0, 7000.0), width=200, height=90, freq_scale="log")
+    assert view.attrs["level"] == 0 and view.sizes["freq"] == 90
+    edges = view.attrs["freq_edges"]
+    assert edges[0] == pytest.approx(100.0) and edges[-1] == pytest.approx(7000.0)
+    power = power0[:, frames_of(view)]
+    expected = np.stack([_integrated_rows(p, edges, SR / N_FFT) for p in power.T], axis=1)
+    np.testing.assert_allclose(10 ** (view.values.astype(np.float64) / 10), expected, rtol=1e-5)
+    # From 0 Hz the rows start at the first non-zero bin.
+    assert atlas.view(width=100, height=50, freq_scale="log").attrs["freq_edges"][0] == pytest.approx(SR / N_FFT)
+
+
+def test_a_linear_view_is_unchanged_by_the_scale_options(recorded):
+    atlas, _, _ = recorded
+    plain = atlas.view(time=(sec(5.0), sec(65.0)), width=300, height=200)
+    scaled = atlas.view(time=(sec(5.0), sec(65.0)), width=300, height=200, freq_scale="linear", n_mels=7, fmin=9.0)
+    xr.testing.assert_identical(plain, scaled)
+    assert plain.attrs["freq_scale"] == "linear"
+
+
+def test_mfcc_is_librosas(recorded, power0):
+    atlas, x, _ = recorded
+    out = atlas.mfcc(time=(sec(40.0), sec(45.0)), n_mfcc=13)
+    power = power0
+    seconds = (np.arange(power.shape[1]) * HOP + N_FFT / 2) / SR
+    i = np.flatnonzero((seconds >= 40.0) & (seconds < 45.0))
+    assert out.dims == ("mfcc", "time") and out.shape == (13, len(i))
+    np.testing.assert_array_equal(out.time.values, T0 + (seconds[i] * 1e9).round().astype("timedelta64[ns]"))
+    mel = librosa.feature.melspectrogram(S=power[:, i], sr=SR, n_fft=N_FFT)
+    reference = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13)
+    np.testing.assert_allclose(out.values, reference, rtol=1e-4, atol=1e-3)
+
+
+def test_cqt_is_librosas_on_the_same_samples(recorded):
+    atlas, x, _ = recorded
+    out = atlas.cqt(time=(sec(10.0), sec(14.0)), fmin=55.0, n_bins=72, bins_per_octave=12)
+    y = x[10 * SR : 14 * SR]
+    reference = np.abs(librosa.cqt(y, sr=SR, hop_length=512, fmin=55.0, n_bins=72, bins_per_octave=12))
+    assert out.shape == reference.shape and out.time.values[0] == sec(10.0)
+    np.testing.assert_allclose(out.values, reference, rtol=1e-5, atol=1e-6 * reference.max())
+    np.testing.assert_allclose(out.freq, librosa.cqt_frequencies(72, fmin=55.0))
+    sweep = 200.0 + 5800.0 * (10.0 + 10 * 512 / SR) / 60.0  # the sweep's frequency at frame 10: 1198 Hz
+    assert out.freq.values[np.argmax(out.values[:, 10])] == pytest.approx(sweep, rel=0.03)  # within a semitone
+
+
+def test_spectrum_at_an_instant_is_its_frame_and_over_a_span_the_mean(recorded, power0):
+    atlas, x, _ = recorded
+    power = power0
+    i = 2000  # centred at (2000 * 256 + 256) / 16000 = 32.016 s
+    at = atlas.spectrum(time=sec(32.016 + 0.004))
+    np.testing.assert_allclose(at.values, 10 * np.log10(power[:, i]), atol=1e-4)
+    assert at.attrs["level"] == 0 and at.attrs["frames"] == 1
+    span = atlas.spectrum(time=(sec(0.0), sec(SECONDS)))
+    assert span.attrs["level"] == 2  # 625 columns of 64 frames: the coarsest with >= 256
+    mean = power[:, : span.attrs["frames"]].mean(axis=1)
+    np.testing.assert_allclose(10 ** (span.values / 10), mean, rtol=2e-4)
+    assert span.freq.values[np.argmax(span.values)] == pytest.approx(3000.0, abs=SR / N_FFT)
+
+
+def test_spectrum_stats_are_numpys_percentiles_of_the_same_columns(recorded):
+    atlas, _, _ = recorded
+    stats = atlas.spectrum_stats(time=(sec(0.0), sec(SECONDS)), period="1s")
+    level = stats.attrs["pyramid_level"]
+    assert level == 2 and stats.attrs["period_seconds"] == pytest.approx(16 * STEP)  # 0.256 s, the coarsest
+    lvl = atlas.levels[level]
+    j = np.flatnonzero(
+        (lvl.column_times(0, lvl.n_columns) >= sec(0.0)) & (lvl.column_times(0, lvl.n_columns) < sec(SECONDS))
+    )
+    columns = atlas._read_columns(lvl, "power", int(j[0]), int(j[-1]) + 1).astype(np.float64)
+    db = 10 * np.log10(columns)
+    assert stats.attrs["n_periods"] == len(j)
+    np.testing.assert_allclose(stats.percentiles, np.percentile(db, PERCENTILES, axis=1), atol=1e-4)
+    np.testing.assert_allclose(stats["median"], np.median(db, axis=1), atol=1e-4)
+    np.testing.assert_allclose(stats.spd.sum("level"), 1.0, rtol=1e-6)
+    counts = atlas._read_counts(lvl, int(j[0]), int(j[-1]) + 1)
+    np.testing.assert_allclose(stats["mean"], 10 * np.log10(columns @ counts / counts.sum()), atol=1e-4)
+    hist = np.histogram(db[100], bins=stats.level.attrs["bin_edges"])[0] / len(j)
+    np.testing.assert_allclose(stats.spd.isel(freq=100), hist, atol=1e-7)
+
+
+def test_band_stats_of_a_tone(recorded):
+    """The 3 kHz tone of amplitude 0.1 alone in its band: every statistic near 10 log10(0.1**2 / 2) = -23.01 dB."""
+    atlas, _, _ = recorded
+    table = atlas.band_stats({"tone": (2900.0, 3100.0), "burst": (1100.0, 1300.0)}, time=(sec(70.0), sec(130.0)))
+    tone_row = table.loc["tone"]
+    for key in ("L5", "L50", "L95", "mean"):
+        assert tone_row[key] == pytest.approx(10 * np.log10(0.1**2 / 2), abs=0.1)
+    burst = table.loc["burst"]  # 10 s of 60: above L50 only
+    assert burst.L5 == pytest.approx(10 * np.log10(0.4**2 / 2), abs=0.2) and burst.L50 < burst.L5 - 30
+    assert burst.peak >= burst.L5 and np.isnan(burst.SEL) and "calibrated" in table.attrs["note"]
+    assert table.attrs["level"] == atlas.choose_level((sec(70.0), sec(130.0)), 1200).level
+    peak = atlas.band_stats({"burst": (1100.0, 1300.0)}, time=(sec(0.0), sec(SECONDS)), agg="max", width=300)
+    assert peak.attrs["level"] >= 1 and peak.loc["burst", "peak"] >= burst.peak - 0.1
+
+
+# ------------------------------------------------------------ calibrated white noise
+SIGMA = 0.05
+
+
+# 10 minutes at 8 kHz, n_fft 128, hop 64: 75 000 frames, level 3 averages 64 of them (0.512 s).
+W_SR, W_FFT, W_HOP, W_SECONDS = 8000, 128, 64, 600.0
+
+
+@pytest.fixture(scope="module")
+def white(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("white")
+    wav = folder / "w_20260301_120000.wav"
+    sf.write(wav, noise(W_SECONDS, sr=W_SR, amp=SIGMA, seed=11), W_SR, subtype="FLOAT")
+    config = StftConfig(n_fft=W_FFT, hop_length=W_HOP)
+    return open_atlas(ingest(open_timeline(wav), folder / "w.zarr", config, calibration=CAL, progress=False))
+
+
+def test_median_psd_of_calibrated_white_noise_is_2_sigma2_over_fs(white, report):
+    """The median over 1 172 periods of 64 frames each; a period of few frames would sit below the mean (chi-square)."""
+    stats = white.spectrum_stats(period="0.5s")
+    assert stats.attrs["pyramid_level"] == 3 and stats.attrs["n_periods"] == 1172
+    k = CAL.power_factor(np.array([1000.0]))[0]  # µPa² per full-scale unit², flat
+    expected = 10 * np.log10(2 * SIGMA**2 / W_SR * k)
+    inner = stats["median"].isel(freq=slice(1, -1))  # DC and Nyquist are not doubled: no one-sided density there
+    error = float(np.abs(inner - expected).max())
+    report("calibrated white noise: |median PSD - 10 log10(2 sigma^2 / fs)|, worst bin", f"{error:.3f} dB")
+    assert error < 0.1 and stats.attrs["units"] == "dB re 1 µPa²/Hz"
+
+
+def test_band_stats_sel_of_calibrated_noise(white):
+    table = white.band_stats({"all": (0.0, W_SR / 2)})
+    k = CAL.power_factor(np.array([1000.0]))[0]
+    mean = 10 * np.log10(SIGMA**2 * k)
+    assert table.loc["all", "mean"] == pytest.approx(mean, abs=0.05)
+    frames = table.attrs["frames"]
+    assert table.loc["all", "SEL"] == pytest.approx(mean + 10 * np.log10(frames * W_HOP / W_SR), abs=0.05)
