@@ -529,29 +529,11 @@ def _export(args: argparse.Namespace) -> int:
         time = None if args.start is None and args.end is None else (args.start or t0, args.end or t1)
         spans, duration = window_spans(atlas, time=time, length=length, hop=hop), length
     else:
-        spans = selection_spans(
-            atlas,
-            annotations=args.annotations,
-            table=args.selections,
-            labels=args.label,
-            start=args.start,
-            end=args.end,
-            origin=args.origin,
-        )
-    done = export(
-        atlas,
-        spans,
-        args.output,
-        overwrite=args.overwrite,
-        progress=False if args.no_progress else None,
-        duration=duration,
-        freq=args.freq,
-        scale=args.scale,
-        level=args.level,
-        channel=args.channel,
-        pad=args.pad,
-        n_mels=args.n_mels,
-    )
+        where = {"annotations": args.annotations, "table": args.selections, "origin": args.origin}
+        spans = selection_spans(atlas, labels=args.label, start=args.start, end=args.end, **where)
+    options = {name: getattr(args, name) for name in ("freq", "scale", "level", "channel", "pad", "n_mels")}
+    progress = False if args.no_progress else None
+    done = export(atlas, spans, args.output, overwrite=args.overwrite, progress=progress, duration=duration, **options)
     print(one_line(done.summary()))
     return 0
 

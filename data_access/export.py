@@ -16,8 +16,8 @@ Let ``x(t) = (t - centre of column 0) / step`` be the fractional column index
 of time ``t`` at the level read (``step``: ``factor**level * hop / sample_rate``
 seconds; a level-0 column is a frame, samples ``[j * hop, j * hop + n_fft)``).
 
-- With ``duration``: ``n = round(duration / step)`` columns (a duration
-  shorter than one column is refused), the ``n`` consecutive columns whose
+- With ``duration``: ``n = floor(duration / step + 1/2)`` columns (rounded half
+  up; a duration shorter than one column is refused), the ``n`` consecutive columns whose
   centres are nearest the span's centre ``c``: the first is
   ``floor(x(c) - (n - 1) / 2 + 1/2)``. Every clip has the same shape.
 - Without it: the columns whose centres lie in ``[start, end)`` of the span
@@ -493,8 +493,8 @@ def clips(
     size = len(plan.table) * rows * columns * 4
     if size > MAX_BYTES:
         raise ParameterError(
-            f"{len(plan.table)} clips of {rows} x {columns} are {size / 2**30:.1f} GiB, more than the "
-            f"{MAX_BYTES / 2**30:g} GiB clips() returns in memory: write them with spectral-atlas export "
+            f"{len(plan.table)} clips of {rows} x {columns} are {size / 1e6:.3g} MB, more than the "
+            f"{MAX_BYTES / 1e6:.3g} MB clips() returns in memory: write them with spectral-atlas export "
             "(data_access.export.export), or read them in batches with data_access.export.iter_clips"
         )
     values = np.stack([plan.read(j0) for j0 in plan.table["j0"]])
@@ -609,8 +609,8 @@ def windows(atlas: Atlas, *, time=None, length: float, hop: float | None = None,
     """Fixed windows tiling a time range (unlabelled data, inference), as :func:`clips` returns clips.
 
     Windows ``[t, t + length)`` from ``time``'s start every ``hop`` seconds (default
-    ``length``) while they end inside it (:func:`window_spans`), each ``round(length /
-    step)`` columns by the rule of ``duration`` (see the module notes). Takes the
+    ``length``) while they end inside it (:func:`window_spans`), each ``floor(length / step
+    + 1/2)`` columns by the rule of ``duration`` (see the module notes). Takes the
     other options of :func:`clips` (``freq``, ``scale``, ``level``, ``channel``, ``pad``, ``n_mels``).
     """
     if "duration" in options:
@@ -736,7 +736,7 @@ def _dataset_attrs(plan: _Plan) -> dict:
     a = plan.attrs
     scale = {
         "power": f"power |STFT|^2 (units {a['units']!r}: re full scale for PCM audio, counts squared for MiniSEED)",
-        "db": "10 log10(max(|STFT|^2, 1e-10)) (librosa.power_to_db with top_db=None)",
+        "db": f"power in dB ({a['units']}): 10 log10(max(|STFT|^2, 1e-10)), librosa.power_to_db with top_db=None",
         "mel": f"{a.get('n_mels')} mel bands (librosa.filters.mel, Slaney) applied to |STFT|^2",
         "log": f"{a.get('n_mels')} log-spaced rows, each the overlap-weighted mean of |STFT|^2 bins",
     }[a["scale"]]
