@@ -13,6 +13,8 @@ API, re-exported here::
     curves = atlas.band_energy({"whistles": (12_500, 25_000)}, time=(t0, t1), points=1200)
     clip = atlas.audio(time=(t0, t1))         # the recorded samples: samples, rate = clip
     write_audio(clip, "clip.wav")             # dated to the sample in a BWF bext chunk
+    X = atlas.clips(selections, duration=2.0, freq=(10_000, 32_000))  # (clip, freq, time): the stored matrix
+    export.export(atlas, selections, "clips.zarr", duration=2.0)  # streamed; ClipDataset(path)[i] -> (x, label)
 
 Conventions
 -----------
@@ -40,6 +42,7 @@ from data_access.annotations import ConflictError, default_annotations_path, ope
 from data_access.audio import AudioClip, write_audio
 from data_access.calibration import Calibration
 from data_access.errors import AtlasError, FormatError, ParameterError, SourceNotFoundError, StoreExistsError
+from data_access.export import ClipDataset
 from data_access.ingest import ingest
 from data_access.query import Atlas, open_atlas
 from data_access.sources import AudioSource, Timeline, open_source, open_timeline
@@ -53,6 +56,7 @@ __all__ = [
     "AudioClip",
     "AudioSource",
     "Calibration",
+    "ClipDataset",
     "ConflictError",
     "FormatError",
     "ParameterError",
