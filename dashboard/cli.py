@@ -1,7 +1,7 @@
 """The ``spectral-atlas`` console script.
 
-``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade``, ``annotations``, ``audio`` and ``export`` call
-:mod:`data_access`;
+``ingest``, ``calibrate``, ``demo``, ``info``, ``upgrade``, ``annotations``, ``audio``, ``export``, ``stats``
+and ``set-location`` call :mod:`data_access`;
 ``serve`` runs the Panel app of :mod:`dashboard.app`. An error the user
 can fix (an :class:`~data_access.AtlasError`) becomes one line on stderr and
 exit status 1, with no traceback; usage errors exit with status 2.
@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler to run on")
     ingest.add_argument("--overwrite", action="store_true", help="replace an existing store")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ingest.add_argument(
+        "--location", type=_location, metavar="LAT,LON", help="where the recorder was (degrees; see set-location)"
+    )
     _calibration_options(ingest)
 
     demo = sub.add_parser("demo", help="generate the demo deployment and ingest it into DIR/demo.zarr")
@@ -139,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _annotations_parser(sub)
     _audio_parser(sub)
+    _spectra_parsers(sub)
     _export_parser(sub)
     return parser
 
@@ -159,6 +163,54 @@ def _band(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a band LO:HI in Hz, such as 500:2000") from None
     return lo, hi
+
+
+def _location(text: str) -> tuple[float, float]:
+    """``LAT,LON`` in degrees: signed numbers (``--location=-33.9,18.4``) or with N/S and E/W (``33.9S,18.4E``)."""
+
+    def degrees(part: str, positive: str, negative: str) -> float:
+        part = part.strip().upper()
+        sign = -1.0 if part.endswith(negative) else 1.0
+        return sign * float(part.rstrip(positive + negative))
+
+    try:
+        lat, lon = text.split(",")
+        return degrees(lat, "N", "S"), degrees(lon, "E", "W")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not LAT,LON in degrees, such as 47.6,-122.3 or 33.9S,18.4E"
+        ) from None
+
+
+def _spectra_parsers(sub) -> None:
+    stats = sub.add_parser(
+        "stats",
+        help="write long-term spectrum statistics (PSD percentiles, SPD) of a span of a store to NetCDF",
+        description="Per frequency, the mean, median and percentiles (1, 5, 10, 50, 90, 95, 99) of the PSD over "
+        "averaging periods of --period (the columns of the pyramid level whose length is nearest: the file says "
+        "which), and the spectral probability density, in dB (re 1 µPa²/Hz when the store is calibrated), "
+        "written as NetCDF with CF attributes.",
+    )
+    stats.add_argument("store", metavar="STORE")
+    stats.add_argument("--start", metavar="TIME", help="UTC start of the span (ISO 8601; default: the recording's)")
+    stats.add_argument("--end", metavar="TIME", help="UTC end of the span (ISO 8601; default: the recording's)")
+    stats.add_argument("--period", default="60s", metavar="DURATION", help="averaging period: 1s, 10s, 1min (60s)")
+    stats.add_argument("--db-bin", type=float, metavar="DB", help="width of the SPD's level bins (default: 1 dB)")
+    stats.add_argument("--channel", type=int, metavar="C", help="channel of a store of every channel (default: 0)")
+    stats.add_argument("-o", "--output", required=True, metavar="FILE", help="the NetCDF file to write (.nc)")
+    stats.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    stats.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    place = sub.add_parser(
+        "set-location",
+        help="set or remove where a store's recorder was (its power is not rewritten)",
+        description="Write the root attribute location (latitude, longitude in degrees, north and east positive): "
+        "the diel map draws sunrise and sunset from it. A southern or western place: 33.9S,18.4E, or after --.",
+    )
+    place.add_argument("store", metavar="STORE")
+    where = place.add_mutually_exclusive_group(required=True)
+    where.add_argument("location", nargs="?", type=_location, metavar="LAT,LON")
+    where.add_argument("--remove", action="store_true", help="remove the location")
 
 
 def _audio_parser(sub) -> None:
@@ -301,6 +353,7 @@ def _ingest(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         progress=False if args.no_progress else None,
         calibration=_calibration(args),
+        location=args.location,
     )
     log.info("wrote %s", path)
     return 0
@@ -515,6 +568,41 @@ def _audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace) -> int:
+    from data_access import open_atlas
+    from data_access.spectra import stats_output, write_stats
+
+    stats_output(args.output, overwrite=args.overwrite)  # refused before anything is read
+    atlas = open_atlas(args.store)
+    t0, t1 = atlas.time_range
+    time = None if args.start is None and args.end is None else (args.start or t0, args.end or t1)
+    stats = atlas.spectrum_stats(
+        time=time,
+        period=args.period,
+        channel=args.channel,
+        db_bins=args.db_bin,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    path = write_stats(stats, args.output, overwrite=args.overwrite, source=atlas.name)
+    a = stats.attrs
+    print(
+        one_line(
+            f"wrote {path}: {a['n_periods']} periods of {a['period_seconds']:g} s (level {a['pyramid_level']}) "
+            f"of {atlas.name} from {a['time_start']}Z to {a['time_end']}Z, in {a['units']}; {a['note']}"
+        )
+    )
+    return 0
+
+
+def _set_location(args: argparse.Namespace) -> int:
+    from data_access.store import set_location
+
+    set_location(args.store, None if args.remove else args.location)
+    where = "location removed" if args.remove else "location {:g}, {:g}".format(*args.location)
+    print(one_line(f"{args.store}: {where}"))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from data_access import ParameterError, open_atlas
     from data_access.export import dataset_output, export, selection_spans, window_spans
@@ -571,6 +659,8 @@ _COMMANDS = {
     "annotations": _annotations,
     "audio": _audio,
     "export": _export,
+    "stats": _stats,
+    "set-location": _set_location,
 }
 
 

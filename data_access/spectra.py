@@ -29,8 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import os
 import warnings
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
@@ -41,6 +43,7 @@ from scipy import sparse
 from data_access.errors import ParameterError, SourceNotFoundError
 from data_access.query import FreqScale
 from data_access.schema import FREQ_ATTRS, check_location
+from data_access.store import check_output
 from data_access.times import samples_to_timedelta, seconds_to_ns, to_datetime64
 
 if TYPE_CHECKING:
@@ -471,18 +474,26 @@ def cqt(
     except ParameterError as err:
         raise ParameterError(str(err).replace("MAX_AUDIO_SECONDS", "MAX_CQT_SECONDS")) from None
     try:
-        magnitude = np.abs(
-            librosa.cqt(
-                clip.samples,
-                sr=clip.sample_rate,
-                hop_length=hop_length,
-                fmin=fmin,
-                n_bins=n_bins,
-                bins_per_octave=bins_per_octave,
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # librosa's "n_fft=... is too large for input signal"
+            magnitude = np.abs(
+                librosa.cqt(
+                    clip.samples,
+                    sr=clip.sample_rate,
+                    hop_length=hop_length,
+                    fmin=fmin,
+                    n_bins=n_bins,
+                    bins_per_octave=bins_per_octave,
+                )
             )
-        )
     except librosa.util.exceptions.ParameterError as err:
         raise ParameterError(f"librosa.cqt refused the options: {err}") from None
+    except UserWarning as err:
+        q_seconds = 1 / (2 ** (1 / bins_per_octave) - 1) / fmin  # the lowest bin's filter
+        raise ParameterError(
+            f"{clip.duration:g} s is too short for a CQT from fmin={fmin:g} Hz (librosa: {err}): "
+            f"choose a span of several times {q_seconds:.2g} s, or a higher fmin"
+        ) from None
     times = clip.start + samples_to_timedelta(np.arange(magnitude.shape[1]) * hop_length, clip.sample_rate)
     index = atlas._channel_index(channel)
     return xr.DataArray(
@@ -1014,6 +1025,9 @@ def diel(
 def sun_times(latitude: float, longitude: float, dates) -> pd.DataFrame:
     """Sunrise and sunset (UTC) at a place on each of ``dates``, by the astral package.
 
+    Each is the one that falls on that UTC date (as a diel map's rows are UTC
+    dates): west of Greenwich a date's sunset is often the local evening before's.
+
     Parameters
     ----------
     latitude, longitude : float
@@ -1044,3 +1058,49 @@ def sun_times(latitude: float, longitude: float, dates) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=["sunrise", "sunset"], index=pd.Index(days, name="date"), dtype="datetime64[ns]")
     table.attrs.update({"latitude": latitude, "longitude": longitude})
     return table
+
+
+def stats_output(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """``path`` checked as :func:`write_stats`'s output before anything is read: ``.nc``, new unless ``overwrite``.
+
+    Raises
+    ------
+    ParameterError
+        The suffix is not ``.nc``.
+    StoreExistsError
+        ``path`` exists and ``overwrite`` is False.
+    SourceNotFoundError
+        The folder to write in does not exist.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".nc":
+        raise ParameterError(f"cannot write statistics to {path.name!r}: its suffix {path.suffix!r} is not .nc")
+    return check_output(path, overwrite=overwrite)
+
+
+def write_stats(stats: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False, source: str = "") -> Path:
+    """Write :func:`spectrum_stats`'s Dataset as NetCDF with CF attributes, via a temporary file moved into place.
+
+    Never over an existing file unless ``overwrite``.
+    """
+    from data_access import __version__
+    from data_access.audio import _place  # (the one never-over-a-file move)
+
+    path = stats_output(path, overwrite=overwrite)
+    out = stats.copy()
+    out.attrs.update(
+        {
+            "Conventions": "CF-1.10",
+            "source": f"Spectral Atlas store {source}".strip(),
+            "software": f"spectral-atlas {__version__}",
+            "history": f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')} spectral-atlas stats",
+            "references": "Merchant et al. (2015), Measuring acoustic habitats, Methods Ecol. Evol. 6, 257-265",
+        }
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        out.to_netcdf(tmp, engine="h5netcdf", invalid_netcdf=False)
+        _place(tmp, path, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import librosa
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import xarray as xr
 from conftest import chirp, noise, tone
 
-from data_access import Calibration, ParameterError, StftConfig, ingest, open_atlas, open_store, open_timeline
-from data_access.spectra import PERCENTILES, filterbank, row_edges
+from dashboard.cli import main
+from data_access import (
+    Calibration,
+    ParameterError,
+    SourceNotFoundError,
+    StftConfig,
+    ingest,
+    open_atlas,
+    open_store,
+    open_timeline,
+    spectra,
+)
+from data_access.spectra import PERCENTILES, filterbank, row_edges, sun_times
+from data_access.store import set_location
 
 SR = 16_000
 N_FFT = 512
@@ -301,3 +317,204 @@ def test_band_stats_sel_of_calibrated_noise(white):
     assert table.loc["all", "mean"] == pytest.approx(mean, abs=0.05)
     frames = table.attrs["frames"]
     assert table.loc["all", "SEL"] == pytest.approx(mean + 10 * np.log10(frames * W_HOP / W_SR), abs=0.05)
+
+
+# ------------------------------------------------------------ diel map, location, sun
+@pytest.fixture(scope="module")
+def midnight(tmp_path_factory):
+    """Six minutes from 23:57:00 UTC at 8 kHz, each minute at its own level, ingested at 47.6 N, 122.3 W."""
+    folder = tmp_path_factory.mktemp("diel")
+    amps = [0.01, 0.1, 0.03, 0.3, 0.05, 0.2]
+    x = np.concatenate([noise(60.0, sr=8000, amp=a, seed=i) for i, a in enumerate(amps)])
+    wav = folder / "d_20260301_235700.wav"
+    sf.write(wav, x, 8000, subtype="FLOAT")
+    config = StftConfig(n_fft=256, hop_length=128)
+    return open_atlas(ingest(open_timeline(wav), folder / "d.zarr", config, location=(47.6, -122.3), progress=False))
+
+
+def test_diel_cells_are_band_energy_averaged_over_the_cell(midnight):
+    band = (500.0, 3000.0)
+    grid = midnight.diel(band=band, resolution=1)  # one-minute cells
+    start = np.datetime64("2026-03-01T23:57:00", "ns")
+    assert grid.dims == ("date", "time_of_day") and grid.shape == (2, 1440)
+    np.testing.assert_array_equal(grid.date, np.array(["2026-03-01", "2026-03-02"], dtype="datetime64[ns]"))
+    assert grid.attrs["level"] == 2 and grid.attrs["latitude"] == 47.6 and grid.attrs["longitude"] == -122.3
+    minute = np.timedelta64(60, "s")
+    cells = grid.stack(cell=("date", "time_of_day"))
+    when = cells.date.values + cells.time_of_day.values
+    filled = cells.values[np.isfinite(cells.values)]
+    assert len(filled) == 6 and list(when[np.isfinite(cells.values)]) == [start + i * minute for i in range(6)]
+    for i, value in enumerate(filled):
+        t0 = start + i * minute
+        curve = midnight.band_energy({"b": band}, time=(t0, min(t0 + minute, midnight.time_range[1])), points=60)
+        assert curve.attrs["level"] == grid.attrs["level"]
+        expected = 10 * np.log10(np.nanmean(10 ** (curve.b.values.astype(np.float64) / 10)))
+        assert value == pytest.approx(expected, abs=0.02), i
+    hourly = midnight.diel()  # broadband, one-hour cells
+    assert hourly.shape == (2, 24) and np.isfinite(hourly.values).sum() == 2
+
+
+def test_location_round_trips_and_sun_times(midnight, recorded, tmp_path):
+    assert midnight.location == (47.6, -122.3)
+    sun = midnight.sun_times()
+    assert list(sun.index) == [pd.Timestamp("2026-03-01"), pd.Timestamp("2026-03-02")]
+    # Seattle, 1 March 2026: sunrise 06:50 PST (14:50 UTC); the sunset that falls on the UTC date 1 March is
+    # the evening before's (17:53 PST on 28 February), and 1 March's (17:55 PST) falls on 2 March UTC.
+    assert abs(sun.sunrise.iloc[0] - pd.Timestamp("2026-03-01T14:50")) < pd.Timedelta("3min")
+    assert abs(sun.sunset.iloc[0] - pd.Timestamp("2026-03-01T01:53")) < pd.Timedelta("3min")
+    assert abs(sun.sunset.iloc[1] - pd.Timestamp("2026-03-02T01:55")) < pd.Timedelta("3min")
+    polar = sun_times(78.2, 15.6, ["2026-06-21", "2026-12-21"])  # Longyearbyen: midnight sun, polar night
+    assert polar.isna().all().all()
+    with pytest.raises(ParameterError, match=r"'s.zarr' has no location .* spectral-atlas set-location .* LAT,LON"):
+        recorded[0].sun_times()
+    for fmt, name in (("zarr", "c.zarr"), ("netcdf", "c.nc")):
+        store = ingest(open_timeline(recorded[2]), tmp_path / name, StftConfig(n_fft=512), format=fmt, progress=False)
+        assert open_atlas(store).location is None
+        set_location(store, (-33.9, 18.4))
+        assert open_atlas(store).location == (-33.9, 18.4)
+        set_location(store, None)
+        assert open_atlas(store).location is None
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda a: a.view(width=10, height=10, freq_scale="bark"), ParameterError, r"freq_scale='bark' is not one of"),
+        (
+            lambda a: a.view(width=10, height=10, freq_scale="mel", fmin=5e3, fmax=4e3),
+            ParameterError,
+            "fmin=5000 must be below fmax=4000",
+        ),
+        (
+            lambda a: a.view(width=10, height=10, freq_scale="log", fmax=9e3),
+            ParameterError,
+            r"must lie in 0..8000 Hz \(the Nyquist",
+        ),
+        (
+            lambda a: a.view(width=10, height=10, freq_scale="mel", n_mels=0),
+            ParameterError,
+            "n_mels=0 must be a positive integer",
+        ),
+        (lambda a: a.mfcc(time=(sec(1), sec(2)), n_mfcc=0), ParameterError, "n_mfcc=0 must be a positive integer"),
+        (lambda a: a.band_stats({}), ParameterError, "bands is empty"),
+        (
+            lambda a: a.band_stats({"b": (500.0, 500.0)}),
+            ParameterError,
+            r"band 'b' = 500 .. 500 Hz must have 0 <= f_low < f_high",
+        ),
+        (lambda a: a.diel(band=(900.0, 100.0)), ParameterError, r"must have 0 <= f_low < f_high"),
+        (lambda a: a.spectrum_stats(time=(sec(-10), sec(5))), ParameterError, "is outside the recording"),
+        (lambda a: a.spectrum(time=sec(500)), ParameterError, "is outside the recording"),
+        (
+            lambda a: a.spectrum_stats(period="1ms"),
+            ParameterError,
+            r"period='1ms' \(0.001 s\) is shorter than a frame step \(0.016 s\)",
+        ),
+        (lambda a: a.spectrum_stats(period="soon"), ParameterError, r"period='soon' is not a duration"),
+        (lambda a: a.spectrum_stats(percentiles=(50, 101)), ParameterError, "must be numbers from 0 to 100"),
+        (
+            lambda a: a.diel(resolution="7min"),
+            ParameterError,
+            r"resolution='7min' \(420 s\) must divide a day into whole cells",
+        ),
+        (lambda a: a.cqt(time=(sec(0), sec(130))), ParameterError, r"more than the 120 s .*MAX_CQT_SECONDS"),
+        (
+            lambda a: a.cqt(time=(sec(0), sec(1)), n_bins=200),
+            ParameterError,
+            r"put the top bin at .* Hz: the bins must lie in 0 .. 8000 Hz",
+        ),
+        (lambda a: a.band_stats({"b": (1, 2)}, agg="median"), ParameterError, "agg='median' must be 'mean' or 'max'"),
+    ],
+)
+def test_bad_input(recorded, call, error, match):
+    with pytest.raises(error, match=match):
+        call(recorded[0])
+
+
+def test_caps(recorded, monkeypatch):
+    atlas = recorded[0]
+    monkeypatch.setattr(spectra, "MAX_MFCC_FRAMES", 100)
+    with pytest.raises(
+        ParameterError, match=r"holds 313 frames, more than the 100 mfcc reads at once \(MAX_MFCC_FRAMES\)"
+    ):
+        atlas.mfcc(time=(sec(10), sec(15)))
+    monkeypatch.setattr(spectra, "MAX_STATS_COLUMNS", 1000)
+    stats = atlas.spectrum_stats(period=0.02)
+    assert stats.attrs["pyramid_level"] == 2 and "level 2 (0.256 s periods) was read instead" in stats.attrs["note"]
+
+
+def test_cqt_without_the_recordings(recorded, tmp_path):
+    wav = tmp_path / "gone_20260301_120000.wav"
+    shutil.copy(recorded[2], wav)
+    atlas = open_atlas(ingest(open_timeline(wav), tmp_path / "gone.zarr", StftConfig(n_fft=512), progress=False))
+    wav.unlink()
+    with pytest.raises(
+        SourceNotFoundError, match=r"the CQT needs the recordings: cannot read the audio of 'gone.zarr'"
+    ):
+        atlas.cqt(time=(sec(1), sec(5)))
+
+
+def test_cqt_of_a_span_too_short_for_its_lowest_bin(recorded):
+    with pytest.raises(ParameterError, match=r"0.1 s is too short for a CQT from fmin=32.7032 Hz"):
+        recorded[0].cqt(time=(sec(1), sec(1.1)))
+
+
+# ------------------------------------------------------------ the console script
+def test_stats_cli_writes_cf_netcdf(recorded, tmp_path, capsys):
+    atlas = recorded[0]
+    out = tmp_path / "stats.nc"
+    args = [
+        "stats",
+        str(atlas.path),
+        "--start",
+        str(sec(0)),
+        "--end",
+        str(sec(150)),
+        "--period",
+        "250ms",
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"wrote {out}: 586 periods of 0.256 s (level 2) of s.zarr") and "\n" not in line
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.attrs["Conventions"] == "CF-1.10" and ds.attrs["pyramid_level"] == 2
+        assert ds["median"].attrs["units"] == "dB re full scale" and ds.freq.attrs["units"] == "Hz"
+        expected = atlas.spectrum_stats(time=(sec(0), sec(150)), period="250ms")
+        np.testing.assert_array_equal(ds.percentiles.values, expected.percentiles.values)
+        np.testing.assert_allclose(ds.spd.sum("level"), 1.0, rtol=1e-6)
+    before = out.stat().st_mtime_ns
+    assert main(args) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err and out.stat().st_mtime_ns == before
+    assert main([*args, "--overwrite", "--period", "1ms"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "shorter than a frame step" in err
+
+
+def test_set_location_and_ingest_location_cli(cli, recorded, tmp_path):
+    store = tmp_path / "l.zarr"
+    done = subprocess.run(
+        [
+            *cli,
+            "ingest",
+            str(recorded[2]),
+            "-o",
+            str(store),
+            "--n-fft",
+            "512",
+            "--location",
+            "33.9S,18.4E",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert open_atlas(store).location == (-33.9, 18.4)
+    assert main(["set-location", str(store), "--", "-12.5,130.75"]) == 0
+    assert open_atlas(store).location == (-12.5, 130.75)
+    assert main(["set-location", str(store), "91,0"]) == 1
+    assert main(["set-location", str(store), "--remove"]) == 0
+    assert open_atlas(store).location is None
