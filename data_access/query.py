@@ -383,7 +383,9 @@ class Atlas:
             Since level ``k`` holds the mean of power over ``factor**k`` frames and
             the filterbank is linear, a mel view of level ``k`` is exactly the mean
             of the level-0 mel frames it covers. With ``agg="max"`` above level 0
-            the filterbank weighs each bin's largest power (a peak-hold).
+            the filterbank weighs each bin's largest power (a peak-hold). A mel
+            window so narrow that a filter falls between two bins leaves that row
+            empty: NaN, as digital silence.
         n_mels, htk, norm
             The mel filterbank's, as ``librosa.filters.mel``'s.
         fmin, fmax : float, optional
@@ -792,9 +794,9 @@ class Atlas:
         -------
         DataArray, float32, dims ("freq", "time"), shape (b1 - b0, j1 - j0)
             ``|STFT|**2`` as stored (level 0 rounded to 12 mantissa bits in a
-            store of format 2 or 3); NaN in a column without data. Coordinates
-            ``freq`` (bin centres, Hz), ``time`` (column centres) and
-            ``frame_count`` (along time: frames with data in the column, 0 in a gap).
+            store of format 2 or 3); NaN in a column without data (a gap:
+            :meth:`frame_counts` has each column's number of frames). Coordinates
+            ``freq`` (bin centres, Hz) and ``time`` (column centres).
         """
         index = self._channel_index(channel)
         lvl = self._level(level)
@@ -804,19 +806,19 @@ class Atlas:
         return xr.DataArray(
             power,
             dims=("freq", "time"),
-            coords={
-                "freq": np.arange(b0, b1) * self.df,
-                "time": lvl.column_times(j0, j1),
-                "frame_count": ("time", self._read_counts(lvl, j0, j1, index)),
-            },
+            coords={"freq": np.arange(b0, b1) * self.df, "time": lvl.column_times(j0, j1)},
             name="power",
             attrs={**self._reader.array_attrs(0, "power"), "level": lvl.level, "seconds_per_column": lvl.step},
         )
 
-    def frame_counts(self, *, level: int = 0, channel: int | None = None) -> np.ndarray:
-        """Frames with data in each column of a level, int32, shape ``(levels[level].n_columns,)``: 0 in a gap."""
+    def frame_counts(
+        self, *, columns: tuple[int, int] | None = None, level: int = 0, channel: int | None = None
+    ) -> np.ndarray:
+        """Frames with data per column ``j0..j1-1`` of a level (default all): int32, ``(j1 - j0,)``, 0 in a gap."""
         lvl = self._level(level)
-        return self._read_counts(lvl, 0, lvl.n_columns, self._channel_index(channel))
+        index = self._channel_index(channel)
+        j0, j1 = (0, lvl.n_columns) if columns is None else self._index_range("columns", columns, lvl.n_columns)
+        return self._read_counts(lvl, j0, j1, index)
 
     def clips(self, spans, **options) -> xr.DataArray:
         """Labelled spectrogram matrices of spans, for models: see :func:`data_access.export.clips`."""

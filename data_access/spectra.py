@@ -226,7 +226,10 @@ def _bank(
     ``(n_bins + rows) * columns`` rather than ``rows * n_bins * columns``.
     """
     options = {"n_rows": n_rows, "n_mels": n_mels, "fmin": fmin, "fmax": fmax, "htk": htk}
-    weights, centres = filterbank(scale, sample_rate=sample_rate, n_fft=n_fft, norm=norm, **options)
+    with warnings.catch_warnings():
+        # A mel window narrower than its filters leaves some between two bins: empty rows, NaN in dB (documented).
+        warnings.filterwarnings("ignore", "Empty filters detected", UserWarning)
+        weights, centres = filterbank(scale, sample_rate=sample_rate, n_fft=n_fft, norm=norm, **options)
     edges = row_edges(scale, sample_rate=sample_rate, n_fft=n_fft, **options)
     used = np.flatnonzero(weights.any(axis=0))
     b0, b1 = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
@@ -688,6 +691,7 @@ def spectrum_stats(
     q = np.asarray(percentiles, dtype=np.float64).reshape(-1)
     if not (len(q) and np.all((q >= 0) & (q <= 100))):
         raise ParameterError(f"percentiles={percentiles!r} must be numbers from 0 to 100")
+    _db_edges(db_bins, 0.0, 1.0)  # checked before anything is read
     nearest = min(atlas.levels, key=lambda lvl: abs(math.log(lvl.step / seconds)))
     lvl, note = nearest, ""
     for candidate in atlas.levels[nearest.level :]:
@@ -719,18 +723,25 @@ def spectrum_stats(
         keep = valid[(valid >= a - j0) & (valid < b - j0)]
         if not len(keep):
             continue
-        power = _psd(atlas, atlas._read_columns(lvl, "power", a, b, index)[:, keep - (a - j0)].astype(np.float64))
-        sums += power @ counts[keep].astype(np.float64)
-        levels[:, done : done + len(keep)] = to_db(power)
+        # float32 throughout (a chunk's sum too): 1e-6 dB, and half the memory traffic of float64.
+        power = atlas._read_columns(lvl, "power", a, b, index)[:, keep - (a - j0)]
+        if atlas._psd_scale is not None:
+            power = power * atlas._psd_scale[:, None]
+        sums += power @ counts[keep].astype(np.float32)
+        with np.errstate(divide="ignore"):
+            np.log10(power, out=levels[:, done : done + len(keep)])
         done += len(keep)
+    levels *= 10
+    levels[np.isneginf(levels)] = np.nan  # digital silence has no level
     mean = to_db(sums / counts[valid].sum())
-    has_nan = np.isnan(levels).any()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (a bin silent in every period: All-NaN slice)
-        pct = (np.nanpercentile if has_nan else np.percentile)(levels, q, axis=1)
-        median = (np.nanmedian if has_nan else np.median)(levels, axis=1)
-    edges = _db_edges(levels, db_bins)
-    spd = _histogram(levels, edges)
+    # Sorted once (numpy's SIMD sort: several times faster than a selection per percentile), NaN last.
+    levels.sort(axis=1)
+    finite = np.count_nonzero(np.isfinite(levels), axis=1)
+    both = _sorted_percentiles(levels, finite, np.append(q, 50.0))
+    pct, median = both[:-1], both[-1]
+    top = np.take_along_axis(levels, np.maximum(finite - 1, 0)[:, None], axis=1)[finite > 0]
+    edges = _db_edges(db_bins, float(np.nanmin(levels[:, 0])) if len(top) else 0.0, float(top.max(initial=1.0)))
+    spd = _sorted_histogram(levels, finite, edges)
     units = atlas.units
     freq = xr.DataArray(np.arange(n_freq) * atlas.df, dims="freq", attrs=FREQ_ATTRS)
     level_coord = xr.DataArray(
@@ -790,32 +801,51 @@ def _progress(items: list, progress: bool, what: str):
     return tqdm(items, desc=what, unit="chunk")
 
 
-def _db_edges(levels: np.ndarray, db_bins) -> np.ndarray:
-    """The SPD's bin edges: ``db_bins`` if it is a sequence, else bins of that width (1 dB) over the levels."""
+def _db_edges(db_bins, lo: float, hi: float) -> np.ndarray:
+    """The SPD's bin edges: ``db_bins`` if it is a sequence, else bins of that width (1 dB) covering ``lo..hi``."""
     if db_bins is not None and np.ndim(db_bins) == 1:
         edges = np.asarray(db_bins, dtype=np.float64)
         if len(edges) < 2 or not np.all(np.diff(edges) > 0):
             raise ParameterError(f"db_bins={db_bins!r} must be increasing edges, at least two")
         return edges
-    width = 1.0 if db_bins is None else float(db_bins)
+    try:
+        width = 1.0 if db_bins is None else float(db_bins)
+    except (TypeError, ValueError):
+        width = math.nan
     if not (math.isfinite(width) and width > 0):
         raise ParameterError(f"db_bins={db_bins!r} must be a positive width in dB or a sequence of edges")
-    finite = levels[np.isfinite(levels)]
-    lo, hi = (math.floor(finite.min() / width), math.floor(finite.max() / width) + 1) if len(finite) else (0, 1)
-    return np.arange(lo, hi + 1) * width
+    return np.arange(math.floor(lo / width), math.floor(hi / width) + 2) * width
 
 
-def _histogram(levels: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per row of ``levels`` (freq, periods), the share of its finite values in each bin: shape (bins, freq)."""
-    n_freq, n_bins = levels.shape[0], len(edges) - 1
-    which = np.searchsorted(edges, levels, side="right") - 1
-    which[levels == edges[-1]] = n_bins - 1  # the last bin is closed, as numpy.histogram's
-    inside = np.isfinite(levels) & (which >= 0) & (which < n_bins)
-    rows = np.broadcast_to(np.arange(n_freq)[:, None], levels.shape)
-    counts = np.bincount((rows * n_bins + which)[inside], minlength=n_freq * n_bins).reshape(n_freq, n_bins)
-    total = np.isfinite(levels).sum(axis=1)
+def _sorted_percentiles(ordered: np.ndarray, finite: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Percentiles ``q`` of each row's finite values, rows sorted (NaN last): numpy's linear method.
+
+    Returns shape (len(q), rows); NaN for a row without a finite value.
+    """
+    n = finite.astype(np.float64)[None, :]
+    h = (n - 1) * q[:, None] / 100  # numpy's "linear": the virtual index (n - 1) * q
+    lo = np.floor(h)
+    below = np.take_along_axis(ordered, np.clip(lo, 0, None).astype(np.intp).T, axis=1).T.astype(np.float64)
+    above = np.take_along_axis(ordered, np.clip(np.minimum(lo + 1, n - 1), 0, None).astype(np.intp).T, axis=1)
+    t = h - lo
+    # numpy's _lerp: from below for t < 0.5, from above otherwise (exact at both ends).
+    value = np.where(t >= 0.5, above.T - (above.T - below) * (1 - t), below + (above.T - below) * t)
+    value[:, finite == 0] = np.nan
+    return value
+
+
+def _sorted_histogram(ordered: np.ndarray, finite: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per row of sorted ``ordered`` (freq, periods), the share of its finite values in each bin: (bins, freq).
+
+    Bins as ``numpy.histogram``'s: ``[edges[i], edges[i + 1])``, the last closed;
+    values outside the edges are not counted (the default edges hold them all).
+    """
+    place = np.empty((ordered.shape[0], len(edges)), dtype=np.intp)
+    for row, values in enumerate(ordered):  # a binary search of the edges per row: rows are sorted
+        place[row, :-1] = np.searchsorted(values[: finite[row]], edges[:-1], side="left")
+        place[row, -1] = np.searchsorted(values[: finite[row]], edges[-1], side="right")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (counts / total[:, None]).T
+        return (np.diff(place, axis=1) / finite[:, None]).T
 
 
 def _band_columns(

@@ -198,6 +198,12 @@ def test_log_view_rows_are_the_mean_of_the_bins_they_cover(recorded, power0):
     assert atlas.view(width=100, height=50, freq_scale="log").attrs["freq_edges"][0] == pytest.approx(SR / N_FFT)
 
 
+def test_a_mel_view_of_a_narrow_band_has_empty_rows_as_nan(recorded):
+    """128 mels over 200 Hz (six bins): librosa warns of empty filters; the view says nothing there (NaN)."""
+    view = recorded[0].view(time=(sec(1.0), sec(3.0)), freq=(2900.0, 3100.0), width=100, height=100, freq_scale="mel")
+    assert view.sizes["freq"] == 128 and 0 < np.isnan(view.values).all(axis=1).sum() < 128
+
+
 def test_a_linear_view_is_unchanged_by_the_scale_options(recorded):
     atlas, _, _ = recorded
     plain = atlas.view(time=(sec(5.0), sec(65.0)), width=300, height=200)
@@ -264,6 +270,27 @@ def test_spectrum_stats_are_numpys_percentiles_of_the_same_columns(recorded):
     np.testing.assert_allclose(stats["mean"], 10 * np.log10(columns @ counts / counts.sum()), atol=1e-4)
     hist = np.histogram(db[100], bins=stats.level.attrs["bin_edges"])[0] / len(j)
     np.testing.assert_allclose(stats.spd.isel(freq=100), hist, atol=1e-7)
+
+
+def test_sorted_percentiles_and_histogram_are_numpys_with_nan():
+    """The statistics sort each row once; with NaN (digital silence) they equal numpy's nan-aware functions."""
+    rng = np.random.default_rng(5)
+    levels = rng.normal(-60, 6, size=(50, 333)).astype(np.float32)
+    levels[rng.random(levels.shape) < 0.1] = np.nan
+    levels[7] = np.nan  # a bin silent throughout
+    levels[9, :-1] = np.nan  # one value
+    q = np.array([0, 1, 5, 10, 50, 90, 95, 99, 100.0])
+    ordered = np.sort(levels, axis=1)
+    finite = np.count_nonzero(np.isfinite(levels), axis=1)
+    with pytest.warns(RuntimeWarning, match="All-NaN slice"):
+        expected = np.nanpercentile(levels.astype(np.float64), q, axis=1)
+    np.testing.assert_allclose(spectra._sorted_percentiles(ordered, finite, q), expected, rtol=1e-12)
+    edges = np.arange(-90.0, -29.0, 2.0)
+    spd = spectra._sorted_histogram(ordered, finite, edges)
+    for row in (0, 9, 31):
+        values = levels[row][np.isfinite(levels[row])]
+        np.testing.assert_allclose(spd[:, row], np.histogram(values, edges)[0] / len(values))
+    assert np.isnan(spd[:, 7]).all()
 
 
 def test_band_stats_of_a_tone(recorded):
