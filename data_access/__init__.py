@@ -12,6 +12,9 @@ API, re-exported here::
     img = atlas.view(time=(t0, t1), freq=(0, 32_000), width=1200, height=600)
     curves = atlas.band_energy({"whistles": (12_500, 25_000)}, time=(t0, t1), points=1200)
     clip = atlas.audio(time=(t0, t1))         # the recorded samples: samples, rate = clip
+    mel = atlas.view(time=(t0, t1), width=1200, height=600, freq_scale="mel")  # the true mel array
+    stats = atlas.spectrum_stats(time=(t0, t1), period="60s")  # PSD percentiles and the SPD
+    grid = atlas.diel(band=(50, 500))         # date x time-of-day band levels
     write_audio(clip, "clip.wav")             # dated to the sample in a BWF bext chunk
     X = atlas.clips(selections, duration=2.0, freq=(10_000, 32_000))  # (clip, freq, time): the stored matrix
     export.export(atlas, selections, "clips.zarr", duration=2.0)  # streamed; ClipDataset(path)[i] -> (x, label)
@@ -28,6 +31,9 @@ Conventions
   dB re 1 µPa²/Hz (views) and dB re 1 µPa (band levels).
 - Level ``k`` of the pyramid is the mean of power over ``4**k`` frames (``2**k`` in
   a store of format 1: the root attribute ``pyramid_factor`` says).
+- Mel and log-frequency rows are a filterbank applied to power, never to dB
+  (:func:`~data_access.spectra.filterbank`): being linear, it commutes with the
+  pyramid's mean, so a mel view of level ``k`` is the mean of level-0 mel frames.
 - This package never imports Panel, HoloViews or param.
 """
 
@@ -46,8 +52,9 @@ from data_access.export import ClipDataset
 from data_access.ingest import ingest
 from data_access.query import Atlas, open_atlas
 from data_access.sources import AudioSource, Timeline, open_source, open_timeline
+from data_access.spectra import filterbank, sun_times
 from data_access.stft import StftConfig, power_spectrogram
-from data_access.store import calibrate, open_store, store_info
+from data_access.store import calibrate, open_store, set_location, store_info
 from data_access.upgrade import upgrade
 
 __all__ = [
@@ -66,6 +73,7 @@ __all__ = [
     "Timeline",
     "calibrate",
     "default_annotations_path",
+    "filterbank",
     "ingest",
     "open_annotations",
     "open_atlas",
@@ -73,7 +81,9 @@ __all__ = [
     "open_store",
     "open_timeline",
     "power_spectrogram",
+    "set_location",
     "store_info",
+    "sun_times",
     "upgrade",
     "write_audio",
 ]
