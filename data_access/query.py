@@ -462,9 +462,16 @@ class Atlas:
             start = self.time_range[0]
             x = (times - start) / _SECOND
             x_range = ((t0 - start) / _SECOND, (t1 - start) / _SECOND)
+            one_row = len(freqs) == 1  # (a single mel or log row: datashader sizes a cell by its neighbour)
             power, x, y = _rasterize(
-                power, x, freqs, None if keep_time else (x_range, width), None if keep_freq else ((f0, f1), height), agg
+                np.repeat(power, 2, axis=0) if one_row else power,
+                x,
+                np.repeat(freqs, 2) if one_row else freqs,
+                None if keep_time else (x_range, width),
+                None if keep_freq else ((f0, f1), height),
+                agg,
             )
+            power = power[:1] if one_row else power
             if not keep_time:
                 times = start + seconds_to_ns(x)
             if not keep_freq:
@@ -496,6 +503,7 @@ class Atlas:
         time: tuple[TimeLike, TimeLike] | None = None,
         points: int,
         channel: int | None = None,
+        agg: Agg = "mean",
     ) -> xr.Dataset:
         """Band power over time, in dB, at ``points`` evenly spaced times.
 
@@ -512,6 +520,14 @@ class Atlas:
         channel : int, optional
             Index into :attr:`channels` of a multichannel store, default 0; a
             single-channel store takes only None or 0.
+        agg : {"mean", "max"}, default: "mean"
+            ``"max"``: peak-hold, as the image's "max": each point is the highest
+            column's band power in it rather than the mean. A column of level
+            ``k > 0`` keeps only each bin's maximum over its frames
+            (``power_max``), so its peak is the band sum of those per-bin
+            maxima: an upper bound of the loudest frame's band power (equal to
+            it when one frame holds every bin's maximum, as a click or a
+            transient does). At level 0 it is the loudest frame's band power.
 
         Returns
         -------
@@ -519,8 +535,9 @@ class Atlas:
             One variable per band, dims ``("time",)``, dB of band power (see
             the module notes; dB re 1 µPa on a calibrated store); each point is
             the mean of band power over the valid frames whose columns are
-            centred in it, NaN over gaps. A multichannel store's carries the
-            channel's label in ``attrs["channel"]``.
+            centred in it (``agg="max"``: the highest), NaN over gaps. A
+            multichannel store's carries the channel's label in
+            ``attrs["channel"]``; ``attrs["agg"]`` says which.
         """
         index = self._channel_index(channel)
         t0, t1 = self._time_window(time)
@@ -528,6 +545,8 @@ class Atlas:
             raise ParameterError(f"points={points!r} must be a whole number >= 1")
         if points > MAX_POINTS:
             raise ParameterError(f"points={points} is more than the {MAX_POINTS} points a curve may have (MAX_POINTS)")
+        if agg not in ("mean", "max"):
+            raise ParameterError(f"agg={agg!r} must be 'mean' or 'max'")
         weights = {name: self._band_weights(name, band) for name, band in bands.items()}
         if self.power_scale is not None:
             weights = {name: w * self.power_scale for name, w in weights.items()}
@@ -540,7 +559,8 @@ class Atlas:
         used = np.flatnonzero(matrix.any(axis=0))
         b0, b1 = int(used[0]), int(used[-1]) + 1
         counts = self._read_counts(lvl, j0, j1, index).astype(np.float64)
-        power = self._read_columns(lvl, "power", j0, j1, index)[b0:b1]
+        peak = agg == "max" and lvl.level > 0
+        power = self._read_columns(lvl, "power_max" if peak else "power", j0, j1, index)[b0:b1]
         # One float32 product for every band. A column with no valid frame is NaN in every bin (a
         # valid one in none), so its products are NaN alone: they are zeroed, and add nothing.
         band_power = (matrix[:, b0:b1].astype(np.float32) @ power).astype(np.float64)
@@ -562,9 +582,18 @@ class Atlas:
         frames = n[bounds[1:]] - n[bounds[:-1]]
         out = xr.Dataset(coords={"time": point_times})
         for name, band in zip(names, band_power, strict=True):
-            sums = np.concatenate([[0.0], np.cumsum(band * counts)])
+            if agg == "max":
+                # The highest column of each point (a column without data, 0 here, is below any with).
+                mean = np.full(points, np.nan)
+                full = ~empty
+                if full.any():
+                    mean[full] = np.maximum.reduceat(band[: bounds[-1]], bounds[:-1][full])
+                    mean[full & (frames == 0)] = np.nan
+            else:
+                sums = np.concatenate([[0.0], np.cumsum(band * counts)])
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = (sums[bounds[1:]] - sums[bounds[:-1]]) / frames
+                if agg != "max":
+                    mean = (sums[bounds[1:]] - sums[bounds[:-1]]) / frames
                 mean[empty] = np.where(counts[nearest[empty]] > 0, band[nearest[empty]], np.nan)
                 db = 10 * np.log10(mean)
             db[np.isneginf(db)] = np.nan
@@ -579,7 +608,7 @@ class Atlas:
                     "f_high": hi,
                 },
             )
-        out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.band_units})
+        out.attrs.update({"level": lvl.level, "seconds_per_column": lvl.step, "units": self.band_units, "agg": agg})
         if index is not None:
             out.attrs["channel"] = self.channels[index]
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -365,6 +366,53 @@ def test_band_energy_from_level_k_equals_level0_averaged_over_the_same_frames(at
             assert np.isnan(curves.b.values[p])
 
 
+@pytest.mark.parametrize("points", [7, 100, 5000])
+@pytest.mark.parametrize("band", [(900.0, 1100.0), (0.0, 4000.0)])
+def test_band_energy_peak_hold_is_the_loudest_column_and_bounds_the_loudest_frame(atlas, store, points, band):
+    """agg="max": per point, the highest column's band sum of per-bin maxima (from level 0 by hand).
+
+    Not the loudest frame's band power (the store keeps per-bin maxima only) but an upper bound of it,
+    up to the max pyramid's rounding; at level 0 it is the loudest frame's.
+    """
+    from data_access import open_store
+
+    span = (sec(10), sec(350))
+    peak = atlas.band_energy({"b": band}, time=span, points=points, agg="max")
+    mean = atlas.band_energy({"b": band}, time=span, points=points)
+    k = peak.attrs["level"]
+    assert peak.attrs["agg"] == "max" and mean.attrs["agg"] == "mean" and mean.attrs["level"] == k
+    power = open_store(store)["0"].power.values.astype(np.float64)
+    weights = atlas._band_weights("ref", band) / (CONFIG.n_fft * np.sum(CONFIG.window_array**2))
+    per_frame = weights @ power
+    lvl, n = atlas.levels[k], PYRAMID_FACTOR**k
+    columns = -(-power.shape[1] // n)
+    padded = np.pad(power, ((0, 0), (0, columns * n - power.shape[1])), constant_values=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-gap columns
+        per_bin = np.nanmax(padded.reshape(len(power), columns, n), axis=2)
+        # Level k > 0 keeps each bin's max to MAX_BITS (within 2**-4, 0.26 dB); level 0 is the frames themselves.
+        column_peak = weights @ (keep_bits(per_bin, MAX_BITS).astype(np.float64) if k else per_bin)
+        frame_peak = np.nanmax(np.pad(per_frame, (0, columns * n - len(per_frame)), constant_values=np.nan)
+                               .reshape(columns, n), axis=1)  # fmt: skip
+    edges = span[0] + (np.arange(points + 1) * (340 / points) * 1e9).astype("int64").astype("timedelta64[ns]")
+    point_of_column = np.searchsorted(edges, lvl.column_times(0, lvl.n_columns), side="right") - 1
+    checked = 0
+    for p in range(points):
+        inside = (point_of_column == p) & np.isfinite(column_peak)
+        if not inside.any():
+            continue
+        checked += 1
+        np.testing.assert_allclose(peak.b.values[p], 10 * np.log10(column_peak[inside].max()), atol=0.01)
+        # An upper bound of the loudest frame and of the mean, but for the max pyramid's rounding (0.26 dB).
+        assert peak.b.values[p] >= 10 * np.log10(frame_peak[inside].max()) - 0.27
+        assert peak.b.values[p] >= mean.b.values[p] - 0.27
+        if k == 0:
+            np.testing.assert_allclose(peak.b.values[p], 10 * np.log10(frame_peak[inside].max()), atol=0.01)
+    assert checked >= min(points, 7) // 2
+    # Over the gap, no level either way.
+    assert np.isnan(peak.b.values[np.isnan(mean.b.values)]).all()
+
+
 def test_parseval_the_whole_band_is_the_mean_square(atlas, store):
     """Band 0..Nyquist over the whole recording = mean over frames of sum((x w)**2) / sum(w**2)."""
     timeline = open_timeline(sorted(p for p in store.parent.glob("*.wav")))
@@ -448,6 +496,7 @@ def test_view_errors(atlas, kwargs, match):
         ({"x": (1, 10)}, {"points": 0}, r"points=0 must be a whole number >= 1"),
         ({"x": (1, 10)}, {"points": 10**7}, r"points=10000000 is more than the 8192 points a curve may have"),
         ({"x": (1, 10)}, {"time": (sec(0), sec(400))}, r"is outside the recording"),
+        ({"x": (1, 10)}, {"agg": "median"}, r"agg='median' must be 'mean' or 'max'"),
     ],
 )
 def test_band_energy_errors(atlas, bands, kwargs, match):
