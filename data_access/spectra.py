@@ -910,6 +910,8 @@ def band_stats(
     j0, j1 = atlas._columns(lvl, t0, t1)
     counts = atlas._read_counts(lvl, j0, j1, index).astype(np.float64)
     valid = counts > 0
+    if not valid.any():
+        raise ParameterError(f"time range {t0} .. {t1} holds no data (it falls in a gap): no band statistics")
     mean_power = _band_columns(atlas, lvl, "power", j0, j1, index, matrix)[:, valid]
     levels = (
         to_db(_band_columns(atlas, lvl, "power_max", j0, j1, index, matrix)[:, valid])
@@ -923,7 +925,7 @@ def band_stats(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # (a span without data: All-NaN slice)
         l5, l50, l95 = (np.nanpercentile(levels, q, axis=1) for q in (95, 50, 5))
-        peak = np.nanmax(levels, axis=1) if levels.shape[1] else np.full(len(matrix), np.nan)
+        peak = np.nanmax(levels, axis=1)
     calibrated = atlas.calibration is not None
     table = pd.DataFrame(
         {

@@ -204,6 +204,17 @@ def test_a_mel_view_of_a_narrow_band_has_empty_rows_as_nan(recorded):
     assert view.sizes["freq"] == 128 and 0 < np.isnan(view.values).all(axis=1).sum() < 128
 
 
+def test_a_view_of_one_row(recorded):
+    """One log row over a resampled view: the band's mean power, the width-weighted mean of ten rows over it."""
+    atlas = recorded[0]
+    ten = atlas.view(width=50, height=10, freq_scale="log", fmin=2000.0, fmax=4000.0)
+    one = atlas.view(width=50, height=1, freq_scale="log", fmin=2000.0, fmax=4000.0)
+    assert one.sizes == {"freq": 1, "time": 50} and one.freq.values[0] == pytest.approx(np.sqrt(2000.0 * 4000.0))
+    share = np.diff(ten.attrs["freq_edges"]) / 2000.0
+    expected = share @ 10 ** (ten.values.astype(np.float64) / 10)
+    np.testing.assert_allclose(10 ** (one.values[0].astype(np.float64) / 10), expected, rtol=1e-5)
+
+
 def test_a_linear_view_is_unchanged_by_the_scale_options(recorded):
     atlas, _, _ = recorded
     plain = atlas.view(time=(sec(5.0), sec(65.0)), width=300, height=200)
