@@ -60,6 +60,7 @@ also logged at INFO.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import logging
@@ -97,12 +98,14 @@ SUFFIXES = (".zarr", ".nc", ".npz")
 #: :func:`export` (``spectral-atlas export``) or :func:`iter_clips`.
 MAX_BYTES = 2**30
 #: Bytes of clips :func:`export` holds at once (one batch): at most 256 clips, at least one.
-BATCH_BYTES = 64 * 2**20
+BATCH_BYTES = 32 * 2**20
 BATCH_CLIPS = 256
 #: Bytes aimed at per stored chunk of ``X`` along ``clip``: a loader's random item reads one chunk.
 CHUNK_BYTES = 2 * 2**20
+#: Clips read between two returns of freed memory to the system (see ``_trim_heap``).
+TRIM_EVERY = 16
 #: The chunk cache (:data:`data_access.query.CACHE`) is bounded to this while :func:`export` runs.
-EXPORT_CACHE_BYTES = 64 * 2**20
+EXPORT_CACHE_BYTES = 32 * 2**20
 #: ``librosa.power_to_db``'s floor.
 AMIN = 1e-10
 _SECOND = np.timedelta64(1_000_000_000, "ns")
@@ -215,7 +218,7 @@ def _options(options: Mapping) -> ClipOptions:
 def _plan(atlas: Atlas, spans, options: ClipOptions) -> _Plan:
     duration, freq, scale, level = options.duration, options.freq, options.scale, options.level
     channel, pad, n_mels = options.channel, options.pad, options.n_mels
-    counts = atlas.frame_counts(level=level, channel=channel)  # (checks level and channel)
+    atlas.frame_counts(columns=(0, 1), level=level, channel=channel)  # (checks level and channel)
     lvl = atlas.levels[int(level)]
     table = _spans_table(spans)
     lo, hi = _freq_range(atlas, freq)
@@ -255,11 +258,8 @@ def _plan(atlas: Atlas, spans, options: ClipOptions) -> _Plan:
         n = int(found[0])
     table["j0"] = j0
 
-    # Which clips reach outside the recording, or over columns without data (a prefix sum of the gaps).
     outside = (j0 < 0) | (j0 + n > lvl.n_columns)
-    gaps = np.concatenate([[0], np.cumsum(counts == 0)])
-    a, b = np.clip(j0, 0, lvl.n_columns), np.clip(j0 + n, 0, lvl.n_columns)
-    gap = (gaps[b] - gaps[a]) > 0
+    gap = _over_gaps(atlas, lvl, options.channel, j0, n)
     dropped = {"outside": 0, "gap": 0}
     if pad == "drop":
         dropped = {"outside": int(outside.sum()), "gap": int((gap & ~outside).sum())}
@@ -282,6 +282,33 @@ def _plan(atlas: Atlas, spans, options: ClipOptions) -> _Plan:
     plan = _Plan(atlas, lvl, n, (b0, b1), weights, rows, scale, pad, _index(atlas, channel), table)
     plan.attrs = _attrs(plan, lo, hi, duration, n_mels, dropped)
     return plan
+
+
+def _over_gaps(atlas: Atlas, lvl: Level, channel, j0: np.ndarray, n: int) -> np.ndarray:
+    """Whether each clip of ``n`` columns from ``j0`` holds a column without data (of those inside the level).
+
+    ``frame_count`` is read :data:`COUNTS_WINDOW` columns at a time over the clips' own stretch only:
+    memory is bounded whatever the recording's length.
+    """
+    a, b = np.clip(j0, 0, lvl.n_columns), np.clip(j0 + n, 0, lvl.n_columns)
+    gap = np.zeros(len(j0), dtype=bool)
+    inside = np.flatnonzero(a < b)
+    order = inside[np.argsort(a[inside], kind="stable")]
+    starts = a[order]
+    i = 0
+    while i < len(order):
+        w0 = int(starts[i])
+        k = int(np.searchsorted(starts, w0 + COUNTS_WINDOW))  # the clips starting in this window
+        mine = order[i:k]
+        counts = atlas.frame_counts(columns=(w0, int(b[mine].max())), level=lvl.level, channel=channel)
+        holes = np.concatenate([[0], np.cumsum(counts == 0)])
+        gap[mine] = holes[b[mine] - w0] > holes[a[mine] - w0]
+        i = k
+    return gap
+
+
+#: Columns of ``frame_count`` read at once to find the clips over gaps (4 MB of int32).
+COUNTS_WINDOW = 2**20
 
 
 def _index(atlas: Atlas, channel) -> int | None:
@@ -712,10 +739,16 @@ def export(
                 total=n, unit="clip", unit_scale=True, disable=None if progress is None else not progress, desc="export"
             ) as bar,
         ):
+            values = np.empty((min(batch, n), rows, columns), dtype=np.float32)  # (one batch, reused)
             for a in range(0, n, batch):
-                part = plan.table.iloc[a : a + batch]
-                writer.write(a, np.stack([plan.read(j0) for j0 in part["j0"]]))
-                bar.update(len(part))
+                starts = plan.table["j0"].to_numpy()[a : a + batch]
+                for i, j0 in enumerate(starts):
+                    values[i] = plan.read(j0)
+                    if i % TRIM_EVERY == TRIM_EVERY - 1:
+                        _trim_heap()
+                writer.write(a, values[: len(starts)])
+                _trim_heap()
+                bar.update(len(starts))
         writer.close()
         _replace(tmp, path)
     except BaseException:
@@ -779,6 +812,25 @@ def _bounded_cache(max_bytes: int = EXPORT_CACHE_BYTES):
         yield
     finally:
         CACHE.resize(before)
+
+
+def _trim_heap() -> None:
+    """Give the memory freed since the last call back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Each chunk decoded is a few MB freed again; glibc keeps such blocks in its heaps, fragmented, and
+    a long export's RSS would creep up by hundreds of MB (dask.distributed trims its workers the same way).
+    """
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC(0)
+
+
+_LIBC = None
 
 
 def _remove(path: Path) -> None:

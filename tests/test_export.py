@@ -175,6 +175,22 @@ def test_spans_outside_the_recording_or_over_a_gap_follow_pad(store, caplog):
         atlas.clips(spans[:1], duration=1.0, pad="drop")
 
 
+def test_gaps_are_found_a_window_of_frame_counts_at_a_time(store, monkeypatch):
+    import data_access.export as export_module
+
+    atlas, _ = store
+    starts = np.arange(-1.0, 30.0, 0.25)
+    spans = [(t(s), t(s + 0.5)) for s in starts[::-1]]  # (not in time order)
+    whole = atlas.clips(spans, duration=0.5, pad="drop")
+    monkeypatch.setattr(export_module, "COUNTS_WINDOW", 7)  # frame_count read 7 columns at a time
+    windowed = atlas.clips(spans, duration=0.5, pad="drop")
+    np.testing.assert_array_equal(windowed["clip"], whole["clip"])
+    # Dropped are exactly the clips with a NaN column (outside the recording, or in the gap).
+    padded = atlas.clips(spans, duration=0.5).values
+    np.testing.assert_array_equal(whole["clip"], np.flatnonzero(~np.isnan(padded).any(axis=(1, 2))))
+    assert whole.attrs["dropped_gap"] == 22 and whole.attrs["dropped_outside"] == 5
+
+
 @pytest.mark.parametrize(
     ("spans", "options", "message"),
     [
