@@ -182,17 +182,23 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
     # --------------------------------------------------------------- overlays
     # ------------------------------------------------------------------ image
     def _axes(self) -> tuple[tuple, tuple]:
-        """The ranges the axes must show: the page's own while its gestures lead, else the state's.
+        """The plot's limits: the page's own ranges while its gestures lead, else the state's.
 
         After a gesture, the page's axes stand as they are (the page may have zoomed on
         since: its range, synced to the plot's Bokeh models, is what stays); a state that
         is not what a gesture asked for (set from code, or clamped) moves the axes.
+
+        The page's own are given back exactly as the models hold them (ms since 1970 as
+        floats, once the page has moved them), so Bokeh finds nothing changed and sends
+        the page nothing: the models may be a gesture behind the page (its later gestures
+        are still on their way), and a value sent, even the same instant as a datetime64,
+        would move the page's axes back to that earlier gesture until its answer came.
         """
         wanted = (self.state.time_range, self.state.freq_range)
         led = self._wanted is not None or (self._asked is not None and _same_view(self._asked, wanted))
         if led and self._models is not None:
             x, y = self._models
-            return (_as_time(x.start), _as_time(x.end)), (float(y.start), float(y.end))
+            return (x.start, x.end), (y.start, y.end)
         return wanted
 
     def _remember_models(self, plot, element) -> None:
@@ -245,7 +251,8 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         empty = 0.0 if unreadable else float(np.isnan(view.values).all(axis=0).mean())
         facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3, "gap_share": empty}
         report_image(self.state, **facts)  # the info pane: after the image, with the span shown
-        (t0, t1), (f0, f1) = self._axes()
+        xlim, ylim = self._axes()
+        (t0, t1), (f0, f1) = (_as_time(t) for t in xlim), (float(f) for f in ylim)
         image = hv.Image(
             (view.time.values, view.freq.values, view.values),
             kdims=["time", "freq"],
@@ -255,8 +262,8 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
             cmap=cc.palette[cmap],
             clim=tuple(db_range),
             # The axes show exactly these ranges, whatever the image covers (edge frames reach beyond).
-            xlim=(t0, t1),
-            ylim=(f0, f1),
+            xlim=xlim,
+            ylim=ylim,
         )
         mid = (f0 + f1) / 2
         wide = [(a, b) for a, b in gaps if (b - a) > (t1 - t0) * 0.06]
