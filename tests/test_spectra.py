@@ -357,6 +357,53 @@ def test_band_stats_sel_of_calibrated_noise(white):
     assert table.loc["all", "SEL"] == pytest.approx(mean + 10 * np.log10(frames * W_HOP / W_SR), abs=0.05)
 
 
+# ------------------------------------------------------------ gaps and channels
+@pytest.fixture(scope="module")
+def gapped(tmp_path_factory):
+    """Two stereo files, 30 s each with 10 s between them (8 kHz, n_fft 256): channel 1 is 20 dB louder."""
+    folder = tmp_path_factory.mktemp("gapped")
+    for i, name in enumerate(("g_20260301_120000.wav", "g_20260301_120040.wav")):
+        x = noise(30.0, sr=8000, amp=0.01, seed=20 + i)
+        sf.write(folder / name, np.stack([x, 10 * x], axis=1), 8000, subtype="FLOAT")
+    timeline = open_timeline(sorted(folder.glob("*.wav")), channel="all")
+    return open_atlas(ingest(timeline, folder / "g.zarr", StftConfig(n_fft=256, hop_length=128), progress=False))
+
+
+def test_gaps_are_left_out_and_channels_read_one_at_a_time(gapped):
+    atlas = gapped
+    assert atlas.channels == ["0", "1"]
+    level = atlas.levels[0]
+    counts = atlas._read_counts(level, 0, level.n_columns, 0)
+    power = atlas._read_columns(level, "power", 0, level.n_columns, 0).astype(np.float64)
+    valid = counts > 0
+    assert 0 < (~valid).sum() < 0.2 * len(counts)  # the 10 s gap
+    span = atlas.spectrum(time=atlas.time_range)
+    np.testing.assert_allclose(10 ** (span.values / 10), power[:, valid].mean(axis=1), rtol=2e-4)
+    assert span.attrs["frames"] == valid.sum()
+    louder = atlas.spectrum(time=atlas.time_range, channel=1)
+    np.testing.assert_allclose(louder.values - span.values, 20.0, atol=0.01)
+    assert louder.attrs["channel"] == "1"
+    stats = atlas.spectrum_stats(period="1s")
+    lvl = atlas.levels[stats.attrs["pyramid_level"]]
+    assert stats.attrs["n_periods"] == np.count_nonzero(atlas._read_counts(lvl, 0, lvl.n_columns, 0))
+    assert np.isfinite(stats.percentiles).all()
+    coefficients = atlas.mfcc(time=(sec(25.0), sec(45.0)))
+    first = int(np.searchsorted(level.column_times(0, level.n_columns), coefficients.time.values[0]))
+    gap = ~valid[first : first + coefficients.sizes["time"]]  # frames meeting the gap: 10 s and a frame
+    assert 10.0 < gap.sum() * 128 / 8000 < 10.1
+    assert np.isnan(coefficients.values[:, gap]).all() and np.isfinite(coefficients.values[:, ~gap]).all()
+    table = atlas.band_stats({"all": (0.0, 4000.0)}, channel=1)
+    assert table.loc["all", "mean"] == pytest.approx(10 * np.log10(0.1**2), abs=0.05)  # gap frames left out
+    assert table.loc["all", "L95"] < table.loc["all", "L50"] < table.loc["all", "L5"] < table.loc["all", "peak"]
+    mel = atlas.view(time=(sec(25.0), sec(45.0)), width=2000, height=50, freq_scale="mel", n_mels=20, channel=1)
+    blank = np.isnan(mel.values).all(axis=0)
+    assert mel.attrs["channel"] == "1" and blank.any() and not blank.all()
+    grid = atlas.diel(resolution="10s", channel=1)
+    assert np.isfinite(grid.values).sum() == 6  # 0-10, 10-20, 20-30, 40-50, 50-60, 60-70 s: the gap is NaN
+    with pytest.raises(ParameterError, match="holds no data"):
+        atlas.band_stats({"all": (0.0, 4000.0)}, time=(sec(32.0), sec(38.0)))
+
+
 # ------------------------------------------------------------ diel map, location, sun
 @pytest.fixture(scope="module")
 def midnight(tmp_path_factory):
