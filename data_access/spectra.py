@@ -22,6 +22,23 @@ Scales
   narrower than bins (low frequencies) a row is the bin it lies in (or the mix of the
   two it straddles): neighbouring rows repeat the bin's value, and no detail finer
   than the STFT's is invented.
+
+Reads (each behind a thin :class:`~data_access.query.Atlas` method)
+--------------------------------------------------------------------
+- :func:`scale_rows`: a view's columns on a mel or log scale (``Atlas.view(freq_scale=)``).
+- :func:`mfcc`: librosa's MFCCs of the level-0 frames of a span (:data:`MAX_MFCC_FRAMES`).
+- :func:`cqt`: ``abs(librosa.cqt)`` of the recorded samples of a span (:data:`MAX_CQT_SECONDS`).
+- :func:`spectrum`: one frame's spectrum, or the mean over a span, in dB.
+- :func:`spectrum_stats`: per frequency, the mean, median and percentiles of the PSD over
+  averaging periods (the columns of one level: :data:`MAX_STATS_COLUMNS` at most), and the
+  spectral probability density; :func:`write_stats` keeps it as CF NetCDF.
+- :func:`band_stats`: L5, L50, L95, mean, peak and SEL of bands over a span.
+- :func:`diel`: a band's level as a date x time-of-day grid; :func:`sun_times` (astral).
+
+Levels, band power and units are those of :meth:`Atlas.view` and
+:meth:`Atlas.band_energy`: dB of power re full scale, or on a calibrated store the
+PSD in dB re 1 µPa²/Hz and band levels in dB re 1 µPa. Every read is chunk by
+chunk through the process-wide chunk cache, its cost bounded by the columns read.
 """
 
 from __future__ import annotations
