@@ -320,6 +320,16 @@ def start_server(
             time.sleep(0.3)
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Terminate the server, then kill it if it has not exited within 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def rss_mb(proc: subprocess.Popen) -> float:
     """Resident memory of the server and any children, MB."""
     p = psutil.Process(proc.pid)
@@ -490,6 +500,22 @@ def wait_for_first_image(page, timeout_s: float = 120.0) -> None:
         polling=100,
         timeout=timeout_s * 1e3,
     )
+
+
+def open_monitored(context, url: str, errors: list[str], scripts: Sequence[str] = ()):
+    """A new page of ``context`` at ``url``, once its first image is drawn.
+
+    ``MONITOR_JS`` and then ``scripts`` are installed before the page's own; its console
+    errors and page errors are appended to ``errors``.
+    """
+    page = context.new_page()
+    for script in (MONITOR_JS, *scripts):
+        page.add_init_script(script)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, timeout=120_000)
+    wait_for_first_image(page)
+    return page
 
 
 def settle(page) -> None:
@@ -920,12 +946,7 @@ def run_once(name: str, store: Path, workdir: Path, args, *, screenshots: bool) 
             result = run_browser(f"http://127.0.0.1:{port}/", server, args, busy=busy, screenshots=screenshots)
         finally:
             if server is not None:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+                stop_server(server)
     if busy is not None:
         result["busy"] = {"cpu_s": busy.cpu_s, "wall_s": busy.wall_s}
     return result, server.returncode

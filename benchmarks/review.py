@@ -77,7 +77,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from browser import (  # noqa: E402  (the browser benchmark's store, server, monitor and statistics)
     GESTURE_TIMEOUT_MS,
     IDLE,
-    MONITOR_JS,
     SCREENSHOTS,
     SETTLE_S,
     VIEWPORT,
@@ -86,11 +85,12 @@ from browser import (  # noqa: E402  (the browser benchmark's store, server, mon
     cpu_seconds,
     free_port,
     info_facts,
+    open_monitored,
     perform,
     rss_mb,
     settle,
     start_server,
-    wait_for_first_image,
+    stop_server,
 )
 from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
 
@@ -279,14 +279,8 @@ def view_url(base: str, day: np.datetime64, at: str, span_s: float) -> str:
 
 def open_page(context, url: str, errors: list[str]):
     """A new page at ``url``, loaded, colour limits fitted (untimed); returns (page, seconds to the first image)."""
-    page = context.new_page()
-    page.add_init_script(MONITOR_JS)
-    page.add_init_script(REVIEW_JS)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
     begin = time.perf_counter()
-    page.goto(url, timeout=120_000)
-    wait_for_first_image(page)
+    page = open_monitored(context, url, errors, [REVIEW_JS])
     settle(page)
     load_s = time.perf_counter() - begin
     # The synthetic store's levels lie above the default 0 dB top: fit the colours once (as browser.py does).
@@ -471,12 +465,7 @@ def run(name: str, store: Path, db: Path, spans: list[float], n_pans: int, workd
                 browser.close()
     finally:
         out["server_exit"] = server.poll()
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     return out
 
 
