@@ -477,6 +477,8 @@ def format_info(info: dict) -> str:
         )
     calibration = info.get("calibration")
     lines.append(f"calibration {calibration['summary'] if calibration else 'none'}")
+    location = info.get("location")
+    lines.append("location    " + ("{:g}, {:g} (latitude, longitude)".format(*location) if location else "none"))
     lines.append(
         f"format      {info['format_version']}"
         + (" (uncompressed: spectral-atlas upgrade compresses it)" if info["format_version"] < 2 else "")

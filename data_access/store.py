@@ -76,6 +76,7 @@ from data_access.schema import (
     max_attrs,
     raw_counts_power,
     read_calibration,
+    read_location,
     read_pyramid_factor,
     wave_attrs,
 )
@@ -707,6 +708,7 @@ def store_info(path: str | os.PathLike) -> dict[str, object]:
         "calibration": (
             {**calibration.to_json(), "psd_units": PSD_UNITS, "band_units": BAND_UNITS} if calibration else None
         ),
+        "location": read_location(attrs),
         "pyramid_factor": factor,
         "levels": levels,
         "sources": json.loads(attrs.get("sources", "[]")),

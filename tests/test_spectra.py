@@ -24,6 +24,7 @@ from data_access import (
     open_store,
     open_timeline,
     spectra,
+    store_info,
 )
 from data_access.spectra import PERCENTILES, filterbank, row_edges, sun_times
 from data_access.store import set_location
@@ -577,7 +578,7 @@ def test_stats_cli_writes_cf_netcdf(recorded, tmp_path, capsys):
     assert err.count("\n") == 1 and "shorter than a frame step" in err
 
 
-def test_set_location_and_ingest_location_cli(cli, recorded, tmp_path):
+def test_set_location_and_ingest_location_cli(cli, recorded, tmp_path, capsys):
     store = tmp_path / "l.zarr"
     done = subprocess.run(
         [
@@ -600,6 +601,9 @@ def test_set_location_and_ingest_location_cli(cli, recorded, tmp_path):
     assert open_atlas(store).location == (-33.9, 18.4)
     assert main(["set-location", str(store), "--", "-12.5,130.75"]) == 0
     assert open_atlas(store).location == (-12.5, 130.75)
+    assert store_info(store)["location"] == (-12.5, 130.75)
+    assert main(["info", str(store)]) == 0
+    assert "location    -12.5, 130.75 (latitude, longitude)" in capsys.readouterr().out
     assert main(["set-location", str(store), "91,0"]) == 1
     assert main(["set-location", str(store), "--remove"]) == 0
     assert open_atlas(store).location is None
