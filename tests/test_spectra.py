@@ -347,6 +347,10 @@ def test_median_psd_of_calibrated_white_noise_is_2_sigma2_over_fs(white, report)
     error = float(np.abs(inner - expected).max())
     report("calibrated white noise: |median PSD - 10 log10(2 sigma^2 / fs)|, worst bin", f"{error:.3f} dB")
     assert error < 0.1 and stats.attrs["units"] == "dB re 1 µPa²/Hz"
+    # A log view of the calibrated store is of the PSD too: flat at the same level (rows average power, not dB).
+    log = white.view(width=60, height=40, freq_scale="log", fmin=500.0, fmax=3500.0)
+    assert log.attrs["units"] == "dB re 1 µPa²/Hz"
+    assert float(np.median(log.values)) == pytest.approx(expected, abs=0.1)
 
 
 def test_band_stats_sel_of_calibrated_noise(white):
