@@ -487,12 +487,16 @@ def cqt(
             f"fmin={fmin:g} Hz, n_bins={n_bins} and bins_per_octave={bins_per_octave} put the top bin at "
             f"{top:g} Hz: the bins must lie in 0 .. {nyquist:g} Hz (Nyquist)"
         )
+    t0, t1 = _span(atlas, time)
+    if (t1 - t0) / _SECOND > MAX_CQT_SECONDS:
+        raise ParameterError(
+            f"time range {t0} .. {t1} is {(t1 - t0) / _SECOND:g} s, more than the {MAX_CQT_SECONDS:g} s "
+            "a CQT is computed over (MAX_CQT_SECONDS): choose a shorter span"
+        )
     try:
-        clip = atlas.audio(time=time, channel=channel, max_seconds=MAX_CQT_SECONDS, reconstruct=False)
+        clip = atlas.audio(time=(t0, t1), channel=channel, max_seconds=MAX_CQT_SECONDS, reconstruct=False)
     except SourceNotFoundError as err:
         raise SourceNotFoundError(f"the CQT needs the recordings: {err}") from None
-    except ParameterError as err:
-        raise ParameterError(str(err).replace("MAX_AUDIO_SECONDS", "MAX_CQT_SECONDS")) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # librosa's "n_fft=... is too large for input signal"
