@@ -334,12 +334,8 @@ def _chunks(lvl: Level, j0: int, j1: int) -> Iterator[tuple[int, int]]:
         a = b
 
 
-def _span(atlas: Atlas, time) -> tuple[np.datetime64, np.datetime64]:
-    return atlas._time_window(time)
-
-
 def _frame_span(atlas: Atlas, time, limit: int, what: str) -> tuple[np.datetime64, np.datetime64, int, int]:
-    t0, t1 = _span(atlas, time)
+    t0, t1 = atlas._time_window(time)
     j0, j1 = _centred_in(atlas.levels[0], t0, t1)
     if j1 <= j0:
         raise ParameterError(f"time range {t0} .. {t1} holds no frame centre: there is no {what} in it")
@@ -487,7 +483,7 @@ def cqt(
             f"fmin={fmin:g} Hz, n_bins={n_bins} and bins_per_octave={bins_per_octave} put the top bin at "
             f"{top:g} Hz: the bins must lie in 0 .. {nyquist:g} Hz (Nyquist)"
         )
-    t0, t1 = _span(atlas, time)
+    t0, t1 = atlas._time_window(time)
     if (t1 - t0) / _SECOND > MAX_CQT_SECONDS:
         raise ParameterError(
             f"time range {t0} .. {t1} is {(t1 - t0) / _SECOND:g} s, more than the {MAX_CQT_SECONDS:g} s "
@@ -563,7 +559,7 @@ def spectrum(atlas: Atlas, *, time, channel: int | None = None) -> xr.DataArray:
     """
     index = atlas._channel_index(channel)
     if isinstance(time, (tuple, list)):
-        t0, t1 = _span(atlas, time)
+        t0, t1 = atlas._time_window(time)
         lvl = atlas.levels[0]
         for candidate in atlas.levels:
             a, b = _centred_in(candidate, t0, t1)
@@ -701,7 +697,7 @@ def spectrum_stats(
         A bad span or period (shorter than a frame step), or no periods with data.
     """
     index = atlas._channel_index(channel)
-    t0, t1 = _span(atlas, time)
+    t0, t1 = atlas._time_window(time)
     seconds = _seconds("period", period)
     finest = atlas.levels[0].step
     if seconds < finest * (1 - 1e-9):
@@ -923,7 +919,7 @@ def band_stats(
         ``seconds_per_column``, ``units``, ``agg``, ``note``.
     """
     index = atlas._channel_index(channel)
-    t0, t1 = _span(atlas, time)
+    t0, t1 = atlas._time_window(time)
     if agg not in ("mean", "max"):
         raise ParameterError(f"agg={agg!r} must be 'mean' or 'max'")
     matrix = _band_matrix(atlas, bands)
@@ -1016,7 +1012,7 @@ def diel(
         ``f_high``, and ``latitude``/``longitude`` when the store has a location.
     """
     index = atlas._channel_index(channel)
-    t0, t1 = _span(atlas, time)
+    t0, t1 = atlas._time_window(time)
     if isinstance(resolution, (int, float, np.integer, np.floating)) and not isinstance(resolution, bool):
         cell = _seconds("resolution", float(resolution) * 60)
     else:
