@@ -315,13 +315,32 @@ def _psd(atlas: Atlas, power: np.ndarray) -> np.ndarray:
     return power * atlas._psd_scale.reshape((-1,) + (1,) * (power.ndim - 1)).astype(np.float64)
 
 
-def _centred_in(lvl: Level, t0: np.datetime64, t1: np.datetime64) -> tuple[int, int]:
-    """Columns of a level whose centres lie in ``[t0, t1)`` (possibly none: ``j0 == j1``)."""
+def _centred_in(atlas: Atlas, lvl: Level, t0: np.datetime64, t1: np.datetime64) -> tuple[int, int]:
+    """Columns of a level whose centres lie in ``[t0, t1)`` (possibly none: ``j0 == j1``).
+
+    The last column may hold fewer frames than the others: its centre is its
+    frames' (:func:`_centres`), which the regular grid would put up to half a
+    column later, past the recording's end.
+    """
     a = (t0 - lvl.first) / _SECOND / lvl.step
     b = (t1 - lvl.first) / _SECOND / lvl.step
     j0 = min(max(int(math.ceil(a - 1e-9)), 0), lvl.n_columns)
     j1 = min(max(int(math.ceil(b - 1e-9)), j0), lvl.n_columns)
+    last = lvl.n_columns - 1
+    if j1 >= last and j0 <= last:
+        inside = t0 <= _centres(atlas, lvl, last, lvl.n_columns)[0] < t1
+        j1 = last + 1 if inside else min(j1, last)
     return j0, j1
+
+
+def _centres(atlas: Atlas, lvl: Level, a: int, b: int) -> np.ndarray:
+    """Centre times of columns ``a..b-1`` of a level, the last column's at the centre of the frames it holds."""
+    centres = lvl.column_times(a, b)
+    if b == lvl.n_columns and b > a:
+        frame0 = atlas.levels[0]
+        mid = ((lvl.n_columns - 1) * lvl.frames_per_column + frame0.n_columns - 1) / 2
+        centres[-1] = frame0.first + seconds_to_ns(mid * frame0.step)
+    return centres
 
 
 def _chunks(lvl: Level, j0: int, j1: int) -> Iterator[tuple[int, int]]:
@@ -336,7 +355,7 @@ def _chunks(lvl: Level, j0: int, j1: int) -> Iterator[tuple[int, int]]:
 
 def _frame_span(atlas: Atlas, time, limit: int, what: str) -> tuple[np.datetime64, np.datetime64, int, int]:
     t0, t1 = atlas._time_window(time)
-    j0, j1 = _centred_in(atlas.levels[0], t0, t1)
+    j0, j1 = _centred_in(atlas, atlas.levels[0], t0, t1)
     if j1 <= j0:
         raise ParameterError(f"time range {t0} .. {t1} holds no frame centre: there is no {what} in it")
     if j1 - j0 > limit:
@@ -562,10 +581,10 @@ def spectrum(atlas: Atlas, *, time, channel: int | None = None) -> xr.DataArray:
         t0, t1 = atlas._time_window(time)
         lvl = atlas.levels[0]
         for candidate in atlas.levels:
-            a, b = _centred_in(candidate, t0, t1)
+            a, b = _centred_in(atlas, candidate, t0, t1)
             if b - a >= SPECTRUM_COLUMNS:
                 lvl = candidate
-        j0, j1 = _centred_in(lvl, t0, t1)
+        j0, j1 = _centred_in(atlas, lvl, t0, t1)
         if j1 <= j0:  # shorter than a frame step: the frame that holds its middle
             j0 = _containing(lvl, t0 + (t1 - t0) // 2)
             j1 = j0 + 1
@@ -713,7 +732,7 @@ def spectrum_stats(
     lvl, note = nearest, ""
     for candidate in atlas.levels[nearest.level :]:
         lvl = candidate
-        j0, j1 = _centred_in(lvl, t0, t1)
+        j0, j1 = _centred_in(atlas, lvl, t0, t1)
         if j1 - j0 <= MAX_STATS_COLUMNS:
             break
     if lvl is not nearest:
@@ -721,7 +740,7 @@ def spectrum_stats(
             f"the span holds more than {MAX_STATS_COLUMNS} columns of level {nearest.level} ({nearest.step:g} s): "
             f"level {lvl.level} ({lvl.step:g} s periods) was read instead (MAX_STATS_COLUMNS)"
         )
-    j0, j1 = _centred_in(lvl, t0, t1)
+    j0, j1 = _centred_in(atlas, lvl, t0, t1)
     if j1 - j0 > MAX_STATS_COLUMNS:
         raise ParameterError(f"the span holds {j1 - j0} columns even at the coarsest level, over MAX_STATS_COLUMNS")
     counts = atlas._read_counts(lvl, j0, j1, index) if j1 > j0 else np.zeros(0)
@@ -1027,7 +1046,7 @@ def diel(
     for candidate in atlas.levels:
         if candidate.step * DIEL_COLUMNS_PER_CELL <= cell:
             lvl = candidate
-    j0, j1 = _centred_in(lvl, t0, t1)
+    j0, j1 = _centred_in(atlas, lvl, t0, t1)
     day0 = t0.astype("datetime64[D]").astype("datetime64[ns]")
     n_days = (
         int(
@@ -1042,8 +1061,8 @@ def diel(
     for a, b in _progress(list(_chunks(lvl, j0, j1)), progress, "diel map"):
         weight = counts[a - j0 : b - j0]
         power = _band_columns(atlas, lvl, "power", a, b, index, matrix)[0]
-        cells = ((lvl.column_times(a, b) - day0) / _SECOND // cell).astype(np.int64)
-        keep = weight > 0
+        cells = ((_centres(atlas, lvl, a, b) - day0) / _SECOND // cell).astype(np.int64)
+        keep = (weight > 0) & (cells >= 0) & (cells < len(sums))  # (centred in the span: inside the grid)
         sums += np.bincount(cells[keep], weights=power[keep] * weight[keep], minlength=len(sums))
         frames += np.bincount(cells[keep], weights=weight[keep], minlength=len(sums))
     with np.errstate(invalid="ignore", divide="ignore"):

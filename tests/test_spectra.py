@@ -444,6 +444,25 @@ def test_diel_cells_are_band_energy_averaged_over_the_cell(midnight):
     assert hourly.shape == (2, 24) and np.isfinite(hourly.values).sum() == 2
 
 
+def test_the_last_partial_column_counts_at_its_frames_centre(write_audio, tmp_path):
+    """Level 4's last column holds one frame of 256: the grid puts its centre 0.5 s past the end (and midnight).
+
+    Every read places it at its frame's, 4 ms before the end: the whole recording's mean spectrum counts every
+    frame, the statistics every period, and the diel map puts it in the day's last cell.
+    """
+    n = 149_760 * 32 + 64  # 149 761 frames of 64 samples every 32
+    wav = write_audio("e.wav", noise(n / 8000, sr=8000, amp=0.1), sr=8000)
+    timeline = open_timeline(wav, start_time="2026-03-01T23:50:00.952")
+    atlas = open_atlas(ingest(timeline, tmp_path / "e.zarr", StftConfig(n_fft=64, hop_length=32), progress=False))
+    assert atlas.time_range[1] == np.datetime64("2026-03-02T00:00:00", "ns")
+    assert atlas.levels[4].column_times(585, 586)[0] > atlas.time_range[1]
+    assert atlas.spectrum(time=atlas.time_range).attrs["frames"] == 149_761
+    assert atlas.spectrum_stats(period="1s").attrs["n_periods"] == 586
+    grid = atlas.diel(resolution=1)
+    assert grid.attrs["level"] == 4 and grid.shape == (1, 1440) and np.isfinite(grid.values).sum() == 10
+    assert float(grid.values[0, -1]) == pytest.approx(-20.0, abs=0.1)  # 0.1 amplitude noise, broadband
+
+
 def test_location_round_trips_and_sun_times(midnight, recorded, tmp_path):
     assert midnight.location == (47.6, -122.3)
     sun = midnight.sun_times()
