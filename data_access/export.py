@@ -134,22 +134,44 @@ class _Plan:
         """(freq, time) of one clip."""
         return len(self.freq), self.n
 
-    def read(self, j0: int) -> np.ndarray:
-        """Clip starting at column ``j0``: float32, shape :attr:`shape`."""
-        n_columns = self.lvl.n_columns
-        power = np.full((self.bins[1] - self.bins[0], self.n), np.nan, dtype=np.float32)
-        lo, hi = max(j0, 0), min(j0 + self.n, n_columns)
+    def read_many(self, starts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The clips starting at columns ``starts``, shape ``(len(starts), *shape)``, into ``out`` if given.
+
+        One :meth:`~data_access.query.Atlas.frames` a clip: through the chunk cache, it is a view of the
+        cached chunk (or the clip's columns of two), so a clip costs a copy of itself; reading a run of
+        clips at once would copy whole chunks (measured: 2.5x slower).
+        """
+        if out is None:
+            out = np.empty((len(starts), *self.shape), dtype=np.float32)
+        for i, j0 in enumerate(np.asarray(starts, dtype=np.int64)):
+            lo, hi = max(int(j0), 0), min(int(j0) + self.n, self.lvl.n_columns)
+            block = None
+            if lo < hi:
+                block = self.atlas.frames(
+                    columns=(lo, hi), bins=self.bins, level=self.lvl.level, channel=self.channel
+                ).values
+            self._fill(int(j0), out[i], block, lo)
+            if i % TRIM_EVERY == TRIM_EVERY - 1:
+                _trim_heap()
+        return out
+
+    def _fill(self, j0: int, out: np.ndarray, block: np.ndarray | None, origin: int) -> None:
+        """Clip ``j0`` into ``out`` from ``block``, the level's columns from ``origin`` (None: none are inside)."""
+        plain = self.scale == "power"
+        power = out if plain else np.empty((self.bins[1] - self.bins[0], self.n), dtype=np.float32)
+        lo, hi = max(j0, 0), min(j0 + self.n, self.lvl.n_columns)
+        fill = np.float32(0 if self.pad == "zero" else np.nan)
+        power[:, : max(lo - j0, 0)] = fill  # (outside the recording)
+        power[:, max(hi - j0, 0) :] = fill
         if lo < hi:
-            power[:, lo - j0 : hi - j0] = self.atlas.frames(
-                columns=(lo, hi), bins=self.bins, level=self.lvl.level, channel=self.channel
-            ).values
+            power[:, lo - j0 : hi - j0] = block[:, lo - origin : hi - origin]
         if self.pad == "zero":
             np.nan_to_num(power, copy=False, nan=0.0)
         if self.scale == "db":
-            return (10 * np.log10(np.maximum(power, np.float32(AMIN)))).astype(np.float32)
-        if self.weights is not None:
-            return (self.weights @ power).astype(np.float32)
-        return power
+            np.log10(np.maximum(power, np.float32(AMIN)), out=out)
+            out *= np.float32(10)
+        elif not plain:
+            out[...] = self.weights @ power
 
     def coords(self, table: pd.DataFrame) -> dict:
         """Coordinates along ``clip`` of the rows of ``table``, with ``freq`` and ``time``."""
@@ -524,8 +546,7 @@ def clips(
             f"{MAX_BYTES / 1e6:.3g} MB clips() returns in memory: write them with spectral-atlas export "
             "(data_access.export.export), or read them in batches with data_access.export.iter_clips"
         )
-    values = np.stack([plan.read(j0) for j0 in plan.table["j0"]])
-    return plan.array(plan.table, values)
+    return plan.array(plan.table, plan.read_many(plan.table["j0"].to_numpy()))
 
 
 def iter_clips(atlas: Atlas, spans, *, batch: int = BATCH_CLIPS, **options) -> Iterator[xr.DataArray]:
@@ -538,7 +559,7 @@ def iter_clips(atlas: Atlas, spans, *, batch: int = BATCH_CLIPS, **options) -> I
     plan = _plan(atlas, spans, _options(options))
     for a in range(0, len(plan.table), batch):
         part = plan.table.iloc[a : a + batch]
-        yield plan.array(part, np.stack([plan.read(j0) for j0 in part["j0"]]))
+        yield plan.array(part, plan.read_many(part["j0"].to_numpy()))
 
 
 def window_spans(atlas: Atlas, *, time=None, length: float, hop: float | None = None) -> pd.DataFrame:
@@ -742,11 +763,7 @@ def export(
             values = np.empty((min(batch, n), rows, columns), dtype=np.float32)  # (one batch, reused)
             for a in range(0, n, batch):
                 starts = plan.table["j0"].to_numpy()[a : a + batch]
-                for i, j0 in enumerate(starts):
-                    values[i] = plan.read(j0)
-                    if i % TRIM_EVERY == TRIM_EVERY - 1:
-                        _trim_heap()
-                writer.write(a, values[: len(starts)])
+                writer.write(a, plan.read_many(starts, values[: len(starts)]))
                 _trim_heap()
                 bar.update(len(starts))
         writer.close()

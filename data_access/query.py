@@ -47,6 +47,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import operator
 import os
@@ -837,8 +838,13 @@ class Atlas:
             dims=("freq", "time"),
             coords={"freq": np.arange(b0, b1) * self.df, "time": lvl.column_times(j0, j1)},
             name="power",
-            attrs={**self._reader.array_attrs(0, "power"), "level": lvl.level, "seconds_per_column": lvl.step},
+            attrs={**self._power_attrs, "level": lvl.level, "seconds_per_column": lvl.step},
         )
+
+    @functools.cached_property
+    def _power_attrs(self) -> dict:
+        """The CF attributes of level 0's ``power`` (read once)."""
+        return dict(self._reader.array_attrs(0, "power"))
 
     def frame_counts(
         self, *, columns: tuple[int, int] | None = None, level: int = 0, channel: int | None = None

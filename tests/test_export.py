@@ -290,24 +290,24 @@ def test_a_failed_export_leaves_nothing_and_keeps_what_was_there(store, tmp_path
     tmp_path.mkdir()
     spans = [(t(k), t(k + 0.5)) for k in range(10)]
     calls = {"n": 0}
-    real = export_module._Plan.read
+    real = export_module._Plan._fill
 
-    def failing(self, j0):
+    def failing(self, *args):
         calls["n"] += 1
         if calls["n"] > 3:
             raise OSError("disk full")
-        return real(self, j0)
+        return real(self, *args)
 
     monkeypatch.setattr(export_module, "BATCH_CLIPS", 2)
-    monkeypatch.setattr(export_module._Plan, "read", failing)
+    monkeypatch.setattr(export_module._Plan, "_fill", failing)
     for suffix in (".zarr", ".nc", ".npz"):
         calls["n"] = 0
         with pytest.raises(OSError, match="disk full"):
             export(atlas, spans, tmp_path / f"x{suffix}", duration=0.5)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(export_module._Plan, "read", real)
+    monkeypatch.setattr(export_module._Plan, "_fill", real)
     export(atlas, spans[:2], tmp_path / "x.npz", duration=0.5)
-    monkeypatch.setattr(export_module._Plan, "read", failing)
+    monkeypatch.setattr(export_module._Plan, "_fill", failing)
     calls["n"] = 0
     with pytest.raises(OSError):
         export(atlas, spans, tmp_path / "x.npz", duration=0.5, overwrite=True)
