@@ -70,7 +70,7 @@ class LinkedView(pn.viewable.Viewer):
         if problems:
             self.message.say("This link could not be followed in full: " + "; ".join(problems) + ".")
         self._write()
-        follow(self.state, self._write, ["freq_range", "db_range", "cmap", "agg", "bands", "channel"])
+        follow(self.state, self._write, ["freq_range", "db_range", "cmap", "agg", "freq_scale", "bands", "channel"])
         follow(self.state, self._write, "time_range", target=visible_after_image(self.state))
         self.param.watch(self._write, "store_name")
 

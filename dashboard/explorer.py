@@ -44,6 +44,7 @@ from dashboard.listen import ListenPanel
 from dashboard.messages import Message
 from dashboard.navigation import Navigation
 from dashboard.overview import Overview
+from dashboard.scales import check_scale, window
 from dashboard.selections import SelectionsPanel, current_user
 from dashboard.session import follow, in_served_session, release
 from dashboard.spectrogram import SpectrogramView, band_edges, busy_indicator
@@ -73,7 +74,7 @@ class Selection(NamedTuple):
     ----------
     spectrogram : DataArray, float32, dims ("freq", "time")
         The visible time and frequency window in dB, what the NetCDF download
-        holds (see :meth:`data_access.Atlas.view`); ``attrs`` carry ``units``,
+        holds (see :meth:`data_access.Atlas.view`), on the scale shown; ``attrs`` carry ``units``,
         ``level``, ``seconds_per_column`` and ``agg``.
     curves : DataFrame, index ``time_utc`` (datetime64[ns]), one float32 column per band
         The visible band curves in dB, what the CSV download holds; no columns
@@ -347,6 +348,19 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         self.state.set_freq(*value)
 
     @property
+    def freq_scale(self) -> str:
+        """The spectrogram's frequency scale, "linear", "log" or "mel" (see :mod:`dashboard.scales`); set it to switch.
+
+        Ranges, bands and selections stay in Hz. Another name raises :class:`~data_access.errors.ParameterError`.
+        """
+        return self.state.freq_scale
+
+    @freq_scale.setter
+    def freq_scale(self, value: str) -> None:
+        check_scale(value)
+        self.state.freq_scale = value
+
+    @property
     def bands(self) -> dict[str, tuple[float, float]]:
         """Named bands (low, high) in Hz, a copy: change them with :meth:`add_band` and :meth:`remove_band`."""
         return dict(self.state.bands)
@@ -402,6 +416,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             height=height,
             agg=state.agg,
             channel=state.channel,
+            **window(state.atlas, state.freq_scale, state.freq_range).options,  # the rows of the scale shown
         )
 
     def _curves_frame(self, points: int | None) -> pd.DataFrame:

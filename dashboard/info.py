@@ -11,6 +11,7 @@ import panel as pn
 import param
 import xarray as xr
 
+from dashboard.scales import describe
 from dashboard.session import follow, visible_after_image
 from dashboard.state import ExplorerState, typed_time
 
@@ -39,7 +40,7 @@ class InfoPane(pn.viewable.Viewer):
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")
     store_label = param.String(default=None, allow_None=True, doc="The store's name as listed (default: its own).")
 
-    def _text(self, time_range, level, read_ms, gap_share) -> str:
+    def _text(self, time_range, level, read_ms, gap_share, freq_scale="linear", freq_range=None) -> str:
         atlas = self.state.atlas
         stft = atlas.stft
         shown = " → ".join(typed_time(t) for t in time_range)
@@ -51,6 +52,7 @@ class InfoPane(pn.viewable.Viewer):
             f"showing {shown}",
             f"{atlas.sample_rate:g} Hz · n_fft {stft.n_fft} · hop {stft.hop_length} · {html.escape(stft.window)}",
             f"level <b>{level}</b> ({atlas.levels[level].step:.4g} s/column) · read {read_ms:.0f} ms",
+            describe(atlas, freq_scale, freq_range or self.state.freq_range),
         ]
         if gap_share >= 1.0:
             lines.append("<b>no data in this view</b>: the recording has a gap here")
@@ -67,6 +69,8 @@ class InfoPane(pn.viewable.Viewer):
             state.param.level,
             state.param.read_ms,
             state.param.gap_share,
+            state.param.freq_scale,
+            state.param.freq_range,
         )
         return pn.pane.HTML(text, css_classes=["atlas-info"], sizing_mode="stretch_width")
 
@@ -75,7 +79,9 @@ class Downloads(pn.viewable.Viewer):
     """The visible band curves as CSV and the visible spectrogram as NetCDF, named by their span.
 
     The CSV's columns name each band's limits and units; the NetCDF carries the
-    store, the STFT parameters, the calibration and the units.
+    store, the STFT parameters, the calibration and the units, and the array of the
+    scale shown (log or mel rows: ``freq`` their centres, ``freq_scale`` and
+    ``freq_edges`` in its attributes).
     """
 
     state = param.ClassSelector(class_=ExplorerState, doc="The shared selection.")

@@ -1,7 +1,7 @@
 """Deep links: the explorer's view as a URL query, and back.
 
-A copied link reproduces the view: ``?start=…&end=…&fmin=…&fmax=…&db=lo,hi&cmap=…&agg=…&bands=…``
-(times ISO 8601 UTC to the nanosecond; frequencies in Hz; bands as
+A copied link reproduces the view: ``?start=…&end=…&fmin=…&fmax=…&db=lo,hi&cmap=…&agg=…&scale=…&bands=…``
+(times ISO 8601 UTC to the nanosecond; frequencies in Hz on every scale; ``scale`` linear, log or mel; bands as
 ``name:low-high`` joined by ``;``, names percent-encoded), plus ``&channel=K`` (an index into
 the store's channels, or a channel's label) for a multichannel store, and ``&selection=ID`` (the
 current selection's id: :mod:`dashboard.selections` checks it names one of the store's selections and
@@ -27,7 +27,7 @@ from data_access import AtlasError, ParameterError
 from data_access.times import to_datetime64
 
 #: Query keys a link may carry (besides ``store``, which the page resolves).
-KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands", "channel", "selection")
+KEYS = ("start", "end", "fmin", "fmax", "db", "cmap", "agg", "scale", "bands", "channel", "selection")
 
 
 def _iso(t: np.datetime64) -> str:
@@ -49,6 +49,7 @@ def view_query(state: ExplorerState) -> dict[str, str]:
         "db": ",".join(_number(v) for v in state.db_range),
         "cmap": state.cmap,
         "agg": state.agg,
+        "scale": state.freq_scale,
         "bands": ";".join(
             f"{urllib.parse.quote(name, safe=' ')}:{_number(lo)}-{_number(hi)}"
             for name, (lo, hi) in state.bands.items()
@@ -176,11 +177,11 @@ def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
             raise ValueError(f"db range {lo:g},{hi:g} is inverted")
         return {"db_range": (lo, hi)}
 
-    def choice(key: str, options: list[str]):
+    def choice(key: str, options: list[str], name: str | None = None):
         def read():
             if query[key] not in options:
                 raise ValueError(f"{key} {query[key]!r} is not one of {', '.join(options)}")
-            return {key: query[key]}
+            return {name or key: query[key]}
 
         return read
 
@@ -189,6 +190,7 @@ def apply_query(state: ExplorerState, query: Mapping[str, str]) -> list[str]:
     attempt(("db",), db)
     attempt(("cmap",), choice("cmap", COLORMAPS))
     attempt(("agg",), choice("agg", ["mean", "max"]))
+    attempt(("scale",), choice("scale", state.param.freq_scale.objects, "freq_scale"))
 
     def bands():
         named, left_out = _bands(query["bands"], nyquist)

@@ -21,9 +21,10 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import DatetimeTickFormatter, NumeralTickFormatter
+from bokeh.models import CustomJSHover, CustomJSTickFormatter, DatetimeTickFormatter, FixedTicker, NumeralTickFormatter
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
+from dashboard import scales
 from dashboard.failures import read_or_report, unreadable_view
 from dashboard.fixes import register_stream_callback
 from dashboard.session import follow, in_served_session, report_image
@@ -104,6 +105,37 @@ def _same_view(a: tuple, b: tuple) -> bool:
     return same_range(a[0], b[0]) and same_range(a[1], b[1])
 
 
+#: The y dimensions of the elements an overlay may draw, by position (kdims, then vdims): none for time-only marks.
+_Y_DIMS = (
+    ((hv.VSpans, hv.VLines, hv.VSpan, hv.VLine), ()),
+    ((hv.Rectangles, hv.Segments), (1, 3)),
+    ((hv.HSpans,), (0, 1)),
+    ((hv.Path, hv.Points, hv.Labels), (1,)),
+)
+
+
+def in_scale(element, scale: str):
+    """``element`` (drawn in Hz along y) with its y in the plot's coordinate on ``scale`` (see dashboard.scales).
+
+    An overlay's code stays in Hz: :meth:`Overlaid.overlay` passes what it draws through here.
+    """
+    if scale == "linear":
+        return element
+    if isinstance(element, hv.Overlay):
+        return element.clone([in_scale(e, scale) for e in element])
+    positions = next((at for types, at in _Y_DIMS if isinstance(element, types)), None)
+    if positions is None:
+        raise TypeError(f"an overlay of the spectrogram cannot draw {type(element).__name__} on a {scale} scale")
+    if not positions:
+        return element
+    dims = [element.dimensions()[i].name for i in positions]
+    if isinstance(element, hv.Path):
+        paths = [p.dframe() for p in element.split()] if len(element.data) else []
+        return element.clone([p.assign(**{d: scales.to_plot(scale, p[d]) for d in dims}) for p in paths])
+    frame = element.dframe()
+    return element.clone(frame.assign(**{d: scales.to_plot(scale, frame[d].to_numpy(float)) for d in dims}))
+
+
 def gap_spans(view: xr.DataArray) -> list[tuple[np.datetime64, np.datetime64]]:
     """The stretches of ``view``'s time axis where no column has a level, as (start, end) times.
 
@@ -127,18 +159,24 @@ class Overlaid:
 
     _overlays: list[hv.DynamicMap]
 
+    def _y_scale(self) -> hv.streams.Stream | None:
+        """A stream of ``y_scale``, the frequency scale y is drawn on; None: y is not frequency (the default)."""
+        return None
+
     def overlay(self, callback, streams) -> None:
         """Draw ``callback(**stream values)``'s element over the plot, never changing the axes' ranges.
 
         Call before the plot is shown. The element is drawn as it is, with its ranges
         left out of the axes' (``apply_ranges=False``): an overlay cannot move, widen
-        or snap the axes, whatever it spans.
+        or snap the axes, whatever it spans. On a plot whose y is frequency, the element
+        gives y in Hz, and is drawn on the scale shown (:func:`in_scale`).
         """
+        y_scale = self._y_scale()
 
-        def drawn(**kwargs):
-            return callback(**kwargs).opts(backend="bokeh", apply_ranges=False)
+        def drawn(y_scale="linear", **kwargs):
+            return in_scale(callback(**kwargs), y_scale).opts(backend="bokeh", apply_ranges=False)
 
-        self._overlays.append(hv.DynamicMap(drawn, streams=streams))
+        self._overlays.append(hv.DynamicMap(drawn, streams=[*streams, *([y_scale] if y_scale else [])]))
 
     def overlaid(self, element):
         """``element`` with every overlay over it."""
@@ -172,14 +210,52 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         self._answering = False
         self._models = None  # the plot's Bokeh (x_range, y_range)
         self._settling = None  # the timeout that reconciles the state with the page's range
+        self._drawn_scale = ("linear", None)  # the last image's frequency scale and y limits (for the y axis)
+        # The page's frequency readouts: Hz from the plot's y on the scale shown (args follow the scale).
+        self._hz_hover = CustomJSHover(
+            args={"scale": "linear"},
+            code=scales.HZ_JS + "const f = hz(scale, value);"
+            "return f.toLocaleString('en-US', {minimumFractionDigits: 1, maximumFractionDigits: 1}) + ' Hz';",
+        )
+        self._hz_ticks = CustomJSTickFormatter(
+            args={"scale": "linear"},
+            code=scales.HZ_JS + "const f = Number(hz(scale, tick).toPrecision(6));"
+            "return f >= 1000 ? `${f / 1000} kHz` : `${f} Hz`;",
+        )
+        self._y_ticker = FixedTicker(ticks=[])
+        self._linear_ticker = None  # the axis' own ticker, for the linear scale
         # (Added before the image's own watchers: it runs first.)
-        follow(self.state, self._moved, ["time_range", "freq_range"])
+        follow(self.state, self._moved, ["time_range", "freq_range", "freq_scale"])
 
     def _moved(self, *_) -> None:
         if not self._answering:  # moved from code (inputs, buttons, a link, a notebook): the axes follow
             self._asked = None
 
     # --------------------------------------------------------------- overlays
+    def _y_scale(self) -> hv.streams.Stream:
+        return hv.streams.Params(self.state, ["freq_scale"], rename={"freq_scale": "y_scale"})
+
+    # ------------------------------------------------------------- frequency
+    def _window(self) -> scales.Window:
+        """The state's frequency range as the axis shows it on the scale shown."""
+        return scales.window(self.state.atlas, self.state.freq_scale, self.state.freq_range)
+
+    def _scale_axis(self, plot, element) -> None:
+        """The y axis of the last image's scale: labelled in Hz at round values, hover in Hz (a hook)."""
+        scale, ylim = self._drawn_scale
+        figure = plot.state
+        axis = figure.yaxis[0]
+        if self._linear_ticker is None:
+            self._linear_ticker = axis.ticker
+        for model in (self._hz_hover, self._hz_ticks):
+            if model.args.get("scale") != scale:
+                model.args = {"scale": scale}
+        if scale == "linear" or ylim is None:
+            axis.update(ticker=self._linear_ticker, formatter=FREQ_TICKS, axis_label="frequency (Hz)")
+            return
+        self._y_ticker.ticks = [float(y) for y in scales.to_plot(scale, scales.hz_ticks(scale, ylim))]
+        axis.update(ticker=self._y_ticker, formatter=self._hz_ticks, axis_label=f"frequency (Hz, {scale} scale)")
+
     # ------------------------------------------------------------------ image
     def _axes(self) -> tuple[tuple, tuple]:
         """The plot's limits: the page's own ranges while its gestures lead, else the state's.
@@ -199,7 +275,7 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         if led and self._models is not None:
             x, y = self._models
             return (x.start, x.end), (y.start, y.end)
-        return wanted
+        return wanted[0], self._window().y  # (y in the plot's coordinate: see dashboard.scales)
 
     def _remember_models(self, plot, element) -> None:
         # The plot's Bokeh ranges, which the page keeps in step with what it shows.
@@ -231,19 +307,24 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
             return  # a reported gesture is on its way
         x, y = self._models
         page = ((_as_time(x.start), _as_time(x.end)), (float(y.start), float(y.end)))
-        if not _same_view(page, (self.state.time_range, self.state.freq_range)):
+        if not _same_view(page, (self.state.time_range, self._window().y)):  # (y as the plot has it)
             self._follow_plot(page[0], page[1])
 
-    def _image(self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None):
+    def _image(
+        self, time_range, freq_range, cmap, db_range, agg, width, height, scale=1.0, channel=None, freq_scale="linear"
+    ):
         # A page states its own plot size: read at most what a view may be (MAX_WIDTH x MAX_HEIGHT).
         width = min(width or _DEFAULT_SIZE[0], MAX_WIDTH)
         height = min(height or _DEFAULT_SIZE[1], MAX_HEIGHT)
         started = time.perf_counter()
         atlas = self.state.atlas
+        rows = scales.window(atlas, freq_scale, freq_range).options  # rows uniform on the scale, tiling its axis
         view = read_or_report(
             self.state,
             "read this view",
-            lambda: atlas.view(time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel),
+            lambda: atlas.view(
+                time=time_range, freq=freq_range, width=width, height=height, agg=agg, channel=channel, **rows
+            ),
             lambda: unreadable_view(time_range, freq_range, atlas.units, self.state.level),
         )
         unreadable = view.attrs.get("unreadable", False)
@@ -252,9 +333,11 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         facts = {"level": view.attrs["level"], "read_ms": (time.perf_counter() - started) * 1e3, "gap_share": empty}
         report_image(self.state, **facts)  # the info pane: after the image, with the span shown
         xlim, ylim = self._axes()
-        (t0, t1), (f0, f1) = (_as_time(t) for t in xlim), (float(f) for f in ylim)
+        (t0, t1), (y0, y1) = (_as_time(t) for t in xlim), (float(y) for y in ylim)
+        self._drawn_scale = (freq_scale, (y0, y1))
         image = hv.Image(
-            (view.time.values, view.freq.values, view.values),
+            # y in the plot's coordinate, where the rows are uniform (Hz on the axis' labels and the hover).
+            (view.time.values, scales.to_plot(freq_scale, view.freq.values), view.values),
             kdims=["time", "freq"],
             vdims=[hv.Dimension("dB", label=view.attrs["units"])],
         ).opts(
@@ -265,7 +348,7 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
             xlim=xlim,
             ylim=ylim,
         )
-        mid = (f0 + f1) / 2
+        mid = (y0 + y1) / 2
         wide = [(a, b) for a, b in gaps if (b - a) > (t1 - t0) * 0.06]
         no_data = hv.VSpans(gaps, kdims=["time", "time_end"]).opts(
             backend="bokeh", fill_color=_NO_DATA, fill_alpha=0.5, line_alpha=0, hooks=[_hatched], apply_ranges=False
@@ -277,7 +360,9 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         return image * no_data * labels
 
     def __panel__(self) -> pn.viewable.Viewable:
-        inputs = hv.streams.Params(self.state, ["time_range", "freq_range", "cmap", "db_range", "agg", "channel"])
+        inputs = hv.streams.Params(
+            self.state, ["time_range", "freq_range", "cmap", "db_range", "agg", "channel", "freq_scale"]
+        )
         size = hv.streams.PlotSize()
         dmap = hv.DynamicMap(self._image, streams=[inputs, size])
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
@@ -300,10 +385,10 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
                     tools=tools,
                     hover_tooltips=[
                         ("time", "$x{%F %T.%3N}"),
-                        ("frequency", "$y{0,0.0} Hz"),
+                        ("frequency", "$y{custom}"),
                         ("level", "@image{0.0} dB"),
                     ],
-                    hover_formatters={"$x": "datetime"},
+                    hover_formatters={"$x": "datetime", "$y": self._hz_hover},
                     xformatter=TIME_TICKS,
                     yformatter=FREQ_TICKS,
                 ),
@@ -317,7 +402,7 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
                     active_tools=["wheel_zoom", "pan"],
                     xlabel="time (UTC)",
                     ylabel="frequency (Hz)",
-                    hooks=[_quick_range_updates, self._remember_models],
+                    hooks=[_quick_range_updates, self._remember_models, self._scale_axis],
                     backend_opts={**CANVAS, "plot.min_border_left": 75},
                 ),
             },
@@ -330,15 +415,19 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
     def _box(self, bounds) -> None:
         if bounds is not None:
             x0, y0, x1, y1 = bounds
-            self.box_drawn(_as_time(x0), _as_time(x1), float(y0), float(y1))
+            low, high = scales.hz_range(self.state.freq_scale, (y0, y1))
+            self.box_drawn(_as_time(x0), _as_time(x1), low, high)
 
     def _tap(self, x, y) -> None:
         if x is not None and y is not None:
-            self.tapped(_as_time(x), float(y))
+            self.tapped(_as_time(x), float(scales.to_hz(self.state.freq_scale, y)))
 
     def _follow_plot(self, x_range, y_range) -> None:
+        """A range of the page's plot (y in its coordinate on the scale shown): the state shows it, in Hz."""
         if x_range is None:
             return
+        if y_range is not None:
+            y_range = scales.hz_range(self.state.freq_scale, y_range)
         # Say "busy" first (it reaches the browser at once), then read the new image
         # on the next tick: a slow read shows its indicator while it runs. Gestures
         # that arrive while one is read are answered once, with the latest range:

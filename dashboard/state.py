@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import get_args
 
 import colorcet as cc
 import numpy as np
 import param
 
 from data_access import Atlas, ParameterError
+from data_access.query import FreqScale
 from data_access.times import to_datetime64
 
 #: Bands this field asks about most, in Hz.
@@ -100,6 +102,12 @@ class ExplorerState(param.Parameterized):
     db_range = param.Range(default=(-70.0, 0.0), doc="Colour limits in dB.")
     cmap = param.Selector(default="fire", objects=COLORMAPS, doc="colorcet colormap of the spectrogram.")
     agg = param.Selector(default="mean", objects=["mean", "max"], doc="How frames sharing a pixel combine.")
+    freq_scale = param.Selector(
+        default="linear",
+        objects=list(get_args(FreqScale)),
+        doc="How the spectrogram's frequency axis is spaced: linear (the STFT's bins), log or mel "
+        "(rows even in log Hz or in mel); ranges, bands and selections stay in Hz.",
+    )
     channel = param.Selector(
         default=None,
         objects=[None],
@@ -112,6 +120,9 @@ class ExplorerState(param.Parameterized):
         doc="Id of the current selection (a box in the store's selection table, see dashboard.selections); None: none.",
     )
     band_colors = param.Dict(default={}, doc="Colour of each band (read-only: a band keeps its colour for its life).")
+    point = param.Parameter(
+        default=None, doc="Time of the last click on the spectrogram (datetime64[ns]); None: no click yet."
+    )
     level = param.Integer(default=0, doc="Pyramid level of the last image (read-only for users).")
     read_ms = param.Number(default=0.0, doc="Milliseconds the last image took to read and rasterize.")
     gap_share = param.Number(default=0.0, bounds=(0, 1), doc="Share of the last image's time with no data.")

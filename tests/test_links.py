@@ -14,14 +14,15 @@ def test_a_link_reproduces_the_view(state, atlas):
     from dashboard.state import ExplorerState
 
     state.set_view(time=(T0 + 10 * S + np.timedelta64(123_456_789, "ns"), T0 + 20 * S), freq=(500.0, 2500.5))
-    state.param.update(db_range=(-90.0, -12.0), cmap="kbc", agg="max")
+    state.param.update(db_range=(-90.0, -12.0), cmap="kbc", agg="max", freq_scale="log")
     state.add_band("my tone: 1 kHz; loud", 900.0, 1100.0)  # separators in a name survive
     query = view_query(state)
     fresh = ExplorerState(atlas)
     assert apply_query(fresh, query) == []
-    for name in ("time_range", "freq_range", "db_range", "cmap", "agg", "bands"):
+    for name in ("time_range", "freq_range", "db_range", "cmap", "agg", "freq_scale", "bands"):
         assert getattr(fresh, name) == getattr(state, name), name
     assert query["start"] == "2026-03-01T12:00:10.123456789Z"
+    assert query["scale"] == "log" and query["fmin"] == "500"  # frequencies in Hz on every scale
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,8 @@ def test_a_link_reproduces_the_view(state, atlas):
         ({"db": "nan,3"}, "out of range"),
         ({"cmap": "<script>"}, "is not one of"),
         ({"agg": "sum"}, "is not one of"),
+        ({"scale": "bark"}, "scale 'bark' is not one of linear, log, mel"),
+        ({"scale": "LOG"}, "scale 'LOG' is not one of linear, log, mel"),
         ({"bands": "whale:15-1e9"}, "is not within"),
         ({"bands": "justaname"}, "is not name:low-high"),
         ({"bands": "\x00:1-2"}, "a band's name is text on one line; '\\x00' holds U+0000"),  # once a traceback
@@ -47,11 +50,27 @@ def test_a_link_reproduces_the_view(state, atlas):
 def test_a_malformed_link_keeps_the_default_view_and_says_why(state, query, expected):
     from dashboard.links import apply_query
 
-    before = {name: getattr(state, name) for name in ("time_range", "freq_range", "db_range", "cmap", "agg", "bands")}
+    names = ("time_range", "freq_range", "db_range", "cmap", "agg", "freq_scale", "bands")
+    before = {name: getattr(state, name) for name in names}
     problems = apply_query(state, query)
     assert len(problems) == 1 and expected in problems[0], problems
     after = {name: getattr(state, name) for name in before}
     assert after == before
+
+
+def test_each_scale_in_a_link_opens_that_scale_and_a_link_without_one_opens_linear(state, atlas):
+    from dashboard.links import apply_query, view_query
+    from dashboard.state import ExplorerState
+
+    assert view_query(state)["scale"] == "linear"
+    for scale in ("log", "mel", "linear"):
+        assert apply_query(state, {"scale": scale}) == [] and state.freq_scale == scale
+    fresh = ExplorerState(atlas)
+    assert apply_query(fresh, {"cmap": "kbc"}) == [] and fresh.freq_scale == "linear"
+    assert apply_query(fresh, {"scale": "mel;drop", "agg": "max"}) == [
+        "scale 'mel;drop' is not one of linear, log, mel: ignored"
+    ]
+    assert fresh.freq_scale == "linear" and fresh.agg == "max"
 
 
 def test_good_parts_of_a_partly_bad_link_are_used(state):
