@@ -756,9 +756,7 @@ def export(
         writer = _WRITERS[path.suffix.lower()](tmp, template, (n, rows, columns), chunk)
         with (
             _bounded_cache(),
-            tqdm(
-                total=n, unit="clip", unit_scale=True, disable=None if progress is None else not progress, desc="export"
-            ) as bar,
+            tqdm(total=n, unit="clip", disable=None if progress is None else not progress, desc="export") as bar,
         ):
             values = np.empty((min(batch, n), rows, columns), dtype=np.float32)  # (one batch, reused)
             for a in range(0, n, batch):

@@ -343,6 +343,34 @@ def test_export_command_writes_the_selections_of_a_label(marked, tmp_path, cli):
     )
 
 
+def test_export_command_reads_a_selection_table(store, tmp_path, capsys):
+    atlas, _ = store
+    table = tmp_path / "table.csv"
+    table.write_text(
+        "start,end,low_hz,high_hz,label\n"
+        "2026-03-01T12:00:01Z,2026-03-01T12:00:02Z,500,2000,whistle\n"
+        "2026-03-01T12:00:05Z,2026-03-01T12:00:06Z,500,2000,click\n"
+        "2026-03-01T12:00:12Z,2026-03-01T12:00:13Z,500,2000,whistle\n"
+    )
+    out = tmp_path / "mel.npz"
+    args = ["export", str(atlas.path), "--selections", str(table), "--label", "whistle", "--end", "2026-03-01T12:00:10"]
+    assert main([*args, "--duration", "1", "--scale", "mel", "--n-mels", "20", "-o", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 1 clips of 20 x {columns(1.0)} to {out}"
+    ds = ClipDataset(out)
+    assert ds.labels.tolist() == ["whistle"] and ds.parameters["scale"] == "mel" and ds.parameters["n_mels"] == 20
+    expected = atlas.clips([(t(1), t(2))], duration=1.0, scale="mel", n_mels=20)
+    np.testing.assert_array_equal(ds[0][0], expected.values[0])
+    assert main(
+        ["export", str(atlas.path), "--selections", str(table), "--label", "song", "-o", str(tmp_path / "x.nc")]
+    )
+    assert "unknown label 'song': the selections of " in capsys.readouterr().err
+
+
+def test_export_shows_progress_in_clips(store, tmp_path, capsys):
+    export(store[0], [(t(k), t(k + 1)) for k in range(5)], tmp_path / "p.npz", duration=1.0, progress=True)
+    assert re.search(r"export: 100%.*5/5 \[", capsys.readouterr().err)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
