@@ -154,6 +154,23 @@ def test_windows_tile_a_range_with_the_frames_of_the_duration_rule(store):
         windows(atlas, time=(t(0), t(3)), length=5.0)
 
 
+def test_a_channel_of_a_multichannel_store(tmp_path):
+    from conftest import noise, tone
+
+    from data_access import StftConfig, ingest, open_timeline
+
+    y = np.stack([tone(500, 5.0) + noise(5.0, seed=1), tone(1500, 5.0) + noise(5.0, seed=2)], axis=1)
+    sf.write(tmp_path / "s_20260301_120000.wav", y, SR, subtype="FLOAT")
+    timeline = open_timeline(tmp_path / "s_20260301_120000.wav", channel="all")
+    atlas = open_atlas(ingest(timeline, tmp_path / "s.zarr", StftConfig(n_fft=N_FFT), progress=False))
+    out = atlas.clips([(t(1), t(2))], duration=1.0, channel=1)
+    n = out.sizes["time"]
+    assert out.attrs["channel"] == "1"
+    assert_power_close(out.values[0], librosa_power(np.ascontiguousarray(y[:, 1]), first_frame(1.5, n), n))
+    with pytest.raises(ParameterError, match="channel=2 is not one of the channels of 's.zarr': 0, 1"):
+        atlas.clips([(t(1), t(2))], duration=1.0, channel=2)
+
+
 # ------------------------------------------------------------------------------------- gaps and edges
 def test_spans_outside_the_recording_or_over_a_gap_follow_pad(store, caplog):
     atlas, _ = store
