@@ -54,6 +54,14 @@ Y_AXIS = f"""() => {{ const v = {MAIN_FIGURE}; const m = v.model;
 BAND_EDGES = f"""() => {{ const m = ({MAIN_FIGURE}).model;
     const r = m.renderers.find((r) => r.glyph && r.glyph.type === "HStrip");
     return [Array.from(r.data_source.data.y0), Array.from(r.data_source.data.y1)]; }}"""
+# The boxes drawn (Quad glyphs): (bottom, top) of each, in the plot's coordinate.
+QUADS = """() => { const out = [];
+    for (const m of Bokeh.documents[0].all_models) {
+        if (m.type !== "GlyphRenderer" || m.glyph.type !== "Quad") continue;
+        const d = m.data_source.data instanceof Map ? m.data_source.data : new Map(Object.entries(m.data_source.data));
+        (d.get("bottom") || []).forEach((b, i) => out.push([b, d.get("top")[i]]));
+    }
+    return out; }"""
 # What the hover says for a height of the plot: the CustomJSHover's own output.
 HOVER_HZ = """(y) => { for (const m of Bokeh.documents[0].all_models)
     if (m.type === "CustomJSHover") return m.format(y, "", {}); return null; }"""
@@ -186,4 +194,38 @@ def test_mel_scale_fills_its_frame_and_reads_in_hz_then_linear_again(app, atlas)
     axis = app.evaluate(Y_AXIS)
     assert axis["label"] == "frequency (Hz)" and axis["range"] == [0, 32_000]
     assert app.evaluate(HOVER_HZ, 1000.0) == "1,000.0 Hz"
+    assert app.errors == []
+
+
+def test_a_box_drawn_in_log_scale_saves_the_hz_the_axis_showed(app, demo_store):
+    from data_access.annotations import default_annotations_path, open_annotations
+
+    choose(app, "log")
+    with open_annotations(default_annotations_path(demo_store), author="tester") as db:
+        before = set(db.selections("demo.zarr")["id"])
+    app.locator('[title="Box Select"]').first.click()
+    box = frame(app)
+    tops = (round(box["height"] * 0.30), round(box["height"] * 0.55))  # whole pixels down from the frame's top
+    app.mouse.move(box["x"] + box["width"] * 0.30, box["y"] + tops[0])
+    app.mouse.down()
+    app.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + tops[1], steps=12)
+    app.mouse.up()
+
+    def added():
+        with open_annotations(default_annotations_path(demo_store), author="tester") as db:
+            rows = db.selections("demo.zarr")
+        return rows[~rows["id"].isin(before)]
+
+    wait_for(lambda: len(added()) == 1)
+    new = added()
+    settled(app)
+    shot(app, "scales-5-log-box")
+    y0, y1 = plot_ranges(app)[2:]
+    shown = [10 ** (y1 - px / box["height"] * (y1 - y0)) for px in reversed(tops)]  # the axis' Hz at those heights
+    saved = [float(new["low_hz"].iloc[0]), float(new["high_hz"].iloc[0])]
+    assert saved == pytest.approx(shown, rel=0.01)  # within half a pixel (1 % of a frequency here)
+    assert 300 < saved[0] < saved[1] < 10_000
+    # Drawn back where it was drawn: its box on the plot at log10 of the saved Hz.
+    quads = app.evaluate(QUADS)
+    assert any(np.allclose([bottom, top], np.log10(saved), rtol=1e-9) for bottom, top in quads), quads
     assert app.errors == []
