@@ -379,6 +379,26 @@ def test_rate_one_tenth_moves_3_khz_to_300_hz():
     assert clip.note == "played at 0.1x"
 
 
+def test_a_gap_stays_where_it_was_at_one_tenth_and_the_samples_are_soxrs():
+    # 4 s at 8 kHz, 1.5-2.5 s missing; at 1/10 and 48 kHz it plays for 40 s, the gap from 15 s to 25 s
+    # (output samples 720 000 .. 1 200 000, across the first block of 2**20 the mask is made in).
+    mask = np.ones(4 * SR, bool)
+    mask[int(1.5 * SR) : int(2.5 * SR)] = False
+    x = np.where(mask, noise(4.0), 0).astype(np.float32)
+    out = prepare(AudioClip(samples=x, sample_rate=SR, start=T0, mask=mask), rate=0.1, out_rate=48_000, normalise=False)
+    assert out.n_samples == 1_920_000 and out.mask.shape == (1_920_000,)
+    edge = 60  # one input sample is 60 output samples: the edges fall within one of it
+    assert out.mask[: 720_000 - edge].all() and out.mask[1_200_000 + edge :].all()
+    assert not out.mask[720_000 + edge : 1_200_000 - edge].any()
+    assert abs(int((~out.mask).sum()) - 480_000) <= edge
+    # The samples: soxr's HQ resampling of them in float64 (it computes in float32 either way).
+    import soxr
+
+    reference = soxr.resample(x.astype(np.float64), SR * 0.1, 48_000)
+    assert out.samples.dtype == np.float32
+    np.testing.assert_allclose(out.samples, reference, rtol=0, atol=1e-6)
+
+
 def test_normalising_sets_the_peak_and_keeps_silence_silent():
     loud = prepare(clip_of(tone(440.0, 0.5, amp=0.01)), out_rate=SR)
     assert float(np.max(np.abs(loud.samples))) == pytest.approx(0.9, rel=1e-6) and loud.note == "normalised"
