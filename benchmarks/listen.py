@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/listen.py                         # a 45 min demo store; 20 + 6 + 6 spans; 5 sessions
+    python benchmarks/listen.py                         # a 45 min demo store; 20 + 3 + 3 spans; 5 sessions
     python benchmarks/listen.py --spans 10 --long-spans 3 --store demo/demo.zarr --json listen.json
 
 The store has its recordings: ``make_demo`` (``spectral-atlas demo``) writes 64 kHz
@@ -71,6 +71,7 @@ from browser import (  # noqa: E402  (the browser benchmark's server, page monit
     free_port,
     open_monitored,
     rss_mb,
+    settle,
     start_server,
     stop_server,
 )
@@ -294,7 +295,8 @@ def five_play(browser, store: Path, spans, workdir: Path, *, after_s: float, err
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in spans]
     try:
         pages = [open_page(c, link(base, s), errors) for c, s in zip(contexts, spans, strict=True)]
-        time.sleep(1.0)
+        for page in pages:  # each page's follow-up work (curves, selections, waveform) done before the presses
+            settle(page)
         with RssSampler(server) as rss:
             time.sleep(1.0)
             pressed = rss.now()
@@ -492,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=45.0, help="length of the demo built without --store")
     parser.add_argument("--spans", type=int, default=20, help="1-minute spans timed (default 20)")
     parser.add_argument(
-        "--long-spans", type=int, default=6, help="10-minute spans, and 1-min spans at 1/10 (default 6)"
+        "--long-spans", type=int, default=3, help="10-minute spans, and 1-min spans at 1/10 (default 3)"
     )
     parser.add_argument("--after", type=float, default=5.0, help="seconds of RSS sampling after all five sound")
     parser.add_argument("--seed", type=int, default=18)
