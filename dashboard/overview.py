@@ -14,7 +14,7 @@ import panel as pn
 import param
 
 from dashboard.failures import read_or_report, unreadable_view
-from dashboard.session import visible_after_image
+from dashboard.session import state_stream, visible_after_image
 from dashboard.spectrogram import CANVAS, TIME_TICKS, Overlaid
 from dashboard.state import ExplorerState
 
@@ -62,7 +62,7 @@ class Overview(Overlaid, pn.viewable.Viewer):
         def coloured(cmap, db_range, channel):
             return base(channel).opts(backend="bokeh", cmap=cc.palette[cmap], clim=tuple(db_range), clone=True)
 
-        streams = [hv.streams.Params(self.state, ["cmap", "db_range", "channel"])]
+        streams = [state_stream(self.state, ["cmap", "db_range", "channel"])]
         image = hv.DynamicMap(coloured, streams=streams).opts(
             backend="bokeh",
             responsive=True,

@@ -69,7 +69,7 @@ from panel.io.state import set_curdoc
 from dashboard.failures import report
 from dashboard.keys import KeyboardShortcuts
 from dashboard.messages import Message
-from dashboard.session import follow, in_served_session
+from dashboard.session import follow, in_served_session, state_stream
 from dashboard.state import ExplorerState, band_name, typed_time
 from data_access import AtlasError
 from data_access.annotations import FIELDS, LABEL_MAX, NOTES_MAX, AnnotationError, Annotations, ConflictError
@@ -1057,7 +1057,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         # The state's own time range, not visible_after_image's: that one changes while the image is drawn
         # (at once outside a server), and would have the plot draw the image again.
         streams = [
-            hv.streams.Params(self.state, ["time_range", "selection", "channel"]),
+            state_stream(self.state, ["time_range", "selection", "channel"]),
             hv.streams.Params(self, ["revision", "label_filter", "labels"]),
         ]
         return self.boxes, streams
@@ -1108,7 +1108,7 @@ class SelectionsPanel(pn.viewable.Viewer):
     def ticks_overlay(self):
         """The overlay of :meth:`ticks` for :meth:`~dashboard.overview.Overview.overlay`."""
         return self.ticks, [hv.streams.Params(self, ["revision", "label_filter"]),
-                            hv.streams.Params(self.state, ["selection"])]  # fmt: skip
+                            state_stream(self.state, ["selection"])]  # fmt: skip
 
     # ------------------------------------------------------------------ the session
     def start_polling(self) -> None:

@@ -5,6 +5,8 @@
   :func:`report_image`: facts about that image, changed with it.
 - :func:`follow`: watch the shared state for the life of the explorer's session; :func:`release`
   removes every such watcher when the session ends.
+- :func:`state_stream`: a stream of some of the state's parameters for a plot, triggered together
+  with the others, so one change of the state is one redraw of each plot.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _AFTER_IMAGE_MS = 150
 _AFTER_IMAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _WATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TOGETHER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def in_served_session() -> bool:
@@ -42,10 +45,37 @@ def follow(state: ExplorerState, callback, names: str | list[str], target=None) 
     _WATCHERS.setdefault(state, []).append((target, watcher))
 
 
+def state_stream(state: ExplorerState, names: list[str], **params) -> hv.streams.Params:
+    """A stream of the state's parameters ``names`` (``hv.streams.Params``; ``params`` such as ``rename``).
+
+    Unlike a Params stream watching on its own, it triggers together with every other
+    stream made here for the same state: a change of several of the state's parameters
+    at once (``n`` moves the view and the current selection in one update) triggers
+    the streams it concerns in one ``Stream.trigger``, which calls each subscriber
+    (each plot's refresh) once. So a plot whose image and overlays follow different
+    parameters is drawn once per change, not once per stream (two whole redraws of
+    the spectrogram and its eleven layers a key, before).
+    """
+    stream = hv.streams.Params(state, names, watch=False, **params)
+    if state not in _TOGETHER:
+        group = _TOGETHER[state] = []
+
+        def changed(*events) -> None:
+            names = {event.name for event in events}
+            concerned = [s for s in group if names & {p.name for p in s.parameters}]
+            if concerned:
+                hv.streams.Stream.trigger(concerned)
+
+        follow(state, changed, [name for name in state.param if name != "name"])
+    _TOGETHER[state].append(stream)
+    return stream
+
+
 def release(state: ExplorerState) -> int:
     """Remove every watcher :func:`follow` added for ``state``; returns how many."""
     _AFTER_IMAGE.pop(state, None)
     _FACTS.pop(state, None)
+    _TOGETHER.pop(state, None)
     watchers = _WATCHERS.pop(state, [])
     for target, watcher in watchers:
         target.param.unwatch(watcher)

@@ -27,7 +27,7 @@ from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 from dashboard import scales
 from dashboard.failures import read_or_report, unreadable_view
 from dashboard.fixes import register_stream_callback
-from dashboard.session import follow, in_served_session, report_image
+from dashboard.session import follow, in_served_session, report_image, state_stream
 from dashboard.state import ExplorerState, same_range
 from data_access.query import MAX_HEIGHT, MAX_WIDTH
 from data_access.times import to_datetime64
@@ -233,7 +233,7 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
 
     # --------------------------------------------------------------- overlays
     def _y_scale(self) -> hv.streams.Stream:
-        return hv.streams.Params(self.state, ["freq_scale"], rename={"freq_scale": "y_scale"})
+        return state_stream(self.state, ["freq_scale"], rename={"freq_scale": "y_scale"})
 
     # ------------------------------------------------------------- frequency
     def _window(self) -> scales.Window:
@@ -360,9 +360,8 @@ class SpectrogramView(Overlaid, pn.viewable.Viewer):
         return image * no_data * labels
 
     def __panel__(self) -> pn.viewable.Viewable:
-        inputs = hv.streams.Params(
-            self.state, ["time_range", "freq_range", "cmap", "db_range", "agg", "channel", "freq_scale"]
-        )
+        names = ["time_range", "freq_range", "cmap", "db_range", "agg", "channel", "freq_scale"]
+        inputs = state_stream(self.state, names)
         size = hv.streams.PlotSize()
         dmap = hv.DynamicMap(self._image, streams=[inputs, size])
         # A pan or zoom in the plot moves the shared selection, which redraws the image.
@@ -464,7 +463,7 @@ def band_edges(state: ExplorerState):
             backend="bokeh", fill_alpha=0, line_color="color", line_width=1.5, line_dash="dashed", line_alpha=0.9
         )
 
-    return draw, [hv.streams.Params(state, ["bands", "band_colors"])]
+    return draw, [state_stream(state, ["bands", "band_colors"])]
 
 
 def busy_indicator(state: ExplorerState) -> pn.viewable.Viewable:
