@@ -20,7 +20,9 @@ class BandCurves(pn.viewable.Viewer):
 
     The time axis is the state's ``time_range``, always: the plot has no pan or zoom of
     its own (pan and zoom the spectrogram, or type the times), so it can never show a
-    third range. Each band keeps its colour (``state.band_colors``); the legend sits
+    third range. The curves follow the image's ``agg``: with "max", each point is the
+    loudest column's band power (peak-hold; see :meth:`data_access.Atlas.band_energy`).
+    Each band keeps its colour (``state.band_colors``); the legend sits
     outside the data, beside the plot, in the order of the bands list.
     """
 
@@ -31,10 +33,10 @@ class BandCurves(pn.viewable.Viewer):
         """The visible band curves as an ``xr.Dataset`` (one variable per band, dB); ``points`` default: as shown."""
         state = self.state
         return state.atlas.band_energy(
-            state.bands, time=state.time_range, points=points or self.points, channel=state.channel
+            state.bands, time=state.time_range, points=points or self.points, channel=state.channel, agg=state.agg
         )
 
-    def _plot(self, time_range, bands, band_colors, width, height, scale=1.0, channel=None) -> hv.Overlay:
+    def _plot(self, time_range, bands, band_colors, width, height, scale=1.0, channel=None, agg="mean") -> hv.Overlay:
         t0, t1 = time_range
         if width:  # the plot's width on the page (a page states its own: at most MAX_POINTS)
             self.points = min(max(int(width), 2), MAX_POINTS)
@@ -45,7 +47,7 @@ class BandCurves(pn.viewable.Viewer):
         data = read_or_report(
             self.state,
             "compute the band curves",
-            lambda: atlas.band_energy(bands, time=time_range, points=self.points, channel=channel),
+            lambda: atlas.band_energy(bands, time=time_range, points=self.points, channel=channel, agg=agg),
             lambda: xr.Dataset(
                 {name: ("time", [np.nan, np.nan]) for name in bands},
                 coords={"time": np.asarray(time_range, dtype="datetime64[ns]")},
@@ -65,7 +67,7 @@ class BandCurves(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         streams = [
             visible_after_image(self.state),
-            hv.streams.Params(self.state, ["bands", "band_colors", "channel"]),
+            hv.streams.Params(self.state, ["bands", "band_colors", "channel", "agg"]),
             hv.streams.PlotSize(),
         ]
         dmap = hv.DynamicMap(self._plot, streams=streams).opts(

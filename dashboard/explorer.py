@@ -12,6 +12,8 @@ writes one shared :class:`~dashboard.state.ExplorerState`:
   the overview and the waveform), what it plays, and saving the audio;
 - :class:`~dashboard.selections.SelectionsPanel`: the store's shared selection table, its boxes
   over the spectrogram and ticks on the overview, labels, review keys and the ruler;
+- :class:`~dashboard.science.SciencePanel`: spectrum statistics, a clicked frame's spectrum, band
+  statistics, the diel map and the CQT, in a card of tabs (computed only when shown);
 - :class:`~dashboard.navigation.Navigation`, :class:`~dashboard.display.DisplayControls`,
   :class:`~dashboard.bands.BandEditor`, :class:`~dashboard.info.InfoPane` and
   :class:`~dashboard.info.Downloads`: the controls column;
@@ -45,6 +47,7 @@ from dashboard.messages import Message
 from dashboard.navigation import Navigation
 from dashboard.overview import Overview
 from dashboard.scales import check_scale, window
+from dashboard.science import SciencePanel
 from dashboard.selections import SelectionsPanel, current_user
 from dashboard.session import follow, in_served_session, release
 from dashboard.spectrogram import SpectrogramView, band_edges, busy_indicator
@@ -146,7 +149,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
         self._selections = self._open_selections()
         marks = self._selections
         self._spectrogram = SpectrogramView(
-            state=state, box_drawn=marks.box_drawn if marks.writable else None, tapped=marks.tapped
+            state=state, box_drawn=marks.box_drawn if marks.writable else None, tapped=self._tapped
         )
         self._spectrogram.overlay(*band_edges(state))
         self._spectrogram.overlay(*marks.boxes_overlay())
@@ -164,8 +167,19 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             marks.start_polling()
             pn.state.on_session_destroyed(lambda context: self.close())
         self._curves = BandCurves(state=state)
+        self._science = SciencePanel(state=state)
         self._display = DisplayControls(state=state)
         self._downloads = Downloads(state=state, curves=self._curves_frame, view=self._visible_view)
+
+    def _tapped(self, t: np.datetime64, f: float) -> None:
+        """A click on the spectrogram: the selections' (ruler, click-to-select), and the point the spectrum shows."""
+        self._selections.tapped(t, f)
+        self.state.point = np.datetime64(t, "ns")
+
+    @property
+    def science(self):
+        """The science views (:class:`~dashboard.science.SciencePanel`): statistics, spectra, bands, diel, CQT."""
+        return self._science
 
     def _open_selections(self) -> SelectionsPanel:
         """The selections panel on the store's annotations database (or, without one, a panel saying why)."""
@@ -440,6 +454,7 @@ class SpectrogramExplorer(pn.viewable.Viewer):
             self._display,
             BandEditor(state=state),
             pn.Row(self._downloads, *copy),
+            self._science,
             self._listen,
             self._selections,
             width=440,
