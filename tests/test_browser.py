@@ -395,7 +395,7 @@ def test_a_malformed_link_opens_the_default_view_with_a_message(page, server, qu
     if "start=2026" not in query:
         assert "showing 2026-01-15 00:00:00.000 → 2026-01-15 00:06:00.000" in _info_text(opened)
     # The address holds the view shown, not the link's bad parts (nor a store it could not open).
-    wait_for(lambda: set(link(opened)) == {"start", "end", "fmin", "fmax", "db", "cmap", "agg", "bands"})
+    wait_for(lambda: set(link(opened)) == {"start", "end", "fmin", "fmax", "db", "cmap", "agg", "scale", "bands"})
     shown = link(opened)
     assert "<script>" not in page_url(opened) and shown["cmap"] == "fire"
     # The message can be dismissed.
