@@ -32,7 +32,7 @@ Playwright's ``executable_path``, the arguments of the browser tests plus
    from 1 s before the five presses until all five sound and ``--after`` seconds more;
    baseline (before the presses), peak, peak - baseline, and per session; for 1-minute
    and 10-minute spans. Compared with the float32 size of a span's samples (10 min at
-   64 kHz: 154 MB). In-process, ``tracemalloc``'s peak over ``ListenPanel``'s own work
+   64 kHz: 154 MB, the 146 MiB printed). In-process, ``tracemalloc``'s peak over ``ListenPanel``'s own work
    function (read, prepare, write the WAV into the server's audio folder) says what
    holds the memory, for a 1-minute and a 10-minute span.
 
