@@ -59,7 +59,7 @@ TABS = ("Statistics", "Spectrum", "Bands", "Diel", "CQT")
 #: The SPD's columns drawn at most (log-spaced groups of bins; the lines keep every bin).
 SPD_COLUMNS = 240
 
-HEIGHT = 380
+HEIGHT = 400
 _NS = np.timedelta64(1, "ns")
 _SECOND = np.timedelta64(1_000_000_000, "ns")
 # The percentiles' lines: light at the tails, dark at the middle.
@@ -504,9 +504,10 @@ class SciencePanel(pn.viewable.Viewer):
                 logx=logx,
                 title="",
                 show_legend=True,
-                # Below the plot, as the colour bar and over it the tools: the card is narrow, the plot keeps its width.
-                legend_position="bottom",
-                legend_cols=5,
+                # Inside the plot (top right: above the spectra's high end), the colour bar below and the tools
+                # above: the card is narrow, and the plot keeps its width.
+                legend_position="top_right",
+                legend_cols=2,
                 legend_opts={"label_text_font_size": "7pt", "spacing": 0, "padding": 2, "glyph_height": 10},
                 toolbar="above",
                 xformatter=FREQ_TICKS if logx else None,
@@ -536,7 +537,13 @@ class SciencePanel(pn.viewable.Viewer):
             self.param.diel_band, options=[BROADBAND, *self.state.bands], name="band", width=200
         )
         self._bands_pane = pn.pane.DataFrame(
-            pd.DataFrame(), escape=True, index=True, sizing_mode="stretch_width", css_classes=["science-bands-table"]
+            pd.DataFrame(),
+            escape=True,
+            index=True,
+            sizing_mode="stretch_width",
+            css_classes=["science-bands-table"],
+            # (the card is narrow: every column in sight)
+            stylesheets=[":host {overflow-x: auto} table.panel-df {font-size: 11px} td, th {padding: 2px 4px}"],
         )
         cqt_button = pn.widgets.Button(label="CQT of this span", css_classes=["science-cqt-button"], width=160)
         cqt_button.on_click(lambda event: self.compute_cqt())
@@ -616,13 +623,12 @@ class SciencePanel(pn.viewable.Viewer):
 
 
 def shown_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The band statistics as the Bands tab shows them: Hz whole, levels to 0.1 dB."""
-    out = table.copy()
-    for column in ("f_low", "f_high"):
-        out[column] = out[column].map(lambda v: f"{v:,.0f}")
+    """The band statistics as the Bands tab shows them: the band's edges in whole Hz, levels to 0.1 dB."""
+    out = pd.DataFrame({"Hz": [f"{lo:,.0f}–{hi:,.0f}" for lo, hi in zip(table.f_low, table.f_high, strict=True)]})
+    out.index = list(table.index)
     for column in ("L5", "L50", "L95", "mean", "peak", "SEL"):
-        out[column] = out[column].map(lambda v: "—" if not np.isfinite(v) else f"{v:.1f}")
-    return out.rename(columns={"f_low": "low (Hz)", "f_high": "high (Hz)"})
+        out[column] = table[column].map(lambda v: "—" if not np.isfinite(v) else f"{v:.1f}")
+    return out
 
 
 def typed(text: str) -> str:
