@@ -1,11 +1,14 @@
 """The spectrogram: one image re-read at every pan and zoom, and the marks drawn over it.
 
 The axes show :class:`~dashboard.state.ExplorerState`'s ``time_range`` and
-``freq_range``, nothing else: the image declares exactly those as its limits,
+``freq_range``, nothing else (on a log or mel ``freq_scale``, y is drawn in the scale's
+own coordinate and labelled in Hz: :mod:`dashboard.scales`; a log axis from 0 Hz starts
+at the first non-zero bin): the image declares exactly those as its limits,
 and every overlay (band edges, gaps, selections, the ruler, the player's playhead) is added
-through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges.
+through :meth:`SpectrogramView.overlay`, which keeps it out of the axes' ranges and
+draws its frequencies (given in Hz) on the scale shown.
 A box drawn with the box-select tool and a click on the image are handed to
-whoever asked for them (``box_drawn``, ``tapped``: the selections panel); a box
+whoever asked for them in Hz (``box_drawn``, ``tapped``: the selections panel); a box
 never makes a band by itself.
 """
 
