@@ -61,7 +61,9 @@ def running(cmd: list[str], url: str, log_path: Path):
                 if proc.poll() is not None:
                     raise RuntimeError(f"{cmd[:3]} exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as reply:
+                    # A page's first answer builds a session: 3-4 s on a loaded machine, so a short timeout
+                    # never saw one (each try building another) and the server "never came up".
+                    with urllib.request.urlopen(url, timeout=30) as reply:
                         if reply.status == 200:
                             break
                 except OSError:
