@@ -196,8 +196,9 @@ class SciencePanel(pn.viewable.Viewer):
 
     def _refresh(self) -> None:
         """Compute the tab shown if what it shows is not for the current view (nothing while closed)."""
-        if self._tabs is not None:
-            self._band_choice.options = [BROADBAND, *self.state.bands]
+        choices = [BROADBAND, *self.state.bands]
+        if self._tabs is not None and self._band_choice.options != choices:  # (a change only: one message less)
+            self._band_choice.options = choices
         if self.diel_band != BROADBAND and self.diel_band not in self.state.bands:
             self.diel_band = BROADBAND  # (its watcher refreshes)
             return
@@ -520,7 +521,9 @@ class SciencePanel(pn.viewable.Viewer):
         }
         if name == "Diel":  # (the line names the marks: ▲ sunrise, ▼ sunset)
             options["Overlay"]["show_legend"] = False
-            options["Image"]["tools"] = ["hover"]
+            options["Image"].update(
+                tools=["hover"], hover_tooltips=[("time of day", "$x{0.00} h"), ("level", "@image{0.0} dB")]
+            )
         dmap = dmap.opts(options, backend="bokeh")
         return pn.pane.HoloViews(
             backend="bokeh",

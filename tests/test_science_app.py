@@ -438,11 +438,11 @@ def test_each_science_tab_draws_the_datas_numbers_in_the_browser(app, located_di
     expect(cells).to_contain_text(peak.loc["shipping", "peak"], timeout=60_000)
     expect(app.locator(".science-bands-line")).to_contain_text("max)")
     _tab(app, "Statistics")
-    for scale in ("log", "mel", "linear"):  # the spectrogram's frequency scale (where offered), the card open
-        button = app.get_by_role("button", name=scale, exact=True)
-        if button.count():
-            button.click()
-            settled(app)
+    # The spectrogram's frequency scale, switched with the card open (the info pane names the scale drawn).
+    for scale, said in (("log", "log frequency scale"), ("mel", "mel scale"), ("linear", "linear frequency scale")):
+        app.get_by_role("button", name=scale, exact=True).click()
+        wait_for(lambda said=said: said in _info_text(app))
+        settled(app)
     expect(line).to_contain_text(stats_line(atlas.spectrum_stats(time=span, period=60.0)))
     assert app.errors == []
 
