@@ -287,6 +287,28 @@ def test_the_diel_map_draws_sunrise_and_sunset_when_the_store_has_a_location(loc
     assert "sunrise ▲ and sunset ▼" in _line(science, "Diel")
 
 
+def test_a_calibrated_store_shows_psd_re_1_upa_and_the_sound_exposure(demo_dir, tmp_path):
+    from data_access import Calibration, calibrate
+
+    folder = tmp_path / "calibrated"
+    shutil.copytree(demo_dir, folder)
+    calibrate(folder / "demo.zarr", Calibration(sensitivity_db=-170.0, gain_db=0.0, full_scale_volts=1.0))
+    explorer = _explorer(folder / "demo.zarr", tmp_path)
+    state, atlas = explorer.state, explorer.state.atlas
+    science = _open(explorer, "Statistics")
+    expected = atlas.spectrum_stats(time=state.time_range, period=1.0)
+    assert expected.attrs["units"] == "dB re 1 µPa²/Hz" and _line(science, "Statistics").endswith(", dB re 1 µPa²/Hz")
+    median = _curves(science._stats_plot(science._pipes["Statistics"].data))["median"][1]
+    np.testing.assert_array_equal(median, expected["median"].values[1:])
+    assert 40 < np.nanmedian(median) < 160  # a hydrophone's levels, not full scale's
+    science.active = 2
+    table = atlas.band_stats(state.bands, time=state.time_range)
+    pd.testing.assert_frame_equal(science.band_table, table)
+    assert np.isfinite(table["SEL"]).all()
+    assert (science._bands_pane.object["SEL"] == [f"{v:.1f}" for v in table["SEL"]]).all()
+    assert _line(science, "Bands").endswith("dB re 1 µPa, SEL dB re 1 µPa²·s")
+
+
 def test_the_cqt_is_computed_on_demand_for_a_short_span_and_refused_over_the_limit(explorer):
     state = explorer.state
     science = _open(explorer, "CQT")
