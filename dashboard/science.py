@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import html
+import logging
 from collections.abc import Callable
 
 import holoviews as hv
@@ -67,6 +68,7 @@ _PERCENTILE_COLORS = {1: "#9ecae1", 5: "#6baed6", 10: "#4292c6", 50: "#08306b", 
                       99: "#9ecae1"}  # fmt: skip
 _MEAN_COLOR = "#d62728"
 _COMPUTING = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="science")
+log = logging.getLogger("spectral_atlas")
 
 
 def _text(text: str, css_class: str) -> pn.pane.HTML:
@@ -237,7 +239,13 @@ class SciencePanel(pn.viewable.Viewer):
             with set_curdoc(doc):
                 self._deliver(tab, n, doing, future.result(), show)
 
-        future.add_done_callback(lambda f: doc.add_next_tick_callback(delivered))
+        def done(future) -> None:
+            try:
+                doc.add_next_tick_callback(delivered)
+            except Exception:  # the page has gone meanwhile (its document is closed): nobody to tell
+                log.debug("science: an answer for a closed page was dropped", exc_info=True)
+
+        future.add_done_callback(done)
 
     def _deliver(self, tab: int, n: int, doing: str, outcome: tuple, show: Callable[[object], None]) -> None:
         if n != self._asked[tab]:
