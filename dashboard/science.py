@@ -176,8 +176,8 @@ class SciencePanel(pn.viewable.Viewer):
         self.diel_tap = None
         self._visible = visible_after_image(state)
         self._visible.add_subscriber(lambda **_: self._refresh())
-        follow(state, lambda e: self._refresh(), ["channel", "bands", "agg", "point"])
-        self.param.watch(lambda e: self._refresh(), ["period", "diel_band", "resolution", "open", "active"])
+        follow(state, lambda *_: self._refresh(), ["channel", "bands", "agg", "point"])
+        self.param.watch(lambda *_: self._refresh(), ["period", "diel_band", "resolution", "open", "active"])
         self._tabs = None
         self._card = None
 

@@ -458,7 +458,7 @@ class SelectionsPanel(pn.viewable.Viewer):
         )  # fmt: skip
         table.on_click(self._clicked)
         table.on_edit(self._edited)
-        table.param.watch(lambda e: self._measure_page(), ["page", "sorters", "filters"])
+        table.param.watch(lambda *_: self._measure_page(), ["page", "sorters", "filters"])
         return table
 
     def _changed(self, ids: list[int] | None = None, *, redraw: bool = True) -> None:
