@@ -30,10 +30,10 @@ The database: ``--n`` selections (default 100 000) spread uniformly over the day
    selections at most 20 ms above those without.
 
    The overlay reads only the selections in view: ``SelectionsPanel.boxes`` asks
-   the database for the view and a view's width each side (at most ``MAX_BOXES``, the
-   first in time); the query's plan is printed (it must search the ``(store, start_ns)``
-   index), and, for views of 30 s to a day, the rows it reads and how many of the
-   selections in the view are among them (are drawn).
+   the database for them through ``Annotations.spread`` (all, up to ``MAX_BOXES``; else
+   the first of each of ``SLICES`` equal stretches of the view); the query's plan is
+   printed (it must search the ``(store, start_ns)`` index), and, for views of 30 s to a
+   day, the rows it reads and how many of the selections in the view are drawn.
 
 2. Review, on the full server (a new page): a 60 s view at 12:00 by a link; ``n``
    makes the first selection at or after the view's start current, then ``n``
@@ -94,7 +94,7 @@ from browser import (  # noqa: E402  (the browser benchmark's store, server, mon
 )
 from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place for how Chromium is launched)
 
-from dashboard.selections import MAX_BOXES, MAX_LABELS, context_view  # noqa: E402
+from dashboard.selections import MAX_BOXES, MAX_LABELS, SLICES, context_view  # noqa: E402
 from dashboard.state import ExplorerState  # noqa: E402
 from data_access import open_atlas  # noqa: E402
 from data_access.annotations import open_annotations  # noqa: E402
@@ -238,9 +238,9 @@ def review_order(path: Path, store: str) -> pd.DataFrame:
 def overlay_reads(path: Path, store: str, first: np.datetime64, last: np.datetime64) -> list[dict]:
     """What the overlay reads for views of several spans at noon (and the whole day), as ``boxes`` asks.
 
-    ``SelectionsPanel.boxes`` reads the view and a view's width each side, at most ``MAX_BOXES``
-    rows, the first in time; returned per span: the rows read, the selections in the view, and how
-    many of those are among the rows read (drawn).
+    ``SelectionsPanel.boxes`` reads the selections in view through ``Annotations.spread``: all of
+    them up to ``MAX_BOXES``, else the first of each of ``SLICES`` equal stretches; returned per
+    span: the rows read, the selections in the view, and how many of those are drawn.
     """
     out = []
     noon = first + (last - first) // 2
@@ -251,9 +251,8 @@ def overlay_reads(path: Path, store: str, first: np.datetime64, last: np.datetim
             else:
                 t0 = noon - np.timedelta64(span * 10**9 // 2, "ns")
                 t1 = t0 + np.timedelta64(span * 10**9, "ns")
-            w = t1 - t0
             tic = time.perf_counter()
-            read = db.selections(store, start=t0 - w, end=t1 + w, channel="0", limit=MAX_BOXES)
+            read = db.spread(store, start=t0, end=t1, limit=MAX_BOXES, slices=SLICES, channel="0")
             took = time.perf_counter() - tic
             in_view = db.count(store, start=t0, end=t1, channel="0")
             drawn = int(((read["start"] < t1) & (read["end"] > t0)).sum())
@@ -480,16 +479,15 @@ def report(runs: list[dict], args, *, n: int, add_s: float, plan: list[str], rea
           f"python {platform.python_version()}; this run took {took_s / 60:.1f} min")  # fmt: skip
     print(f"database: {n:,} selections over the day (0.2-5 s, bands 200 Hz-8 kHz, {len(LABELS) - 1} labels), "
           f"added in {add_s:.2f} s (add_many, one transaction)")  # fmt: skip
-    print(f"overlay query plan (a view and a view's width each side, at most {MAX_BOXES} rows): {' / '.join(plan)}")
+    print(f"overlay query plan (a view's selections, at most {MAX_BOXES} spread over it): {' / '.join(plan)}")
     for r in reads:
         span = "the whole day" if r["span_s"] >= 86_000 else f"a {r['span_s']:g} s view"
         print(f"  {span:<16}: reads {r['read']:>5} rows of {n:,} ({r['query_ms']:.1f} ms); of the "
               f"{r['in_view']} selections in the view, {r['drawn_in_view']} are drawn")  # fmt: skip
-    short = [r for r in reads if r["drawn_in_view"] < min(r["in_view"], MAX_BOXES)]
+    short = [r for r in reads if r["drawn_in_view"] < min(r["in_view"], MAX_BOXES // SLICES * SLICES)]
     if short:
         spans = ", ".join(f"{r['span_s']:g} s" for r in short)
-        print(f"NOTE: the overlay's {MAX_BOXES} rows are the first in time from a view's width before the view: "
-              f"for {spans} views, selections in the view go undrawn")  # fmt: skip
+        print(f"NOTE: for {spans} views, fewer selections are drawn than the overlay's {MAX_BOXES}")
     print()
     summary: dict = {"pans": {}, "review": {}}
     groups = {"empty": [r for r in runs if r["name"].startswith("empty")],
@@ -634,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         with open_annotations(full, readonly=True) as db:
             t0 = np.datetime64(str(atlas.time_range[0].astype("datetime64[D]")) + "T06:00:00", "ns")
             w = np.timedelta64(30, "s")
-            plan = db.query_plan(atlas.name, start=t0 - w, end=t0 + 2 * w, channel="0")
+            plan = db.query_plan(atlas.name, start=t0, end=t0 + w, channel="0")
         reads = overlay_reads(full, atlas.name, *atlas.time_range)
         if args.order == "ab":
             plan_runs = [("empty", empty, args.pans, False), ("full", full, args.pans, True)]

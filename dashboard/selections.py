@@ -975,17 +975,12 @@ class SelectionsPanel(pn.viewable.Viewer):
         """
         query = {"channel": self.channel_label(), "labels": self.label_filter or None}
         try:
-            if limit is None or self.db.count(self.store, start=t0, end=t1, **query) <= limit:
+            if limit is None:
                 return self.db.selections(self.store, start=t0, end=t1, **query)
-            edges = [t0 + (t1 - t0) * k // SLICES for k in range(SLICES + 1)]
-            parts = [
-                self.db.selections(self.store, start=a, end=b, limit=limit // SLICES, **query)
-                for a, b in zip(edges[:-1], edges[1:], strict=True)
-            ]
+            return self.db.spread(self.store, start=t0, end=t1, limit=limit, slices=SLICES, **query)
         except AnnotationError as err:
             log.warning("%s: could not read the selections in view: %s", self.store, err)
             return _no_rows().reset_index()
-        return pd.concat(parts).drop_duplicates("id")  # (one overlapping two stretches: once)
 
     def boxes(self, time_range, selection=None, channel=None, revision=None, label_filter=None, labels=None):
         """The selections in view as boxes, coloured by label, the current one outlined (an overlay's callback).

@@ -466,6 +466,24 @@ class Annotations:
         where, params = self._where(store, start, end, labels, channel, include_deleted)
         return self._read(f"SELECT count(*) FROM selections WHERE {where}", params)[0][0]
 
+    def spread(self, store: str, *, start: object, end: object, limit: int, slices: int = 20, **query) -> pd.DataFrame:
+        """At most ``limit`` of the selections over ``[start, end)``, spread over it when more lie there.
+
+        All of them when they are ``limit`` or fewer; else the first ``limit // slices``
+        of each of ``slices`` equal stretches of the span (a selection meeting two
+        stretches once), so a zoomed-out view has marks all along it, not only in its
+        first minutes. ``query``: :meth:`selections`' ``labels``, ``channel``.
+        """
+        if self.count(store, start=start, end=end, **query) <= limit:
+            return self.selections(store, start=start, end=end, **query)
+        t0, t1 = to_datetime64(start), to_datetime64(end)
+        edges = [t0 + (t1 - t0) * k // slices for k in range(slices + 1)]
+        parts = [
+            self.selections(store, start=a, end=b, limit=limit // slices, **query)
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
+        return pd.concat(parts).drop_duplicates("id")
+
     def query_plan(self, store: str, **query) -> list[str]:
         """SQLite's plan for :meth:`selections` with these arguments (to check it uses an index)."""
         where, params = self._where(store, **query)

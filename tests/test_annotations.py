@@ -249,6 +249,15 @@ def test_edit_many_saves_additions_edits_and_deletes_together_or_not_at_all(db):
         db.edit_many(STORE, update=[(a, 2, {"colour": "red"})])
 
 
+def test_spread_gives_all_that_fit_else_the_first_of_each_equal_stretch(db):
+    db.add_many(STORE, pd.DataFrame([box(k, length=0.5) for k in range(100)]))  # one a second, 100 s
+    end = T0 + np.timedelta64(100, "s")
+    assert len(db.spread(STORE, start=T0, end=end, limit=100)) == 100
+    few = db.spread(STORE, start=T0, end=end, limit=20, slices=4)
+    seconds = ((few["start"] - T0) / np.timedelta64(1, "s")).to_numpy()
+    assert seconds.tolist() == [0, 1, 2, 3, 4, 25, 26, 27, 28, 29, 50, 51, 52, 53, 54, 75, 76, 77, 78, 79]
+
+
 def test_add_many_takes_strings_and_aware_times_and_refuses_a_bad_row_whole(db):
     rows = pd.DataFrame(
         {
