@@ -89,17 +89,22 @@ def server(demo_store, tmp_path_factory, cli):
         yield url
 
 
-@pytest.fixture
-def app(page, server):
+def open_app(page, url: str):
+    """Open the explorer at ``url`` once its first image has been read; ``page.errors`` collects console errors."""
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server)
+    page.goto(url)
     page.wait_for_function(IDLE, timeout=60_000)
     page.locator(".atlas-info").wait_for()
     wait_for(lambda: "read 0 ms" not in _info_text(page))  # the first image has been read
     page.errors = errors
     return page
+
+
+@pytest.fixture
+def app(page, server):
+    return open_app(page, server)
 
 
 def shot(page, name: str) -> None:
@@ -340,17 +345,6 @@ def test_panel_serve_app_py_serves_the_same_explorer(page, demo_store, tmp_path)
         wait_for(lambda: "read 0 ms" not in _info_text(page))
 
 
-def _open(page, url: str):
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(url)
-    page.wait_for_function(IDLE, timeout=60_000)
-    page.locator(".atlas-info").wait_for()
-    wait_for(lambda: "read 0 ms" not in _info_text(page))
-    page.errors = errors
-    return page
-
-
 def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(app, browser, server):
     app.context.grant_permissions(["clipboard-read", "clipboard-write"])
     app.locator("text=zoom +").first.click()
@@ -366,7 +360,7 @@ def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(app, browser, serv
     shown = _info_text(app).split("showing ")[1][:50]
     fresh = browser.new_context(viewport={"width": 1500, "height": 1000})
     try:
-        other = _open(fresh.new_page(), link)
+        other = open_app(fresh.new_page(), link)
         assert _info_text(other).split("showing ")[1][:50] == shown
         expect(other.locator(".band-listing")).to_contain_text("link band")
         assert colormap_select(other).input_value() == "kbc"
@@ -390,7 +384,7 @@ def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(app, browser, serv
     ],
 )
 def test_a_malformed_link_opens_the_default_view_with_a_message(page, server, query, message):
-    opened = _open(page, f"{server}?{query}")
+    opened = open_app(page, f"{server}?{query}")
     expect(opened.locator(f".{message}")).to_contain_text(
         "could not be followed" if message == "link-message" else "No store"
     )
@@ -425,7 +419,7 @@ def test_a_page_whose_websocket_comes_late_styles_itself_from_this_server(page, 
 
     page.route_web_socket(re.compile(r"/ws$"), late)
     with running(cmd, f"http://127.0.0.1:{port}/", log) as url:
-        page = _open(page, url)
+        page = open_app(page, url)
         expect(page.locator(".atlas-info")).to_contain_text("demo.zarr")
         served = log.read_text()
     # One session per GET of the page (the readiness probe's, which a busy machine can make twice,
@@ -591,7 +585,7 @@ def test_removing_every_band_leaves_no_errors_and_no_title(app):
 def test_the_layout_shares_the_window_at_any_size(page, server):
     for width, height in ((2400, 1300), (1100, 800)):
         page.set_viewport_size({"width": width, "height": height})
-        opened = _open(page, server)
+        opened = open_app(page, server)
         settled(opened)
         shot(opened, f"11-layout-{width}x{height}")
         box = frame(opened)
@@ -649,7 +643,7 @@ def test_markup_in_a_link_is_shown_as_text_and_never_runs(page, server):
             "agg": payload,
         }
     )
-    opened = _open(page, f"{server}?{query}")
+    opened = open_app(page, f"{server}?{query}")
     expect(opened.locator(".band-listing")).to_contain_text(payload)  # the band's name, as text
     expect(opened.locator(".link-message")).to_contain_text("could not be followed")
     time.sleep(1)

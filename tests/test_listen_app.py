@@ -37,6 +37,7 @@ from test_browser import (  # noqa: F401  (the two fixtures launch Debian's Chro
     browser_context_args,
     browser_type_launch_args,
     frame,
+    open_app,
     running,
     settled,
     shot,
@@ -339,14 +340,7 @@ def server(demo_dir, tmp_path_factory, cli):
 
 @pytest.fixture
 def app(page, server):
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server)
-    page.wait_for_function(IDLE, timeout=60_000)
-    wait_for(lambda: "read 0 ms" not in _info_text(page))
-    page.errors = errors
-    return page
+    return open_app(page, server)
 
 
 def show(page, start: str, end: str) -> None:

@@ -25,6 +25,7 @@ from test_browser import (  # noqa: F401  (the two fixtures launch Debian's Chro
     browser_type_launch_args,
     frame,
     link,
+    open_app,
     plot_ranges,
     running,
     settled,
@@ -409,15 +410,8 @@ def served(demo_store, tmp_path_factory, cli):
 
 
 def _open(page, url: str):
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function(IDLE, timeout=60_000)
-    page.locator(".atlas-info").wait_for()
-    wait_for(lambda: "read 0 ms" not in _info_text(page))
+    open_app(page, url)
     page.locator(".selections-table .tabulator").wait_for()
-    page.errors = errors
     return page
 
 
